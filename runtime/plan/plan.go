@@ -1,0 +1,167 @@
+// Package plan is the contract between `mwgc compile` and `mwgc-agent`: the
+// per-node JSON document that tells one agent everything it runs, and nothing
+// it does not.
+//
+// A plan is input from a file, so Decode is strict (unknown fields, wrong
+// types and trailing data are errors) and Validate checks every range and
+// cross-reference again, even though the compiler already did: the agent
+// must never act on a plan it has not checked itself.
+package plan
+
+import (
+	"net/netip"
+)
+
+// APIVersion names the format. A change that an older agent would
+// misread gets a new version; the agent refuses versions it does not know.
+const APIVersion = "mwgc.dev/plan/v1"
+
+// Proxy modes. VRRP and the management protocol run only in the first two.
+const (
+	ModeTransparentRouter = "transparent-router"
+	ModeHAProxy           = "ha-proxy"
+	ModeExplicitProxy     = "explicit-proxy"
+)
+
+// IPv4 checksum forms for VRRPv3 adverts (IPv6 always uses its pseudo-header).
+const (
+	// ChecksumRFC9568 covers the VRRP message only (RFC 9568, Cisco, Juniper).
+	ChecksumRFC9568 = "rfc9568"
+	// ChecksumPseudoHeader adds the IPv4 pseudo-header (keepalived and FRR defaults).
+	ChecksumPseudoHeader = "pseudo-header"
+)
+
+// Address families of a VRRP group.
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyIPv6 = "ipv6"
+)
+
+// Plan is everything one node's agent needs.
+type Plan struct {
+	APIVersion string `json:"apiVersion"`
+	// Cluster and Node name the plan; they appear in logs, metrics and
+	// management answers.
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	Mode    string `json:"mode"`
+	// Digest is "sha256:<hex>" over the canonical encoding of the plan with
+	// this field empty (see ComputeDigest). The agent recomputes it, so a
+	// truncated or hand-edited plan is refused.
+	Digest     string      `json:"digest"`
+	Interfaces []Interface `json:"interfaces"`
+	// VRRP is nil on scanning-only nodes (priority 0) and in explicit proxy mode.
+	VRRP *VRRP `json:"vrrp,omitempty"`
+	// Management is nil in explicit proxy mode.
+	Management *Management `json:"management,omitempty"`
+}
+
+// Interface is one of the node's network interfaces.
+type Interface struct {
+	// Name is the Linux interface name (at most 15 bytes).
+	Name    string `json:"name"`
+	Segment string `json:"segment"`
+	// Addresses are the node's own addresses on the interface, with the
+	// segment's prefix length. The agent never adds or removes them.
+	Addresses []netip.Prefix `json:"addresses"`
+	// LinkLocal is the IPv6 link-local address the node sends VRRP adverts
+	// from on this interface; set when an IPv6 group runs here. The agent
+	// adds it if the interface lacks it.
+	LinkLocal netip.Addr `json:"linkLocal,omitzero"`
+}
+
+// VRRP is the node's part in its cluster's VRRP: all groups of a node move
+// together (a sync group), so the node is Active for all or for none.
+type VRRP struct {
+	// Priority of this node, 1..255; 255 only for the owner of every VIP.
+	Priority int `json:"priority"`
+	// Announce is the gratuitous ARP / unsolicited NA burst sent at takeover.
+	Announce Announce `json:"announce"`
+	Groups   []Group  `json:"groups"`
+}
+
+// Announce describes the burst of gratuitous ARPs (IPv4) and unsolicited
+// neighbour advertisements (IPv6) sent for every VIP on becoming Active.
+type Announce struct {
+	// Count of packets per VIP in one burst (1..100).
+	Count int `json:"count"`
+	// Interval between packets of a burst.
+	Interval Duration `json:"interval"`
+	// RepeatAfter, when non-zero, sends a second burst this long after the
+	// first (keepalived does so after 5 s by default).
+	RepeatAfter Duration `json:"repeatAfter"`
+}
+
+// Group is one VRRP virtual router.
+type Group struct {
+	// Name is unique within the cluster; it labels logs and metrics.
+	Name string `json:"name"`
+	// VRID 1..255, unique per segment across every cluster of the repo.
+	VRID int `json:"vrid"`
+	// Interface names the entry of Plan.Interfaces the group runs on.
+	Interface string `json:"interface"`
+	Family    string `json:"family"`
+	// Version is the VRRP version; 3 is the only one supported.
+	Version int `json:"version"`
+	// AdvertInterval 10ms..40.95s in whole centiseconds.
+	AdvertInterval Duration `json:"advertInterval"`
+	Preempt        bool     `json:"preempt"`
+	PreemptDelay   Duration `json:"preemptDelay"`
+	AcceptMode     bool     `json:"acceptMode"`
+	// Checksum is the IPv4 checksum form the node sends; both forms are
+	// accepted on receive. Empty for IPv6 groups.
+	Checksum string `json:"checksum,omitempty"`
+	// Source is the address this node sends adverts from: its primary IPv4
+	// address on the interface, or the interface's link-local for IPv6.
+	Source netip.Addr `json:"source"`
+	// VIPs of the group, all of Family, with the prefix length they get
+	// on the interface.
+	VIPs []netip.Prefix `json:"vips"`
+	// Peers lists every other legitimate advertiser of this group. Adverts
+	// from any source not listed here (or this node's own) are dropped.
+	Peers []Peer `json:"peers"`
+}
+
+// Peer is another router allowed to advertise for a group.
+type Peer struct {
+	Name    string     `json:"name"`
+	Address netip.Addr `json:"address"`
+	// Priority as configured; informational (the wire tells the truth).
+	Priority int `json:"priority"`
+	// External peers are not mwgc nodes (e.g. keepalived during a migration).
+	External bool `json:"external,omitempty"`
+}
+
+// Management is the node's part in the management protocol. Every node
+// answers discovery; a node with VRRP runs discovery while it is Active.
+type Management struct {
+	// Interface names the entry of Plan.Interfaces on the management segment.
+	Interface string `json:"interface"`
+	// Address is this node's management IP: the source of its discovery
+	// broadcasts and answers.
+	Address netip.Addr `json:"address"`
+	// Broadcast is the segment's directed broadcast address.
+	Broadcast netip.Addr `json:"broadcast"`
+	Port      int        `json:"port"`
+	// DiscoveryInterval between discovery broadcasts and between answers.
+	DiscoveryInterval Duration `json:"discoveryInterval"`
+	// DeadAfter is how many intervals without an answer mark a node down.
+	DeadAfter int `json:"deadAfter"`
+	// KeyFile is the path of the HMAC key on the node. Empty only when
+	// Unauthenticated is set explicitly.
+	KeyFile         string `json:"keyFile,omitempty"`
+	Unauthenticated bool   `json:"unauthenticated,omitempty"`
+	// TableFile is where the Active director writes its table of scanning
+	// nodes (atomically); empty means no file.
+	TableFile string `json:"tableFile,omitempty"`
+	// Members lists every node allowed to speak the protocol (this one too).
+	Members []Member `json:"members"`
+}
+
+// Member is a node that may send discovery or answers.
+type Member struct {
+	Name    string     `json:"name"`
+	Address netip.Addr `json:"address"`
+	// Director is true for nodes with a VRRP priority above 0.
+	Director bool `json:"director,omitempty"`
+}

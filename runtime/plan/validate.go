@@ -1,0 +1,248 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Limits shared by the schema, the compiler and the agent.
+const (
+	MinAdvertInterval = 10 * time.Millisecond
+	MaxAdvertInterval = 4095 * 10 * time.Millisecond
+	MaxPreemptDelay   = time.Hour
+	MinDiscovery      = 100 * time.Millisecond
+	MaxDiscovery      = time.Hour
+	MaxDeadAfter      = 100
+	MaxAnnounceCount  = 100
+	MaxIfNameLen      = 15
+)
+
+// Validate checks every range and cross-reference of the plan and reports
+// all problems at once.
+func (p *Plan) Validate() error {
+	var errs *multierror.Error
+	bad := func(format string, a ...any) {
+		errs = multierror.Append(errs, fmt.Errorf(format, a...))
+	}
+	if p.APIVersion != APIVersion {
+		// Nothing else can be trusted when the version is unknown.
+		return fmt.Errorf("plan: apiVersion %q is not supported (this agent reads %q)", p.APIVersion, APIVersion)
+	}
+	if p.Cluster == "" {
+		bad("cluster: must not be empty")
+	}
+	if p.Node == "" {
+		bad("node: must not be empty")
+	}
+	switch p.Mode {
+	case ModeTransparentRouter, ModeHAProxy:
+	case ModeExplicitProxy:
+		if p.VRRP != nil || p.Management != nil {
+			bad("mode %s uses neither VRRP nor the management protocol, but the plan configures them", p.Mode)
+		}
+	default:
+		bad("mode: %q is not one of %s, %s, %s", p.Mode, ModeTransparentRouter, ModeHAProxy, ModeExplicitProxy)
+	}
+	if want, err := ComputeDigest(p); err != nil {
+		bad("digest: %v", err)
+	} else if p.Digest != want {
+		bad("digest: %q does not match the plan's content (%s): the file was changed after compiling", p.Digest, want)
+	}
+
+	ifaces := map[string]*Interface{}
+	for i := range p.Interfaces {
+		in := &p.Interfaces[i]
+		switch {
+		case in.Name == "" || len(in.Name) > MaxIfNameLen:
+			bad("interfaces[%d].name: %q must be 1..%d bytes", i, in.Name, MaxIfNameLen)
+		case ifaces[in.Name] != nil:
+			bad("interfaces[%d].name: %q appears twice", i, in.Name)
+		}
+		ifaces[in.Name] = in
+		for j, a := range in.Addresses {
+			if !a.IsValid() || a.Addr().IsUnspecified() || a.Addr().IsMulticast() {
+				bad("interfaces[%d].addresses[%d]: %v is not a unicast address", i, j, a)
+			}
+		}
+		if in.LinkLocal.IsValid() && !(in.LinkLocal.Is6() && in.LinkLocal.IsLinkLocalUnicast()) {
+			bad("interfaces[%d].linkLocal: %v is not an IPv6 link-local address", i, in.LinkLocal)
+		}
+	}
+
+	if p.VRRP != nil {
+		p.VRRP.validate(ifaces, bad)
+	}
+	if p.Management != nil {
+		p.Management.validate(p.Node, ifaces, bad)
+	}
+	return errs.ErrorOrNil()
+}
+
+func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) {
+	if v.Priority < 1 || v.Priority > 255 {
+		bad("vrrp.priority: %d is outside 1..255 (scanning-only nodes have no vrrp section)", v.Priority)
+	}
+	if v.Announce.Count < 1 || v.Announce.Count > MaxAnnounceCount {
+		bad("vrrp.announce.count: %d is outside 1..%d", v.Announce.Count, MaxAnnounceCount)
+	}
+	if v.Announce.Interval < 0 || v.Announce.Interval.D() > time.Second {
+		bad("vrrp.announce.interval: %v is outside 0..1s", v.Announce.Interval)
+	}
+	if v.Announce.RepeatAfter < 0 || v.Announce.RepeatAfter.D() > time.Minute {
+		bad("vrrp.announce.repeatAfter: %v is outside 0..1m", v.Announce.RepeatAfter)
+	}
+	if len(v.Groups) == 0 {
+		bad("vrrp.groups: a node with a vrrp section needs at least one group")
+	}
+	names := map[string]bool{}
+	type key struct {
+		iface  string
+		family string
+		vrid   int
+	}
+	vrids := map[key]bool{}
+	for i := range v.Groups {
+		g := &v.Groups[i]
+		at := fmt.Sprintf("vrrp.groups[%d]", i)
+		if g.Name == "" || names[g.Name] {
+			bad("%s.name: %q must be non-empty and unique", at, g.Name)
+		}
+		names[g.Name] = true
+		if g.VRID < 1 || g.VRID > 255 {
+			bad("%s.vrid: %d is outside 1..255", at, g.VRID)
+		}
+		if k := (key{g.Interface, g.Family, g.VRID}); vrids[k] {
+			bad("%s.vrid: %d is used twice on %s for %s", at, g.VRID, g.Interface, g.Family)
+		} else {
+			vrids[k] = true
+		}
+		in := ifaces[g.Interface]
+		if in == nil {
+			bad("%s.interface: %q is not among the plan's interfaces", at, g.Interface)
+		}
+		if g.Version != 3 {
+			bad("%s.version: %d is not supported (only VRRPv3)", at, g.Version)
+		}
+		iv := g.AdvertInterval.D()
+		if iv < MinAdvertInterval || iv > MaxAdvertInterval || iv%(10*time.Millisecond) != 0 {
+			bad("%s.advertInterval: %v must be whole centiseconds in %v..%v", at, iv, MinAdvertInterval, MaxAdvertInterval)
+		}
+		if g.PreemptDelay < 0 || g.PreemptDelay.D() > MaxPreemptDelay {
+			bad("%s.preemptDelay: %v is outside 0..%v", at, g.PreemptDelay, MaxPreemptDelay)
+		}
+		is4 := g.Family == FamilyIPv4
+		switch g.Family {
+		case FamilyIPv4:
+			if g.Checksum != ChecksumRFC9568 && g.Checksum != ChecksumPseudoHeader {
+				bad("%s.checksum: %q is not %s or %s", at, g.Checksum, ChecksumRFC9568, ChecksumPseudoHeader)
+			}
+			if !g.Source.Is4() {
+				bad("%s.source: %v is not an IPv4 address", at, g.Source)
+			} else if in != nil && !hasAddr(in.Addresses, g.Source) {
+				bad("%s.source: %v is not an address of interface %s", at, g.Source, g.Interface)
+			}
+		case FamilyIPv6:
+			if g.Checksum != "" {
+				bad("%s.checksum: IPv6 groups always use the IPv6 pseudo-header; leave it empty", at)
+			}
+			if !g.Source.Is6() || !g.Source.IsLinkLocalUnicast() {
+				bad("%s.source: %v is not an IPv6 link-local address", at, g.Source)
+			} else if in != nil && in.LinkLocal != g.Source {
+				bad("%s.source: %v is not the link-local address of interface %s", at, g.Source, g.Interface)
+			}
+		default:
+			bad("%s.family: %q is not %s or %s", at, g.Family, FamilyIPv4, FamilyIPv6)
+		}
+		if len(g.VIPs) == 0 {
+			bad("%s.vips: a group needs at least one VIP", at)
+		}
+		seen := map[netip.Addr]bool{}
+		for j, vip := range g.VIPs {
+			a := vip.Addr()
+			switch {
+			case !vip.IsValid() || a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast():
+				bad("%s.vips[%d]: %v is not a unicast %s address", at, j, vip, g.Family)
+			case seen[a]:
+				bad("%s.vips[%d]: %v appears twice", at, j, a)
+			case in != nil && hasAddr(in.Addresses, a) && v.Priority != 255:
+				bad("%s.vips[%d]: %v is an address of this node, allowed only for the owner (priority 255)", at, j, a)
+			}
+			seen[a] = true
+		}
+		for j, peer := range g.Peers {
+			a := peer.Address
+			if !a.IsValid() || a.Is4() != is4 || (!is4 && !a.IsLinkLocalUnicast()) {
+				bad("%s.peers[%d].address: %v is not a valid %s advertiser address", at, j, a, g.Family)
+			}
+			if a == g.Source {
+				bad("%s.peers[%d].address: %v is this node's own source address", at, j, a)
+			}
+			if peer.Priority < 0 || peer.Priority > 255 {
+				bad("%s.peers[%d].priority: %d is outside 0..255", at, j, peer.Priority)
+			}
+		}
+	}
+}
+
+func (m *Management) validate(self string, ifaces map[string]*Interface, bad func(string, ...any)) {
+	in := ifaces[m.Interface]
+	if in == nil {
+		bad("management.interface: %q is not among the plan's interfaces", m.Interface)
+	}
+	if !m.Address.Is4() {
+		bad("management.address: %v is not an IPv4 address", m.Address)
+	} else if in != nil && !hasAddr(in.Addresses, m.Address) {
+		bad("management.address: %v is not an address of interface %s", m.Address, m.Interface)
+	}
+	if !m.Broadcast.Is4() {
+		bad("management.broadcast: %v is not an IPv4 address", m.Broadcast)
+	}
+	if m.Port < 1 || m.Port > 65535 {
+		bad("management.port: %d is outside 1..65535", m.Port)
+	}
+	if d := m.DiscoveryInterval.D(); d < MinDiscovery || d > MaxDiscovery {
+		bad("management.discoveryInterval: %v is outside %v..%v", d, MinDiscovery, MaxDiscovery)
+	}
+	if m.DeadAfter < 2 || m.DeadAfter > MaxDeadAfter {
+		bad("management.deadAfter: %d is outside 2..%d", m.DeadAfter, MaxDeadAfter)
+	}
+	if m.KeyFile == "" && !m.Unauthenticated {
+		bad("management.keyFile: required unless unauthenticated is set explicitly")
+	}
+	if m.KeyFile != "" && m.Unauthenticated {
+		bad("management: keyFile and unauthenticated exclude each other")
+	}
+	names := map[string]bool{}
+	addrs := map[netip.Addr]bool{}
+	selfListed := false
+	for i, mem := range m.Members {
+		if mem.Name == "" || names[mem.Name] {
+			bad("management.members[%d].name: %q must be non-empty and unique", i, mem.Name)
+		}
+		if !mem.Address.Is4() || addrs[mem.Address] {
+			bad("management.members[%d].address: %v must be a unique IPv4 address", i, mem.Address)
+		}
+		names[mem.Name], addrs[mem.Address] = true, true
+		if mem.Name == self {
+			selfListed = true
+			if mem.Address != m.Address {
+				bad("management.members[%d].address: %v differs from this node's management address %v", i, mem.Address, m.Address)
+			}
+		}
+	}
+	if !selfListed {
+		bad("management.members: this node is not listed")
+	}
+}
+
+func hasAddr(list []netip.Prefix, a netip.Addr) bool {
+	for _, p := range list {
+		if p.Addr() == a {
+			return true
+		}
+	}
+	return false
+}
