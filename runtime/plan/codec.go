@@ -98,6 +98,9 @@ func describeJSONError(data []byte, err error) error {
 	if off < 0 {
 		return fmt.Errorf("plan: %v", err)
 	}
+	// The decoder's offset counts the bytes read including the offending
+	// one; point at that byte.
+	off = max(off-1, 0)
 	line, col := 1, 1
 	for _, c := range data[:min(int(off), len(data))] {
 		if c == '\n' {
