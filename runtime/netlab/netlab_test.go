@@ -1,0 +1,144 @@
+package netlab
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLabConnectsNodesAndCaptures(t *testing.T) {
+	l := New(t, "a", "b")
+	l.AddAddr("a", "192.0.2.1/24")
+	l.AddAddr("b", "192.0.2.2/24")
+	l.AddAddr("a", "2001:db8::1/64")
+	l.AddAddr("b", "2001:db8::2/64")
+	if !l.HasAddr("a", "192.0.2.1/24") || !l.HasAddr("b", "2001:db8::2/64") {
+		t.Fatalf("addresses missing: a=%v b=%v", l.Addrs("a"), l.Addrs("b"))
+	}
+	c := l.Capture("udp port 9999")
+	if err := udpExchange(l, "a", "b", "192.0.2.2", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := udpExchange(l, "b", "a", "2001:db8::1", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pcap := c.Stop()
+	rows, err := Decode(pcap, "udp.dstport == 9999", "ip.src", "ipv6.src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var srcs []string
+	for _, r := range rows {
+		if s := first(r...); !slices.Contains(srcs, s) {
+			srcs = append(srcs, s)
+		}
+	}
+	got := strings.Join(srcs, " ")
+	if got != "192.0.2.1 2001:db8::2" {
+		t.Errorf("observer saw echo requests from %q, want %q", got, "192.0.2.1 2001:db8::2")
+	}
+	if ll := l.LinkLocal("a"); !strings.HasPrefix(ll, "fe80:") {
+		t.Errorf("LinkLocal = %q", ll)
+	}
+	if mac := l.MAC("a"); len(mac) != 17 {
+		t.Errorf("MAC = %q", mac)
+	}
+}
+
+func TestLinkDownBreaksConnectivity(t *testing.T) {
+	l := New(t, "a", "b")
+	l.AddAddr("a", "192.0.2.1/24")
+	l.AddAddr("b", "192.0.2.2/24")
+	l.LinkDown("b")
+	if err := udpExchange(l, "a", "b", "192.0.2.2", 300*time.Millisecond); err == nil {
+		t.Fatal("datagram arrived with b's link down")
+	}
+	l.LinkUp("b")
+	if err := udpExchange(l, "a", "b", "192.0.2.2", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCleanupRemovesNamespacesAndProcesses(t *testing.T) {
+	var ns []string
+	var pid int
+	t.Run("lab", func(t *testing.T) {
+		l := New(t, "a")
+		ns = []string{l.NS("a"), l.prefix + "-sw", l.prefix + "-obs"}
+		p := l.Start("a", "sleep", "300")
+		pid = p.Pid()
+		l.Capture("")
+	})
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range ns {
+		if strings.Contains(string(out), n) {
+			t.Errorf("namespace %s still exists after cleanup", n)
+		}
+	}
+	if err := exec.Command("kill", "-0", itoa(pid)).Run(); err == nil {
+		t.Errorf("process %d still alive after cleanup", pid)
+	}
+}
+
+func TestProcessLogAndSignals(t *testing.T) {
+	l := New(t, "a")
+	p := l.Start("a", "sh", "-c", `trap 'echo got-term; exit 3' TERM; echo ready; ip -o link show eth0; while :; do sleep 0.05; done`)
+	if !p.WaitLog("ready", 5e9) {
+		t.Fatalf("no ready line: %q", p.Log())
+	}
+	if !p.WaitLog("eth0", 5e9) {
+		t.Fatalf("process does not see eth0 of its namespace: %q", p.Log())
+	}
+	if err := p.Terminate(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Wait(5e9)
+	if p.ExitCode() != 3 || !strings.Contains(p.Log(), "got-term") {
+		t.Errorf("exit code %d, log %q; want 3 and got-term", p.ExitCode(), p.Log())
+	}
+}
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// udpExchange sends one datagram from node from to addr (on node to) and
+// reports whether it arrived within timeout.
+func udpExchange(l *Lab, from, to, addr string, timeout time.Duration) error {
+	var rx net.PacketConn
+	if err := l.Do(to, func() (err error) {
+		rx, err = net.ListenPacket("udp", net.JoinHostPort(addr, "9999"))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer rx.Close()
+	var tx net.Conn
+	if err := l.Do(from, func() (err error) {
+		tx, err = net.Dial("udp", net.JoinHostPort(addr, "9999"))
+		return err
+	}); err != nil {
+		return err
+	}
+	defer tx.Close()
+	deadline := time.Now().Add(timeout)
+	_ = rx.SetReadDeadline(deadline)
+	buf := make([]byte, 64)
+	for {
+		// Resend: the first datagram may wait on neighbour resolution.
+		_, _ = tx.Write([]byte("hello"))
+		_ = rx.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, _, err := rx.ReadFrom(buf)
+		if err == nil && string(buf[:n]) == "hello" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no datagram from %s to %s (%s) within %v", from, to, addr, timeout)
+		}
+	}
+}
