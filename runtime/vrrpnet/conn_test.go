@@ -1,0 +1,169 @@
+package vrrpnet
+
+import (
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mwgc/mwgc/runtime/netlab"
+)
+
+func TestListenRejectsSourceOfWrongFamily(t *testing.T) {
+	for _, tc := range []struct {
+		ipv6   bool
+		source string
+	}{
+		{false, "2001:db8::1"},
+		{true, "192.0.2.1"},
+	} {
+		if _, err := Listen("lo", tc.ipv6, netip.MustParseAddr(tc.source)); err == nil {
+			t.Errorf("Listen(lo, ipv6=%v, %s) succeeded, want family error", tc.ipv6, tc.source)
+		}
+	}
+	if _, err := Listen("lo", false, netip.Addr{}); err == nil {
+		t.Error("Listen with invalid source succeeded")
+	}
+	if _, err := Listen("no-such-if0", false, netip.MustParseAddr("192.0.2.1")); err == nil {
+		t.Error("Listen on missing interface succeeded")
+	}
+}
+
+// advert builds a VRRPv3 advertisement (RFC 9568 section 5.2) for one
+// address; the checksum is left zero (for IPv6 the kernel fills it in).
+func advert(vrid, prio uint8, intervalCS uint16, addr netip.Addr) []byte {
+	b := []byte{0x31, vrid, prio, 1, 0, 0, 0, 0}
+	binary.BigEndian.PutUint16(b[4:], intervalCS&0x0fff)
+	return append(b, addr.AsSlice()...)
+}
+
+type received struct {
+	Data     []byte
+	Src, Dst netip.Addr
+	TTL      int
+}
+
+func TestAdvertCrossesLabWithTTL255(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	lab.AddAddr("a", "192.0.2.1/24")
+	lab.AddAddr("b", "192.0.2.2/24")
+	llA := netip.MustParseAddr(lab.LinkLocal("a"))
+	llB := netip.MustParseAddr(lab.LinkLocal("b"))
+
+	for _, tc := range []struct {
+		name       string
+		ipv6       bool
+		srcA, srcB netip.Addr
+		msg        []byte
+	}{
+		{"IPv4", false, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"),
+			advert(7, 100, 100, netip.MustParseAddr("192.0.2.100"))},
+		{"IPv6", true, llA, llB,
+			advert(8, 200, 100, netip.MustParseAddr("fe80::100"))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := listenIn(t, lab, "a", tc.ipv6, tc.srcA)
+			b := listenIn(t, lab, "b", tc.ipv6, tc.srcB)
+			capture := lab.Capture("ip proto 112 or ip6 proto 112")
+
+			if err := a.WritePacket(tc.msg); err != nil {
+				t.Fatal(err)
+			}
+			got := read(t, b, 5*time.Second)
+			want := received{Data: tc.msg, Src: tc.srcA, Dst: b.Group(), TTL: 255}
+			if tc.ipv6 {
+				// The kernel filled in the checksum: compare all but it.
+				if len(got.Data) == len(want.Data) {
+					copy(want.Data[6:8], got.Data[6:8])
+				}
+				if binary.BigEndian.Uint16(got.Data[6:8]) == 0 {
+					t.Error("IPv6 checksum not filled in by the kernel")
+				}
+			}
+			if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+				t.Errorf("b received (-want +got):\n%s", diff)
+			}
+
+			// Multicast loopback is off: the sender does not read its own advert.
+			if err := a.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			if _, src, _, _, err := a.ReadPacket(make([]byte, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("sender read its own advert (src %v, err %v)", src, err)
+			}
+
+			// And the reverse direction.
+			if err := b.WritePacket(tc.msg); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, a, 5*time.Second); got.Src != tc.srcB || got.TTL != 255 {
+				t.Errorf("a received from %v with TTL %d, want %v and 255", got.Src, got.TTL, tc.srcB)
+			}
+
+			ads, err := netlab.DecodeVRRP(capture.Stop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ads) != 2 {
+				t.Fatalf("observer saw %d VRRP packets, want 2: %+v", len(ads), ads)
+			}
+			ad := ads[0]
+			if ad.Src != tc.srcA.String() || ad.Dst != a.Group().String() || ad.TTL != 255 || ad.Version != 3 || ad.VRID != int(tc.msg[1]) {
+				t.Errorf("observer decoded %+v", ad)
+			}
+			if tc.ipv6 && !ad.ChecksumOK {
+				t.Errorf("tshark says the kernel-computed IPv6 checksum is not good: %+v", ad)
+			}
+		})
+	}
+}
+
+func TestCloseUnblocksRead(t *testing.T) {
+	lab := netlab.New(t, "a")
+	lab.AddAddr("a", "192.0.2.1/24")
+	c := listenIn(t, lab, "a", false, netip.MustParseAddr("192.0.2.1"))
+	errc := make(chan error, 1)
+	go func() {
+		_, _, _, _, err := c.ReadPacket(make([]byte, 64))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("read after close returned no error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPacket still blocked 5s after Close")
+	}
+}
+
+func listenIn(t *testing.T, lab *netlab.Lab, node string, ipv6 bool, src netip.Addr) *Conn {
+	t.Helper()
+	var c *Conn
+	if err := lab.Do(node, func() (err error) {
+		c, err = Listen(lab.Ifname(node), ipv6, src)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func read(t *testing.T, c *Conn, timeout time.Duration) received {
+	t.Helper()
+	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	n, src, dst, ttl, err := c.ReadPacket(buf)
+	if err != nil {
+		t.Fatalf("ReadPacket: %v", err)
+	}
+	return received{Data: buf[:n], Src: src, Dst: dst, TTL: ttl}
+}
