@@ -102,7 +102,6 @@ const (
 	DropUnknownSource            // "unknown-source": sender is not a configured peer
 	DropOwnSource                // "own-source": sender is our own Source (a loop or a clone)
 	DropFamily                   // "family": address family does not match the router
-	DropOwner                    // "owner": we own the addresses (priority 255), RFC 9568 §7.1
 	DropNotRunning               // "not-running": received in Initialize
 	NumDropReasons               // number of reasons, for arrays indexed by DropReason
 )
@@ -120,7 +119,6 @@ var dropReasonNames = [NumDropReasons]string{
 	DropUnknownSource: "unknown-source",
 	DropOwnSource:     "own-source",
 	DropFamily:        "family",
-	DropOwner:         "owner",
 	DropNotRunning:    "not-running",
 }
 
@@ -174,7 +172,10 @@ type Stats struct {
 	// ActiveAddr is the source of the last accepted advert while Backup,
 	// or our own Source while Active; invalid when unknown.
 	ActiveAddr netip.Addr
-	// ChecksumForms counts accepted IPv4 adverts per checksum form.
+	// AddressMismatches counts accepted adverts whose address list differs
+	// from our VIPs (RFC 9568 §7.1: reported, not dropped).
+	AddressMismatches uint64
+	// ChecksumForms counts accepted adverts per checksum form (index ChecksumForm).
 	ChecksumForms [ChecksumIPv6 + 1]uint64
 }
 

@@ -1,0 +1,522 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Router is one VRRP virtual router (RFC 9568 §6): a pure state machine.
+// It is not safe for concurrent use.
+type Router struct {
+	cfg   Config
+	is4   bool
+	state State
+
+	// activeAdverInterval is Active_Adver_Interval: ours while Active, the
+	// Active's (from its adverts) while Backup.
+	activeAdverInterval time.Duration
+	adverTimer          time.Time // Active: next advert due; zero when stopped
+	downTimer           time.Time // Backup: Active_Down_Timer; zero when stopped
+	// preemptSince is when this Backup first heard the current lower-
+	// priority Active; zero when not waiting out PreemptDelay.
+	preemptSince time.Time
+	activeAddr   netip.Addr
+	// leaving is set while the Backup's down timer runs Skew_Time only,
+	// after the Active sent priority 0.
+	leaving bool
+
+	peers  map[netip.Addr]struct{}
+	advert Advert // template for our adverts, Addresses from cfg.VIPs
+	stats  Stats
+	rx     Advert // reused for parsing
+}
+
+// Rejected reports an event the router refused (a Reconfigure that breaks
+// the rules); nothing changed.
+type Rejected struct{ Err error }
+
+func (Rejected) isAction() {}
+
+// NewRouter validates cfg and returns a router in Initialize.
+func NewRouter(cfg Config) (*Router, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Router{}
+	r.apply(cfg)
+	return r, nil
+}
+
+// normalize checks cfg and returns a copy the router may keep.
+func normalize(cfg Config) (Config, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	cfg.Source = cfg.Source.Unmap()
+	if cfg.VRID == 0 {
+		bad("vrid 0 is invalid (1..255)")
+	}
+	if cfg.Priority == 0 {
+		bad("priority 0 is reserved for the Active leaving (1..255)")
+	}
+	is4 := cfg.Source.Is4()
+	switch {
+	case !cfg.Source.IsValid() || cfg.Source.IsUnspecified():
+		bad("source address not set")
+	case cfg.Source.IsMulticast():
+		bad("source %v is a multicast address", cfg.Source)
+	case !is4 && !cfg.Source.IsLinkLocalUnicast():
+		bad("source %v: IPv6 adverts must come from a link-local address (RFC 9568 §5.1.2.1)", cfg.Source)
+	}
+	switch iv := cfg.AdvertInterval; {
+	case iv < 10*time.Millisecond || iv > MaxInterval*10*time.Millisecond:
+		bad("advert interval %v outside 10ms..40.95s", iv)
+	case iv%(10*time.Millisecond) != 0:
+		bad("advert interval %v is not a whole number of centiseconds", iv)
+	}
+	if cfg.PreemptDelay < 0 {
+		bad("preempt delay %v is negative", cfg.PreemptDelay)
+	}
+	if n := len(cfg.VIPs); n == 0 || n > 255 {
+		bad("%d VIPs (1..255 fit an advert)", n)
+	}
+	vips := make([]netip.Prefix, 0, len(cfg.VIPs))
+	for _, p := range cfg.VIPs {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
+		switch {
+		case !p.IsValid():
+			bad("VIP %v is not a valid prefix", p)
+		case cfg.Source.IsValid() && p.Addr().Is4() != is4:
+			bad("VIP %v is not of the family of source %v", p, cfg.Source)
+		case slices.ContainsFunc(vips, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }):
+			bad("VIP %v listed twice", p.Addr())
+		}
+		vips = append(vips, p)
+	}
+	cfg.VIPs = vips
+	peers := make([]netip.Addr, 0, len(cfg.Peers))
+	for _, a := range cfg.Peers {
+		a = a.Unmap()
+		switch {
+		case !a.IsValid() || a.IsUnspecified():
+			bad("peer address not set")
+		case cfg.Source.IsValid() && a.Is4() != is4:
+			bad("peer %v is not of the family of source %v", a, cfg.Source)
+		case a == cfg.Source:
+			bad("peer %v is our own source", a)
+		case slices.Contains(peers, a):
+			bad("peer %v listed twice", a)
+		}
+		peers = append(peers, a)
+	}
+	cfg.Peers = peers
+	switch {
+	case !is4 && (cfg.Checksum == 0 || cfg.Checksum == ChecksumIPv6):
+		cfg.Checksum = ChecksumIPv6
+	case !is4:
+		bad("checksum form %v is not the IPv6 form", cfg.Checksum)
+	case cfg.Checksum == 0:
+		cfg.Checksum = ChecksumRFC9568
+	case cfg.Checksum != ChecksumRFC9568 && cfg.Checksum != ChecksumPseudoHeader:
+		bad("checksum form %v is not an IPv4 form", cfg.Checksum)
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("vrrp: vrid %d: %w", cfg.VRID, errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+// apply installs a normalized config.
+func (r *Router) apply(cfg Config) {
+	r.cfg = cfg
+	r.is4 = cfg.Source.Is4()
+	r.peers = make(map[netip.Addr]struct{}, len(cfg.Peers))
+	for _, a := range cfg.Peers {
+		r.peers[a] = struct{}{}
+	}
+	addrs := make([]netip.Addr, len(cfg.VIPs))
+	for i, p := range cfg.VIPs {
+		addrs[i] = p.Addr()
+	}
+	r.advert = Advert{
+		Version: Version3, Type: TypeAdvertisement, VRID: cfg.VRID,
+		MaxAdvertInterval: uint16(cfg.AdvertInterval / (10 * time.Millisecond)),
+		Addresses:         addrs,
+	}
+	if r.state != StateBackup {
+		r.activeAdverInterval = cfg.AdvertInterval
+	}
+}
+
+// Config returns the configuration in force (normalized).
+func (r *Router) Config() Config {
+	c := r.cfg
+	c.VIPs = slices.Clone(c.VIPs)
+	c.Peers = slices.Clone(c.Peers)
+	return c
+}
+
+// State returns the current state.
+func (r *Router) State() State { return r.state }
+
+// Deadline is when the next Tick is due; zero when no timer runs.
+func (r *Router) Deadline() time.Time {
+	switch r.state {
+	case StateActive:
+		return r.adverTimer
+	case StateBackup:
+		return r.downTimer
+	}
+	return time.Time{}
+}
+
+// Stats returns the counters and the current view of the router.
+func (r *Router) Stats() Stats {
+	s := r.stats
+	s.State = r.state
+	s.Priority = r.cfg.Priority
+	s.AcceptMode = r.cfg.AcceptMode
+	s.ActiveAdverInterval = r.activeAdverInterval
+	s.ActiveAddr = r.activeAddr
+	if r.state == StateActive {
+		s.ActiveAddr = r.cfg.Source
+	}
+	return s
+}
+
+// AcceptsVIPTraffic says whether the node should accept packets addressed
+// to the VIPs (RFC 9568 §6.4.3): only while Active, and only when it owns
+// them (priority 255) or Accept_Mode is set. Enforcing it is the driver's job.
+func (r *Router) AcceptsVIPTraffic() bool {
+	return r.state == StateActive && (r.cfg.AcceptMode || r.cfg.Priority == 255)
+}
+
+// SkewTime is Skew_Time for the given Active_Adver_Interval:
+// (256 - Priority) * interval / 256, in nanoseconds without rounding to
+// centiseconds.
+func SkewTime(priority uint8, interval time.Duration) time.Duration {
+	return time.Duration(256-int64(priority)) * interval / 256
+}
+
+// ActiveDownInterval is 3 * interval + Skew_Time.
+func ActiveDownInterval(priority uint8, interval time.Duration) time.Duration {
+	return 3*interval + SkewTime(priority, interval)
+}
+
+// preempts reports whether a Backup takes over from a lower-priority
+// Active; the owner always does (RFC 9568 §6.1 Preempt_Mode).
+func (r *Router) preempts() bool { return r.cfg.Preempt || r.cfg.Priority == 255 }
+
+// Step feeds one event at time now and returns what the caller must do,
+// in order.
+func (r *Router) Step(now time.Time, ev Event) []Action {
+	switch ev := ev.(type) {
+	case Start:
+		return r.start(now)
+	case Shutdown:
+		return r.shutdown()
+	case Tick:
+		return r.tick(now)
+	case Packet:
+		return r.receive(now, ev)
+	case *Packet:
+		return r.receive(now, *ev)
+	case Reconfigure:
+		return r.reconfigure(now, ev.Config)
+	case *Reconfigure:
+		return r.reconfigure(now, ev.Config)
+	}
+	return []Action{Rejected{Err: fmt.Errorf("vrrp: unknown event %T", ev)}}
+}
+
+func (r *Router) start(now time.Time) []Action {
+	if r.state != StateInitialize {
+		return nil
+	}
+	if r.cfg.Priority == 255 {
+		return r.becomeActive(now, nil, "startup as address owner (priority 255)")
+	}
+	r.activeAdverInterval = r.cfg.AdvertInterval
+	r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval))
+	r.preemptSince = time.Time{}
+	r.activeAddr = netip.Addr{}
+	return []Action{r.transition(StateBackup, "startup")}
+}
+
+func (r *Router) shutdown() []Action {
+	switch r.state {
+	case StateBackup:
+		r.downTimer = time.Time{}
+		return []Action{r.transition(StateInitialize, "shutdown")}
+	case StateActive:
+		r.adverTimer = time.Time{}
+		acts := []Action{r.sendAdvert(0), RemoveVIPs{VIPs: slices.Clone(r.cfg.VIPs)}}
+		return append(acts, r.transition(StateInitialize, "shutdown (priority-0 advert sent)"))
+	}
+	return nil
+}
+
+func (r *Router) tick(now time.Time) []Action {
+	switch r.state {
+	case StateActive:
+		if r.adverTimer.IsZero() || now.Before(r.adverTimer) {
+			return nil
+		}
+		r.rearmAdverTimer(now)
+		return []Action{r.sendAdvert(r.cfg.Priority)}
+	case StateBackup:
+		if r.downTimer.IsZero() || now.Before(r.downTimer) {
+			return nil
+		}
+		reason := fmt.Sprintf("no advert from the Active for Active_Down_Interval %v", ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval))
+		if r.activeAddr.IsValid() {
+			reason = fmt.Sprintf("no advert from Active %v for Active_Down_Interval %v", r.activeAddr, ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval))
+		}
+		if !r.activeAddr.IsValid() && r.stats.AdvertsReceived == 0 {
+			reason = "no Active heard within Active_Down_Interval after startup"
+		}
+		if r.leaving {
+			reason = fmt.Sprintf("Active %v left (priority 0), Skew_Time %v passed", r.activeAddr, SkewTime(r.cfg.Priority, r.activeAdverInterval))
+		}
+		return r.becomeActive(now, nil, reason)
+	}
+	return nil
+}
+
+// rearmAdverTimer keeps the advert cadence without bursting after a late Tick.
+func (r *Router) rearmAdverTimer(now time.Time) {
+	next := r.adverTimer.Add(r.cfg.AdvertInterval)
+	if !next.After(now) {
+		next = now.Add(r.cfg.AdvertInterval)
+	}
+	r.adverTimer = next
+}
+
+func (r *Router) becomeActive(now time.Time, acts []Action, reason string) []Action {
+	r.downTimer = time.Time{}
+	r.preemptSince = time.Time{}
+	r.leaving = false
+	r.activeAdverInterval = r.cfg.AdvertInterval
+	r.adverTimer = now.Add(r.cfg.AdvertInterval)
+	acts = append(acts,
+		r.sendAdvert(r.cfg.Priority),
+		AddVIPs{VIPs: slices.Clone(r.cfg.VIPs)},
+		Announce{VIPs: slices.Clone(r.cfg.VIPs)},
+	)
+	return append(acts, r.transition(StateActive, reason))
+}
+
+func (r *Router) becomeBackup(now time.Time, acts []Action, interval time.Duration, reason string) []Action {
+	r.adverTimer = time.Time{}
+	r.preemptSince = time.Time{}
+	r.leaving = false
+	r.activeAdverInterval = interval
+	r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, interval))
+	acts = append(acts, RemoveVIPs{VIPs: slices.Clone(r.cfg.VIPs)})
+	return append(acts, r.transition(StateBackup, reason))
+}
+
+func (r *Router) transition(to State, reason string) Action {
+	t := Transition{From: r.state, To: to, Reason: reason}
+	r.state = to
+	r.stats.Transitions++
+	return t
+}
+
+// sendAdvert encodes our advert with the given priority.
+func (r *Router) sendAdvert(priority uint8) Action {
+	r.advert.Priority = priority
+	dst := GroupIPv6
+	if r.is4 {
+		dst = GroupIPv4
+	}
+	data, err := r.advert.Marshal(r.cfg.Source, dst, r.cfg.Checksum)
+	if err != nil {
+		// normalize admits only configs that encode; reaching this is a bug.
+		panic("vrrp: encoding a validated advert failed: " + err.Error())
+	}
+	r.stats.AdvertsSent++
+	return SendAdvert{Data: data, Priority: priority}
+}
+
+func (r *Router) drop(reason DropReason, src netip.Addr, err error) []Action {
+	r.stats.Drops[reason]++
+	return []Action{Dropped{Reason: reason, Src: src, Err: err}}
+}
+
+// receive runs the checks of RFC 9568 §7.1 and then §6.4.2 / §6.4.3.
+func (r *Router) receive(now time.Time, p Packet) []Action {
+	src := p.Src.Unmap()
+	if r.state == StateInitialize {
+		return r.drop(DropNotRunning, src, errors.New("vrrp: advert received before Start"))
+	}
+	if !src.IsValid() || src.Is4() != r.is4 {
+		return r.drop(DropFamily, src, fmt.Errorf("vrrp: source %v is not of the family of this virtual router", src))
+	}
+	if p.TTL != RequiredTTL {
+		return r.drop(DropTTL, src, fmt.Errorf("vrrp: TTL / hop limit %d, want %d", p.TTL, RequiredTTL))
+	}
+	form, err := ParseInto(&r.rx, p.Data, src, p.Dst)
+	if err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			return r.drop(pe.Reason, src, err)
+		}
+		return r.drop(DropLength, src, err)
+	}
+	adv := &r.rx
+	if adv.VRID != r.cfg.VRID {
+		return r.drop(DropVRID, src, fmt.Errorf("vrrp: VRID %d, this router is %d", adv.VRID, r.cfg.VRID))
+	}
+	if src == r.cfg.Source {
+		return r.drop(DropOwnSource, src, fmt.Errorf("vrrp: advert from our own source %v (looped back or a duplicate address)", src))
+	}
+	if _, ok := r.peers[src]; !ok {
+		return r.drop(DropUnknownSource, src, fmt.Errorf("vrrp: %v is not a configured peer of VRID %d", src, r.cfg.VRID))
+	}
+	r.stats.AdvertsReceived++
+	r.stats.ChecksumForms[form]++
+	if !sameAddresses(adv.Addresses, r.advert.Addresses) {
+		r.stats.AddressMismatches++ // RFC 9568 §7.1: MAY check, log only
+	}
+	interval := time.Duration(adv.MaxAdvertInterval) * 10 * time.Millisecond
+
+	switch r.state {
+	case StateBackup:
+		switch {
+		case adv.Priority == 0:
+			// The Active leaves: take over after Skew_Time only.
+			r.downTimer = now.Add(SkewTime(r.cfg.Priority, r.activeAdverInterval))
+			r.preemptSince = time.Time{}
+			r.activeAddr = src
+			r.leaving = true
+		case !r.preempts() || adv.Priority >= r.cfg.Priority || r.waitingPreemptDelay(now):
+			r.activeAdverInterval = interval
+			r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, interval))
+			r.activeAddr = src
+			r.leaving = false
+			if adv.Priority >= r.cfg.Priority {
+				r.preemptSince = time.Time{}
+			}
+		default:
+			// Preempt: ignore the lower-priority Active; the down timer
+			// runs out and we take over.
+		}
+	case StateActive:
+		switch {
+		case adv.Priority == 0:
+			r.rearmAdverTimerFrom(now)
+			return []Action{r.sendAdvert(r.cfg.Priority)}
+		case adv.Priority > r.cfg.Priority || (adv.Priority == r.cfg.Priority && src.Compare(r.cfg.Source) > 0):
+			r.activeAddr = src
+			return r.becomeBackup(now, nil, interval, fmt.Sprintf("advert from %v with priority %d beats ours (%d)", src, adv.Priority, r.cfg.Priority))
+		default:
+			// RFC 9568 §6.4.3: answer a lower-priority Active at once so
+			// it yields (and bridges relearn the virtual MAC).
+			r.rearmAdverTimerFrom(now)
+			return []Action{r.sendAdvert(r.cfg.Priority)}
+		}
+	}
+	return nil
+}
+
+// waitingPreemptDelay starts or continues the PreemptDelay wait of a Backup
+// that hears a lower-priority Active; true while the delay has not passed.
+func (r *Router) waitingPreemptDelay(now time.Time) bool {
+	if r.cfg.PreemptDelay <= 0 {
+		return false
+	}
+	if r.preemptSince.IsZero() {
+		r.preemptSince = now
+	}
+	return now.Before(r.preemptSince.Add(r.cfg.PreemptDelay))
+}
+
+// rearmAdverTimerFrom restarts the advert interval after an advert sent now.
+func (r *Router) rearmAdverTimerFrom(now time.Time) {
+	r.adverTimer = now.Add(r.cfg.AdvertInterval)
+}
+
+func sameAddresses(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckReconfigure says whether cfg may replace the running configuration
+// in place (Reconfigure would reject it otherwise).
+func (r *Router) CheckReconfigure(cfg Config) error {
+	_, err := r.checkReconfigure(cfg)
+	return err
+}
+
+func (r *Router) checkReconfigure(cfg Config) (Config, error) {
+	n, err := normalize(cfg)
+	if err != nil {
+		return Config{}, err
+	}
+	if n.VRID != r.cfg.VRID {
+		return Config{}, fmt.Errorf("vrrp: reconfigure: VRID %d -> %d needs a new router", r.cfg.VRID, n.VRID)
+	}
+	if n.Source.Is4() != r.is4 {
+		return Config{}, fmt.Errorf("vrrp: reconfigure: VRID %d: address family change needs a new router", r.cfg.VRID)
+	}
+	return n, nil
+}
+
+// reconfigure swaps the configuration in place. Nothing is sent and no
+// state changes: VIP differences while Active become AddVIPs + Announce
+// (added) and RemoveVIPs (removed); the rest takes effect from the next
+// advert or timer.
+func (r *Router) reconfigure(now time.Time, cfg Config) []Action {
+	n, err := r.checkReconfigure(cfg)
+	if err != nil {
+		return []Action{Rejected{Err: err}}
+	}
+	old := r.cfg
+	r.apply(n)
+	if !n.Preempt || n.PreemptDelay == 0 {
+		r.preemptSince = time.Time{}
+	}
+	var acts []Action
+	switch r.state {
+	case StateActive:
+		r.activeAdverInterval = n.AdvertInterval
+		if next := now.Add(n.AdvertInterval); next.Before(r.adverTimer) {
+			r.adverTimer = next // a shorter interval applies at once
+		}
+		added, removed := diffPrefixes(old.VIPs, n.VIPs)
+		if len(added) > 0 {
+			acts = append(acts, AddVIPs{VIPs: added}, Announce{VIPs: slices.Clone(added)})
+		}
+		if len(removed) > 0 {
+			acts = append(acts, RemoveVIPs{VIPs: removed})
+		}
+	}
+	return acts
+}
+
+// diffPrefixes returns the prefixes of next missing from prev and those of
+// prev missing from next (a changed prefix length counts as both).
+func diffPrefixes(prev, next []netip.Prefix) (added, removed []netip.Prefix) {
+	for _, p := range next {
+		if !slices.Contains(prev, p) {
+			added = append(added, p)
+		}
+	}
+	for _, p := range prev {
+		if !slices.Contains(next, p) {
+			removed = append(removed, p)
+		}
+	}
+	return added, removed
+}

@@ -1,0 +1,106 @@
+package vrrp
+
+import (
+	"fmt"
+	"time"
+)
+
+// SyncGroup makes the virtual routers of one node move together, like
+// keepalived's vrrp_sync_group: when one member becomes Active the others
+// follow, and when an Active member falls back to Backup the others do too.
+// Members in Initialize are left alone.
+type SyncGroup struct {
+	routers []*Router
+}
+
+// MemberAction is an action of the member with index Member.
+type MemberAction struct {
+	Member int
+	Action Action
+}
+
+// NewSyncGroup groups the routers; their indexes are the member numbers.
+func NewSyncGroup(routers ...*Router) *SyncGroup {
+	return &SyncGroup{routers: routers}
+}
+
+// Len is the number of members.
+func (g *SyncGroup) Len() int { return len(g.routers) }
+
+// Router returns member i.
+func (g *SyncGroup) Router(i int) *Router { return g.routers[i] }
+
+// Step feeds ev to member (or to every member when member is -1) and then
+// brings the other members along with any transition to or from Active.
+func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
+	var out []MemberAction
+	if member < 0 {
+		for i, r := range g.routers {
+			out = appendMember(out, i, r.Step(now, ev))
+		}
+	} else if member < len(g.routers) {
+		out = appendMember(out, member, g.routers[member].Step(now, ev))
+	} else {
+		return []MemberAction{{Member: member, Action: Rejected{Err: fmt.Errorf("vrrp: sync group has no member %d", member)}}}
+	}
+
+	// The last member transition of this step decides where the group goes.
+	leader, target := -1, StateInitialize
+	for _, ma := range out {
+		t, ok := ma.Action.(Transition)
+		if !ok {
+			continue
+		}
+		switch {
+		case t.To == StateActive:
+			leader, target = ma.Member, StateActive
+		case t.From == StateActive && t.To == StateBackup:
+			leader, target = ma.Member, StateBackup
+		}
+	}
+	if leader < 0 {
+		return out
+	}
+	for i, r := range g.routers {
+		if i == leader || r.state == StateInitialize || r.state == target {
+			continue
+		}
+		reason := fmt.Sprintf("sync group: member %d (VRID %d) became %v", leader, g.routers[leader].cfg.VRID, target)
+		if target == StateActive {
+			out = appendMember(out, i, r.becomeActive(now, nil, reason))
+		} else {
+			out = appendMember(out, i, r.becomeBackup(now, nil, r.activeAdverInterval, reason))
+		}
+	}
+	return out
+}
+
+func appendMember(out []MemberAction, member int, acts []Action) []MemberAction {
+	for _, a := range acts {
+		out = append(out, MemberAction{Member: member, Action: a})
+	}
+	return out
+}
+
+// Deadline is the earliest deadline of the members; zero when none runs.
+func (g *SyncGroup) Deadline() time.Time {
+	var d time.Time
+	for _, r := range g.routers {
+		if rd := r.Deadline(); !rd.IsZero() && (d.IsZero() || rd.Before(d)) {
+			d = rd
+		}
+	}
+	return d
+}
+
+// State is Active when any member is Active (after a Step all started
+// members agree), else Backup when any is Backup, else Initialize.
+func (g *SyncGroup) State() State {
+	s := StateInitialize
+	for _, r := range g.routers {
+		if r.state > s {
+			s = r.state
+		}
+	}
+	return s
+}
