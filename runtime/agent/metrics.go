@@ -1,0 +1,87 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the agent's Prometheus series, all under "mwgc_agent_".
+type metrics struct {
+	state           *prometheus.GaugeVec
+	transitions     *prometheus.CounterVec
+	advertsSent     *prometheus.CounterVec
+	advertsReceived *prometheus.CounterVec
+	drops           *prometheus.CounterVec
+	unknownVRID     *prometheus.CounterVec
+	sendErrors      *prometheus.CounterVec
+	vipErrors       *prometheus.CounterVec
+	announcements   *prometheus.CounterVec
+	reloads         *prometheus.CounterVec
+	planInfo        *prometheus.GaugeVec
+	syncActive      prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns = "mwgc_agent"
+	m := &metrics{
+		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "state",
+			Help: "VRRP state per group: 0 Initialize, 1 Backup, 2 Active.",
+		}, []string{"group"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "transitions_total",
+			Help: "VRRP state transitions per group.",
+		}, []string{"group", "from", "to"}),
+		advertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "adverts_sent_total",
+			Help: "VRRP adverts written to the socket per group (priority 0 included).",
+		}, []string{"group"}),
+		advertsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "adverts_received_total",
+			Help: "VRRP packets delivered to a group's engine (dropped ones included, see drops_total).",
+		}, []string{"group"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "drops_total",
+			Help: "VRRP packets a group's engine dropped, by reason.",
+		}, []string{"group", "reason"}),
+		unknownVRID: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "unknown_vrid_total",
+			Help: "VRRP packets for a VRID this node does not run (or too short to carry one), per socket.",
+		}, []string{"interface", "family"}),
+		sendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "send_errors_total",
+			Help: "Adverts the kernel refused to send (e.g. link down), per group.",
+		}, []string{"group"}),
+		vipErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "vip_errors_total",
+			Help: "Failed attempts to add or remove a VIP, per group and operation.",
+		}, []string{"group", "op"}),
+		announcements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "announcements_total",
+			Help: "Gratuitous ARPs / unsolicited neighbour advertisements sent per group.",
+		}, []string{"group"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "reloads_total",
+			Help: "Plan reloads by result: ok (applied), unchanged (same content), refused (invalid plan), failed (could not be applied; old plan kept).",
+		}, []string{"result"}),
+		planInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "plan_info",
+			Help: "The running plan (value 1).",
+		}, []string{"cluster", "node", "digest"}),
+		syncActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "active",
+			Help: "1 while this node's sync group is Active.",
+		}),
+	}
+	reg.MustRegister(m.state, m.transitions, m.advertsSent, m.advertsReceived, m.drops,
+		m.unknownVRID, m.sendErrors, m.vipErrors, m.announcements, m.reloads, m.planInfo, m.syncActive)
+	for _, r := range []string{"ok", "unchanged", "refused", "failed"} {
+		m.reloads.WithLabelValues(r)
+	}
+	return m
+}
+
+// registerProcessCollectors adds the usual go_ and process_ series.
+func registerProcessCollectors(reg prometheus.Registerer) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
