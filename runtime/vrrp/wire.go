@@ -77,7 +77,7 @@ func (a *Advert) AppendMarshal(b []byte, src, dst netip.Addr, form ChecksumForm)
 		return b, fmt.Errorf("vrrp: marshal: %d addresses (1..255 fit the count field)", n)
 	}
 	for i, addr := range a.Addresses {
-		if !addr.IsValid() || addr.Unmap().Is4() != is4 {
+		if !addr.IsValid() || (is4 && !addr.Unmap().Is4()) || (!is4 && !addr.Is6()) {
 			return b, fmt.Errorf("vrrp: marshal: address %d (%v) is not of the family of source %v", i, addr, src)
 		}
 	}
@@ -93,7 +93,13 @@ func (a *Advert) AppendMarshal(b []byte, src, dst netip.Addr, form ChecksumForm)
 		0, 0, // checksum
 	)
 	for _, addr := range a.Addresses {
-		b = append(b, addr.Unmap().AsSlice()...)
+		if is4 {
+			v4 := addr.Unmap().As4()
+			b = append(b, v4[:]...)
+		} else {
+			v6 := addr.As16()
+			b = append(b, v6[:]...)
+		}
 	}
 	msg := b[start:]
 	var sum uint32
