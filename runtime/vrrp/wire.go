@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Wire constants of RFC 9568.
@@ -83,6 +84,7 @@ func (a *Advert) AppendMarshal(b []byte, src, dst netip.Addr, form ChecksumForm)
 	}
 
 	start := len(b)
+	b = slices.Grow(b, HeaderLen+len(a.Addresses)*addrLen(is4))
 	b = append(b,
 		Version3<<4|TypeAdvertisement,
 		a.VRID,
@@ -201,6 +203,7 @@ func ParseInto(a *Advert, b []byte, src, dst netip.Addr) (ChecksumForm, error) {
 	if a.MaxAdvertInterval == 0 {
 		return form, parseErr(DropInterval, "max advert interval 0 (RFC 9568 erratum 8301)")
 	}
+	a.Addresses = slices.Grow(a.Addresses, count)
 	for off := HeaderLen; off < len(b); off += alen {
 		addr, _ := netip.AddrFromSlice(b[off : off+alen])
 		a.Addresses = append(a.Addresses, addr)

@@ -1,0 +1,113 @@
+package vrrp
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func mustRouter(t testing.TB, cfg Config) *Router {
+	t.Helper()
+	r, err := NewRouter(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// twoFamilies is a node's pair of groups: IPv4 VRID 1 at 1s and IPv6 VRID
+// 2 at 2s, priority 100.
+func twoFamilies(t testing.TB) *SyncGroup {
+	v4 := mustRouter(t, Config{VRID: 1, Priority: 100, Source: netip.MustParseAddr("192.0.2.1"), AdvertInterval: time.Second, Preempt: true,
+		VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")}, Peers: []netip.Addr{netip.MustParseAddr("192.0.2.2")}})
+	v6 := mustRouter(t, Config{VRID: 2, Priority: 100, Source: netip.MustParseAddr("fe80::1"), AdvertInterval: 2 * time.Second, Preempt: true,
+		VIPs: []netip.Prefix{netip.MustParsePrefix("2001:db8::100/64")}, Peers: []netip.Addr{netip.MustParseAddr("fe80::2")}})
+	return NewSyncGroup(v4, v6)
+}
+
+func renderMember(mas []MemberAction) []string {
+	var out []string
+	for _, ma := range mas {
+		out = append(out, string(rune('0'+ma.Member))+": "+renderAction(ma.Action))
+	}
+	return out
+}
+
+func TestSyncGroupMovesTogether(t *testing.T) {
+	g := twoFamilies(t)
+	step := func(at time.Duration, member int, ev Event, want ...string) []MemberAction {
+		t.Helper()
+		got := g.Step(t0.Add(at), member, ev)
+		if diff := cmp.Diff(want, renderMember(got)); diff != "" {
+			t.Fatalf("at %v: actions (-want +got):\n%s", at, diff)
+		}
+		return got
+	}
+	step(0, -1, Start{}, "0: Initialize->Backup", "1: Initialize->Backup")
+	if g.State() != StateBackup {
+		t.Fatalf("group state %v", g.State())
+	}
+	if d := g.Deadline().Sub(t0); d != 3609375*time.Microsecond {
+		t.Fatalf("group deadline %v, want the earlier member's 3.609375s", d)
+	}
+	// Member 0's down timer fires: member 1 follows although its own
+	// (7.21875s) has not.
+	got := step(3609375*time.Microsecond, -1, Tick{},
+		"0: send 100", "0: add 192.0.2.100/24", "0: announce 192.0.2.100/24", "0: Backup->Active",
+		"1: send 100", "1: add 2001:db8::100/64", "1: announce 2001:db8::100/64", "1: Backup->Active")
+	if tr := got[7].Action.(Transition); !strings.Contains(tr.Reason, "sync group") {
+		t.Errorf("forced transition reason %q does not name the sync group", tr.Reason)
+	}
+	if g.State() != StateActive || g.Router(1).State() != StateActive {
+		t.Fatal("group not Active")
+	}
+	// The IPv6 peer with a higher priority takes member 1 back to Backup:
+	// member 0 follows.
+	a := &Advert{Version: 3, Type: 1, VRID: 2, Priority: 200, MaxAdvertInterval: 200, Addresses: []netip.Addr{netip.MustParseAddr("2001:db8::100")}}
+	data, err := a.Marshal(netip.MustParseAddr("fe80::2"), GroupIPv6, ChecksumIPv6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(4*time.Second, 1, Packet{Src: netip.MustParseAddr("fe80::2"), Dst: GroupIPv6, TTL: 255, Data: data},
+		"1: remove 2001:db8::100/64", "1: Active->Backup",
+		"0: remove 192.0.2.100/24", "0: Active->Backup")
+	if g.State() != StateBackup {
+		t.Fatalf("group state %v", g.State())
+	}
+	// Member 0 keeps its own Active_Down_Interval (1s adverts).
+	if d := g.Router(0).Deadline().Sub(t0); d != 4*time.Second+3609375*time.Microsecond {
+		t.Errorf("member 0 deadline %v", d)
+	}
+	step(5*time.Second, -1, Shutdown{}, "0: Backup->Initialize", "1: Backup->Initialize")
+	if g.State() != StateInitialize || !g.Deadline().IsZero() {
+		t.Errorf("after shutdown: state %v deadline %v", g.State(), g.Deadline())
+	}
+	step(5*time.Second, 7, Tick{}, "7: rejected")
+}
+
+func TestSyncGroupShutdownWhileActive(t *testing.T) {
+	g := twoFamilies(t)
+	g.Step(t0, -1, Start{})
+	g.Step(t0.Add(4*time.Second), -1, Tick{})
+	got := renderMember(g.Step(t0.Add(5*time.Second), -1, Shutdown{}))
+	want := []string{"0: send 0", "0: remove 192.0.2.100/24", "0: Active->Initialize", "1: send 0", "1: remove 2001:db8::100/64", "1: Active->Initialize"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestSyncGroupLeavesStoppedMembersAlone(t *testing.T) {
+	g := twoFamilies(t)
+	g.Step(t0, 0, Start{}) // member 1 not started
+	got := renderMember(g.Step(t0.Add(4*time.Second), -1, Tick{}))
+	want := []string{"0: send 100", "0: add 192.0.2.100/24", "0: announce 192.0.2.100/24", "0: Backup->Active"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	if g.Router(1).State() != StateInitialize {
+		t.Fatalf("member 1 is %v", g.Router(1).State())
+	}
+}
