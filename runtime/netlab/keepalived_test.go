@@ -76,6 +76,13 @@ func TestKeepalivedAloneBecomesMaster(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("stop took %v", time.Since(t0))
+			for _, line := range strings.Split(k.Log(), "\n") {
+				// Our config must not make keepalived complain (script
+				// security, unknown keywords, ...).
+				if strings.Contains(line, "WARN") || strings.Contains(line, "SECURITY") || strings.Contains(line, "rror") {
+					t.Errorf("keepalived complains: %s", line)
+				}
+			}
 			if l.HasAddr("k", tc.vip) {
 				t.Errorf("VIP still on k after graceful stop: %v", l.Addrs("k"))
 			}

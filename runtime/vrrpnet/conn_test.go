@@ -121,6 +121,43 @@ func TestAdvertCrossesLabWithTTL255(t *testing.T) {
 	}
 }
 
+// After the receiver's link goes down and up again (IPv6 even loses and
+// regains its link-local address), its group membership still holds.
+func TestReceivesAfterLinkDownUp(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	lab.AddAddr("a", "192.0.2.1/24")
+	lab.AddAddr("b", "192.0.2.2/24")
+	llA := netip.MustParseAddr(lab.LinkLocal("a"))
+	llB := netip.MustParseAddr(lab.LinkLocal("b"))
+	a4 := listenIn(t, lab, "a", false, netip.MustParseAddr("192.0.2.1"))
+	b4 := listenIn(t, lab, "b", false, netip.MustParseAddr("192.0.2.2"))
+	a6 := listenIn(t, lab, "a", true, llA)
+	b6 := listenIn(t, lab, "b", true, llB)
+
+	lab.LinkDown("a")
+	if err := a4.WritePacket(advert(1, 100, 100, netip.MustParseAddr("192.0.2.100"))); err == nil {
+		t.Error("WritePacket with the link down reported success")
+	}
+	lab.LinkUp("a")
+	lab.LinkDown("b")
+	lab.LinkUp("b")
+	lab.LinkLocal("a") // wait for the link-local to come back before sending from it
+	for _, c := range []struct {
+		from, to *Conn
+		msg      []byte
+	}{
+		{a4, b4, advert(1, 100, 100, netip.MustParseAddr("192.0.2.100"))},
+		{a6, b6, advert(2, 100, 100, netip.MustParseAddr("fe80::100"))},
+	} {
+		if err := c.from.WritePacket(c.msg); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, c.to, 5*time.Second); got.Src != c.from.Source() || got.TTL != 255 {
+			t.Errorf("after link flap: received from %v TTL %d", got.Src, got.TTL)
+		}
+	}
+}
+
 func TestCloseUnblocksRead(t *testing.T) {
 	lab := netlab.New(t, "a")
 	lab.AddAddr("a", "192.0.2.1/24")
