@@ -30,6 +30,19 @@ type Capture struct {
 // once tcpdump is listening, so packets sent afterwards are captured.
 func (l *Lab) Capture(filter string) *Capture {
 	l.t.Helper()
+	return l.CaptureOn(mainSegment, filter)
+}
+
+// CaptureOn captures on another segment (see AddSegment); "main" is eth0's.
+func (l *Lab) CaptureOn(segment, filter string) *Capture {
+	l.t.Helper()
+	obsIf := nodeIfname
+	if segment != mainSegment {
+		if l.segments[segment] == "" {
+			l.t.Fatalf("netlab: unknown segment %q", segment)
+		}
+		obsIf = segment
+	}
 	f, err := os.CreateTemp(l.dir, "capture-*.pcap")
 	if err != nil {
 		l.t.Fatalf("netlab: capture file: %v", err)
@@ -40,7 +53,7 @@ func (l *Lab) Capture(filter string) *Capture {
 	// write into the test's private temp directory.
 	// --immediate-mode: without it the kernel hands packets over in blocks
 	// up to a second late, and a Stop soon after the last packet loses them.
-	args := []string{"-i", nodeIfname, "-n", "-U", "--immediate-mode", "-Z", "root", "-w", path}
+	args := []string{"-i", obsIf, "-n", "-U", "--immediate-mode", "-Z", "root", "-w", path}
 	if filter != "" {
 		args = append(args, filter)
 	}

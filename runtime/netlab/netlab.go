@@ -35,6 +35,9 @@ type Lab struct {
 	dir    string // scratch directory for captures, logs, configs
 	nodes  []string
 
+	segments map[string]string // segment name -> bridge name
+	ports    int               // veth ports on the switch so far
+
 	mu        sync.Mutex
 	procs     []*Process
 	captures  []*Capture
@@ -46,6 +49,7 @@ const (
 	observerNode = "obs"
 	bridgeName   = "br0"
 	nodeIfname   = "eth0"
+	mainSegment  = "main"
 )
 
 // tools every lab needs; keepalived is checked by the keepalived helpers.
@@ -93,10 +97,11 @@ func New(t testing.TB, nodes ...string) *Lab {
 		t.Fatalf("netlab: random suffix: %v", err)
 	}
 	l := &Lab{
-		t:      t,
-		prefix: "mwgc-" + hex.EncodeToString(suffix[:]),
-		dir:    t.TempDir(), // registered before our cleanup, so removed after it
-		nodes:  slices.Clone(nodes),
+		t:        t,
+		prefix:   "mwgc-" + hex.EncodeToString(suffix[:]),
+		dir:      t.TempDir(), // registered before our cleanup, so removed after it
+		nodes:    slices.Clone(nodes),
+		segments: map[string]string{mainSegment: bridgeName},
 	}
 	t.Cleanup(l.cleanup)
 
@@ -108,7 +113,7 @@ func New(t testing.TB, nodes ...string) *Lab {
 		"mcast_snooping", "0", "stp_state", "0", "forward_delay", "0", "ageing_time", "0")
 	l.must("ip", "-n", sw, "link", "set", bridgeName, "up")
 
-	for i, n := range append([]string{observerNode}, nodes...) {
+	for _, n := range append([]string{observerNode}, nodes...) {
 		ns := l.addNamespace(n)
 		l.must("ip", "-n", ns, "link", "set", "lo", "up")
 		if n == observerNode {
@@ -120,13 +125,7 @@ func New(t testing.TB, nodes ...string) *Lab {
 			l.sysctl(ns, "net.ipv6.conf.all.accept_dad", "0")
 			l.sysctl(ns, "net.ipv6.conf.default.accept_dad", "0")
 		}
-		port := "p" + strconv.Itoa(i)
-		l.must("ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", nodeIfname, "netns", ns)
-		l.must("ip", "-n", sw, "link", "set", port, "master", bridgeName, "up")
-		if n != observerNode {
-			l.sysctl(ns, "net.ipv6.conf."+nodeIfname+".accept_dad", "0")
-		}
-		l.must("ip", "-n", ns, "link", "set", nodeIfname, "up")
+		l.attach(n, nodeIfname, bridgeName)
 	}
 	return l
 }
@@ -152,7 +151,13 @@ func (l *Lab) Ifname(node string) string { return nodeIfname }
 // node's interface. IPv6 addresses are added without DAD.
 func (l *Lab) AddAddr(node string, prefix string) {
 	l.t.Helper()
-	args := []string{"-n", l.NS(node), "addr", "add", prefix, "dev", nodeIfname}
+	l.AddAddrDev(node, nodeIfname, prefix)
+}
+
+// AddAddrDev adds prefix to interface ifname of node.
+func (l *Lab) AddAddrDev(node, ifname, prefix string) {
+	l.t.Helper()
+	args := []string{"-n", l.NS(node), "addr", "add", prefix, "dev", ifname}
 	if strings.Contains(prefix, ":") {
 		args = append(args, "nodad")
 	}
@@ -180,19 +185,35 @@ func (l *Lab) Run(node string, name string, args ...string) string {
 // carrier loss too).
 func (l *Lab) LinkDown(node string) {
 	l.t.Helper()
-	l.must("ip", "-n", l.NS(node), "link", "set", nodeIfname, "down")
+	l.SetLink(node, nodeIfname, false)
+}
+
+// SetLink sets interface ifname of node up or down.
+func (l *Lab) SetLink(node, ifname string, up bool) {
+	l.t.Helper()
+	state := "down"
+	if up {
+		state = "up"
+	}
+	l.must("ip", "-n", l.NS(node), "link", "set", ifname, state)
 }
 
 // LinkUp sets the node's interface up again.
 func (l *Lab) LinkUp(node string) {
 	l.t.Helper()
-	l.must("ip", "-n", l.NS(node), "link", "set", nodeIfname, "up")
+	l.SetLink(node, nodeIfname, true)
 }
 
 // Addrs lists the addresses on the node's interface as "addr/len" strings.
 func (l *Lab) Addrs(node string) []string {
 	l.t.Helper()
-	out := l.mustOutput("ip", "-n", l.NS(node), "-o", "addr", "show", "dev", nodeIfname)
+	return l.AddrsDev(node, nodeIfname)
+}
+
+// AddrsDev lists the addresses on interface ifname of node.
+func (l *Lab) AddrsDev(node, ifname string) []string {
+	l.t.Helper()
+	out := l.mustOutput("ip", "-n", l.NS(node), "-o", "addr", "show", "dev", ifname)
 	var addrs []string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
@@ -214,15 +235,21 @@ func (l *Lab) HasAddr(node, prefix string) bool {
 // briefly for the kernel to assign it.
 func (l *Lab) LinkLocal(node string) string {
 	l.t.Helper()
+	return l.LinkLocalDev(node, nodeIfname)
+}
+
+// LinkLocalDev is LinkLocal for interface ifname.
+func (l *Lab) LinkLocalDev(node, ifname string) string {
+	l.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		for _, a := range l.Addrs(node) {
+		for _, a := range l.AddrsDev(node, ifname) {
 			if strings.HasPrefix(a, "fe80:") {
 				return strings.SplitN(a, "/", 2)[0]
 			}
 		}
 		if time.Now().After(deadline) {
-			l.t.Fatalf("netlab: no link-local address on %s/%s", node, nodeIfname)
+			l.t.Fatalf("netlab: no link-local address on %s/%s", node, ifname)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -231,7 +258,13 @@ func (l *Lab) LinkLocal(node string) string {
 // MAC returns the hardware address of the node's interface.
 func (l *Lab) MAC(node string) string {
 	l.t.Helper()
-	out := l.mustOutput("ip", "-n", l.NS(node), "-o", "link", "show", "dev", nodeIfname)
+	return l.MACDev(node, nodeIfname)
+}
+
+// MACDev is MAC for interface ifname.
+func (l *Lab) MACDev(node, ifname string) string {
+	l.t.Helper()
+	out := l.mustOutput("ip", "-n", l.NS(node), "-o", "link", "show", "dev", ifname)
 	f := strings.Fields(out)
 	for i := 0; i+1 < len(f); i++ {
 		if f[i] == "link/ether" {
@@ -246,6 +279,50 @@ func (l *Lab) MAC(node string) string {
 // sockets opened and netlink calls made by fn belong to that namespace.
 func (l *Lab) Do(node string, fn func() error) error {
 	return doInNamespace(l.NS(node), fn)
+}
+
+// attach connects a new veth named ifname in node's namespace to bridge.
+func (l *Lab) attach(node, ifname, bridge string) {
+	l.t.Helper()
+	sw, ns := l.prefix+"-"+switchNode, l.prefix+"-"+node
+	l.mu.Lock()
+	l.ports++
+	port := "p" + strconv.Itoa(l.ports)
+	l.mu.Unlock()
+	l.must("ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns)
+	l.must("ip", "-n", sw, "link", "set", port, "master", bridge, "up")
+	if node != observerNode {
+		l.sysctl(ns, "net.ipv6.conf."+ifname+".accept_dad", "0")
+	}
+	l.must("ip", "-n", ns, "link", "set", ifname, "up")
+}
+
+// AddSegment adds another layer-2 segment (a second bridge, also a hub,
+// also watched by the observer) for nodes with more than one interface.
+// The main segment, holding every node's eth0, is "main".
+func (l *Lab) AddSegment(segment string) {
+	l.t.Helper()
+	if segment == mainSegment || l.segments[segment] != "" || len(segment) > 10 || segment == "" {
+		l.t.Fatalf("netlab: bad or duplicate segment name %q", segment)
+	}
+	bridge := "br-" + segment
+	l.must("ip", "-n", l.prefix+"-"+switchNode, "link", "add", bridge, "type", "bridge",
+		"mcast_snooping", "0", "stp_state", "0", "forward_delay", "0", "ageing_time", "0")
+	l.must("ip", "-n", l.prefix+"-"+switchNode, "link", "set", bridge, "up")
+	l.segments[segment] = bridge
+	l.attach(observerNode, segment, bridge)
+}
+
+// AddInterface gives node another interface named ifname (e.g. "eth1") on
+// segment (made with AddSegment, or "main" for eth0's segment).
+func (l *Lab) AddInterface(node, ifname, segment string) {
+	l.t.Helper()
+	l.NS(node) // checks the node name
+	bridge := l.segments[segment]
+	if bridge == "" {
+		l.t.Fatalf("netlab: unknown segment %q", segment)
+	}
+	l.attach(node, ifname, bridge)
 }
 
 func (l *Lab) addNamespace(node string) string {

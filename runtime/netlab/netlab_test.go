@@ -142,3 +142,36 @@ func udpExchange(l *Lab, from, to, addr string, timeout time.Duration) error {
 		}
 	}
 }
+
+func TestSecondSegment(t *testing.T) {
+	l := New(t, "a", "b")
+	l.AddSegment("s1")
+	l.AddInterface("a", "eth1", "s1")
+	l.AddInterface("b", "eth1", "s1")
+	l.AddAddrDev("a", "eth1", "198.51.100.1/24")
+	l.AddAddrDev("b", "eth1", "198.51.100.2/24")
+	if ll := l.LinkLocalDev("a", "eth1"); ll == l.LinkLocal("a") || l.MACDev("a", "eth1") == l.MAC("a") {
+		t.Errorf("eth1 and eth0 of a share addresses: %s", ll)
+	}
+	main := l.Capture("udp port 9999")
+	seg := l.CaptureOn("s1", "udp port 9999")
+	if err := udpExchange(l, "a", "b", "198.51.100.2", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l.SetLink("b", "eth1", false)
+	if err := udpExchange(l, "a", "b", "198.51.100.2", 300*time.Millisecond); err == nil {
+		t.Error("datagram crossed s1 with b's eth1 down")
+	}
+	for name, c := range map[string]*Capture{"main": main, "s1": seg} {
+		rows, err := Decode(c.Stop(), "", "ip.src")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "main" && len(rows) != 0 {
+			t.Errorf("main segment saw %d datagrams of segment s1", len(rows))
+		}
+		if name == "s1" && len(rows) == 0 {
+			t.Error("observer on s1 saw nothing")
+		}
+	}
+}
