@@ -21,9 +21,12 @@ type KeepalivedInstance struct {
 	VRID           int           // 1..255
 	Priority       int           // 1..255
 	AdvertInterval time.Duration // 10ms..255s, whole centiseconds; default 1s
-	VIPs           []string      // "192.0.2.100/24" or "2001:db8::100/64"; one family
-	NoPreempt      bool
-	PreemptDelay   time.Duration // whole seconds; 0 = none
+	// VIPs in advert order, one family: "192.0.2.100/24", or for IPv6 a
+	// link-local first: "fe80::7/64", "2001:db8::100/64". keepalived drops
+	// adverts whose address count differs from its own list.
+	VIPs         []string
+	NoPreempt    bool
+	PreemptDelay time.Duration // whole seconds; 0 = none
 	// Extra lines placed verbatim inside the vrrp_instance block.
 	Extra []string
 }
@@ -81,6 +84,12 @@ func (c KeepalivedConfig) Render() (string, error) {
 			}
 			if j == 0 {
 				ipv6 = p.Addr().Is6()
+				// RFC 9568 5.2.9: an IPv6 advert's first address is the
+				// virtual router's link-local; keepalived follows the config
+				// order and drops adverts whose address count differs.
+				if ipv6 && !p.Addr().IsLinkLocalUnicast() {
+					return "", fmt.Errorf("keepalived config: instance %d: the first IPv6 VIP must be link-local (fe80::/64), got %s", in.VRID, v)
+				}
 			} else if p.Addr().Is6() != ipv6 {
 				return "", fmt.Errorf("keepalived config: instance %d mixes IPv4 and IPv6 VIPs", in.VRID)
 			}
