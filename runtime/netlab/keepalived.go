@@ -35,6 +35,9 @@ type KeepalivedInstance struct {
 type KeepalivedConfig struct {
 	RouterID  string // default "mwgc-lab"
 	Instances []KeepalivedInstance
+	// GlobalExtra lines go verbatim into global_defs (e.g.
+	// "max_auto_priority" to run keepalived's VRRP child at realtime priority).
+	GlobalExtra []string
 	// SyncGroup, if set, puts all instances into one vrrp_sync_group of
 	// that name, so they move together.
 	SyncGroup string
@@ -57,7 +60,11 @@ func (c KeepalivedConfig) Render() (string, error) {
 	// user. The garp settings are keepalived's defaults, written out so
 	// tests can rely on them: 5 gratuitous ARPs per VIP at takeover and a
 	// second burst 5 s later.
-	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    vrrp_version 3\n    enable_script_security\n    script_user root\n    vrrp_garp_master_repeat 5\n    vrrp_garp_master_delay 5\n}\n", routerID)
+	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    vrrp_version 3\n    enable_script_security\n    script_user root\n    vrrp_garp_master_repeat 5\n    vrrp_garp_master_delay 5\n", routerID)
+	for _, x := range c.GlobalExtra {
+		fmt.Fprintf(&b, "    %s\n", x)
+	}
+	b.WriteString("}\n")
 	names := make([]string, len(c.Instances))
 	for i, in := range c.Instances {
 		if in.VRID < 1 || in.VRID > 255 {
