@@ -141,6 +141,10 @@ func (r *Router) apply(cfg Config) {
 	for i, p := range cfg.VIPs {
 		addrs[i] = p.Addr()
 	}
+	// RFC 9568 erratum 8300: an IPv6 advert lists the link-local VIP first.
+	slices.SortStableFunc(addrs, func(a, b netip.Addr) int {
+		return boolInt(b.Is6() && b.IsLinkLocalUnicast()) - boolInt(a.Is6() && a.IsLinkLocalUnicast())
+	})
 	r.advert = Advert{
 		Version: Version3, Type: TypeAdvertisement, VRID: cfg.VRID,
 		MaxAdvertInterval: uint16(cfg.AdvertInterval / (10 * time.Millisecond)),
@@ -519,4 +523,11 @@ func diffPrefixes(prev, next []netip.Prefix) (added, removed []netip.Prefix) {
 		}
 	}
 	return added, removed
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -25,6 +25,7 @@ import (
 //	state NAME                    the router's state
 //	deadline TIME|none            Deadline() relative to t0
 //	stat NAME VALUE               a field of Stats (see statValue)
+//	first-address ADDR            the first address our adverts carry
 //
 // Config keys: vrid prio src int preempt delay accept vips peers form.
 // Events: start, shutdown, tick, reconfig KEY=VALUE... (changes relative to
@@ -142,6 +143,12 @@ func runLine(t *testing.T, rp **Router, line string) error {
 		}
 		if got != want {
 			return fmt.Errorf("deadline %s, want %s", got, want)
+		}
+		return nil
+	case "first-address":
+		// The address list our next advert carries starts with this one.
+		if got := r.advert.Addresses[0].String(); got != fields[1] {
+			return fmt.Errorf("first advert address %s, want %s", got, fields[1])
 		}
 		return nil
 	case "stat":
