@@ -80,6 +80,10 @@ func (c KeepalivedConfig) Render() (string, error) {
 		if interval < 10*time.Millisecond || interval > 255*time.Second || interval%(10*time.Millisecond) != 0 {
 			return "", fmt.Errorf("keepalived config: advert_int %v not whole centiseconds in 10ms..255s", interval)
 		}
+		if in.Priority == 255 && (in.NoPreempt || in.PreemptDelay > 0) {
+			// keepalived starts the owner as MASTER and then ignores both.
+			return "", fmt.Errorf("keepalived config: instance %d: priority 255 (owner) cannot have nopreempt or preempt_delay", in.VRID)
+		}
 		if len(in.VIPs) == 0 {
 			return "", fmt.Errorf("keepalived config: instance %d has no virtual_ipaddress", in.VRID)
 		}

@@ -12,7 +12,7 @@ import (
 func TestKeepalivedConfigRender(t *testing.T) {
 	good := KeepalivedConfig{RouterID: "r1", SyncGroup: "G", GlobalExtra: []string{"max_auto_priority"}, Instances: []KeepalivedInstance{
 		{VRID: 7, Priority: 150, AdvertInterval: 100 * time.Millisecond, VIPs: []string{"192.0.2.100/24"}, NoPreempt: true},
-		{VRID: 8, Priority: 255, AdvertInterval: 10 * time.Millisecond, VIPs: []string{"fe80::8/64", "2001:db8::100/64"}, PreemptDelay: 2 * time.Second},
+		{VRID: 8, Priority: 254, AdvertInterval: 10 * time.Millisecond, VIPs: []string{"fe80::8/64", "2001:db8::100/64"}, PreemptDelay: 2 * time.Second},
 	}}
 	text, err := good.Render()
 	if err != nil {
@@ -21,14 +21,14 @@ func TestKeepalivedConfigRender(t *testing.T) {
 	for _, want := range []string{
 		"vrrp_version 3", "    max_auto_priority\n}\n", "vrrp_instance VI_7 {", "state BACKUP", "interface eth0", "virtual_router_id 7",
 		"priority 150", "advert_int 0.1\n", "nopreempt", "192.0.2.100/24",
-		"vrrp_instance VI_8 {", "state MASTER", "advert_int 0.01\n", "native_ipv6", "preempt_delay 2", "2001:db8::100/64",
+		"vrrp_instance VI_8 {", "advert_int 0.01\n", "native_ipv6", "preempt_delay 2", "2001:db8::100/64",
 		"vrrp_sync_group G {", "        VI_7\n        VI_8\n",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("config lacks %q:\n%s", want, text)
 		}
 	}
-	if strings.Count(text, "nopreempt") != 1 || strings.Contains(text, "unicast") {
+	if strings.Count(text, "nopreempt") != 1 || strings.Contains(text, "unicast") || strings.Contains(text, "MASTER") {
 		t.Errorf("unexpected settings:\n%s", text)
 	}
 	if _, err := exec.LookPath("keepalived"); err == nil || os.Getenv("CI") == "true" {
@@ -41,10 +41,17 @@ func TestKeepalivedConfigRender(t *testing.T) {
 		}
 	}
 
+	owner, err := KeepalivedConfig{Instances: []KeepalivedInstance{{VRID: 1, Priority: 255, VIPs: []string{"192.0.2.1/24"}}}}.Render()
+	if err != nil || !strings.Contains(owner, "state MASTER") || !strings.Contains(owner, "advert_int 1\n") {
+		t.Errorf("owner config (err %v):\n%s", err, owner)
+	}
+
 	for name, bad := range map[string]KeepalivedInstance{
-		"vrid 0":       {VRID: 0, Priority: 100, VIPs: []string{"192.0.2.1/24"}},
-		"priority 0":   {VRID: 1, Priority: 0, VIPs: []string{"192.0.2.1/24"}},
-		"interval 5ms": {VRID: 1, Priority: 100, AdvertInterval: 5 * time.Millisecond, VIPs: []string{"192.0.2.1/24"}},
+		"owner nopreempt":     {VRID: 1, Priority: 255, NoPreempt: true, VIPs: []string{"192.0.2.1/24"}},
+		"owner preempt_delay": {VRID: 1, Priority: 255, PreemptDelay: time.Second, VIPs: []string{"192.0.2.1/24"}},
+		"vrid 0":              {VRID: 0, Priority: 100, VIPs: []string{"192.0.2.1/24"}},
+		"priority 0":          {VRID: 1, Priority: 0, VIPs: []string{"192.0.2.1/24"}},
+		"interval 5ms":        {VRID: 1, Priority: 100, AdvertInterval: 5 * time.Millisecond, VIPs: []string{"192.0.2.1/24"}},
 		"interval 15ms": {VRID: 1, Priority: 100, AdvertInterval: 15 * time.Millisecond,
 			VIPs: []string{"192.0.2.1/24"}},
 		"no VIPs":                   {VRID: 1, Priority: 100},
