@@ -148,6 +148,14 @@ func TestKeepalivedKillChildAndKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if pids := k.Pids(); len(pids) != 2 || pids[1] != first {
+		t.Errorf("Pids = %v, want parent and child %d", pids, first)
+	}
+	for _, pid := range k.Pids() {
+		if u, err := ProcUsage(pid); err != nil || u.RSS == 0 {
+			t.Errorf("ProcUsage(%d) = %+v, %v", pid, u, err)
+		}
+	}
 	if err := k.KillChild(); err != nil {
 		t.Fatal(err)
 	}
