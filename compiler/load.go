@@ -1,0 +1,337 @@
+package compiler
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+
+	"github.com/mwgc/mwgc/schema"
+)
+
+// instance is one loaded CUE package of the repository.
+type instance struct {
+	dir   string
+	user  cue.Value // as the user wrote it: positions come from here
+	value cue.Value // unified with #Repo
+	// broken holds the top-level entries ("clusters", name) that carry a
+	// schema error; semantic checks skip them.
+	broken map[[2]string]bool
+}
+
+// inputSet lists what to load: directories (each loaded as one package)
+// and, per directory, explicitly named files.
+type inputSet struct {
+	dirs  []string
+	files map[string][]string
+}
+
+// collectInputs expands the command-line paths. A directory stands for
+// every directory below it that holds .cue files, skipping hidden
+// directories, cue.mod and names starting with "_" (as the go tool does).
+func collectInputs(paths []string) (*inputSet, error) {
+	in := &inputSet{files: map[string][]string{}}
+	seen := map[string]bool{}
+	addDir := func(d string) {
+		if !seen[d] {
+			seen[d] = true
+			in.dirs = append(in.dirs, d)
+		}
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			if filepath.Ext(p) != ".cue" {
+				return nil, fmt.Errorf("%s: not a .cue file or a directory", p)
+			}
+			d := filepath.Dir(p)
+			if _, ok := in.files[d]; !ok {
+				addDir(d)
+			}
+			in.files[d] = append(in.files[d], filepath.Base(p))
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if e.IsDir() {
+				name := e.Name()
+				if path != p && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "cue.mod" || name == "testdata") {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if filepath.Ext(path) == ".cue" {
+				addDir(filepath.Dir(path))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}
+
+// loader turns paths into unified instances and schema findings.
+type loader struct {
+	ctx      *cue.Context
+	repoDef  cue.Value
+	cwd      string
+	findings []Finding
+}
+
+func newLoader() (*loader, error) {
+	ctx := cuecontext.New()
+	s := ctx.CompileString(schema.Source, cue.Filename(schema.Filename))
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	def := s.LookupPath(cue.MakePath(cue.Def("#Repo")))
+	if err := def.Err(); err != nil {
+		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	cwd, _ := os.Getwd()
+	return &loader{ctx: ctx, repoDef: def, cwd: cwd}, nil
+}
+
+// load loads one directory (or the named files in it).
+func (l *loader) load(dir string, files []string) *instance {
+	args := []string{"."}
+	if len(files) > 0 {
+		args = files
+	}
+	insts := load.Instances(args, &load.Config{Dir: dir})
+	if len(insts) != 1 {
+		l.add(Finding{Severity: SeverityError, Rule: "load", Message: fmt.Sprintf("%s: expected one CUE package, found %d", dir, len(insts)), Hint: "keep one package per directory", Pos: Position{File: l.rel(dir)}})
+		return nil
+	}
+	bi := insts[0]
+	if bi.Err != nil {
+		l.cueErrors(bi.Err, nil, "syntax", "fix the CUE syntax at this position")
+		return nil
+	}
+	user := l.ctx.BuildInstance(bi)
+	if err := user.Err(); err != nil {
+		l.cueErrors(err, nil, "syntax", "fix the CUE expression at this position")
+		return nil
+	}
+	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}}
+	inst.value = user.Unify(l.repoDef)
+	if err := inst.value.Validate(cue.Concrete(true)); err != nil {
+		// A conflict hides incomplete and missing fields below it, so walk
+		// the tree and validate every value on its own.
+		seen := map[string]bool{}
+		l.walk(inst, inst.value, seen)
+	}
+	return inst
+}
+
+// walk validates v and, when it fails, each child, reporting every error
+// once.
+func (l *loader) walk(inst *instance, v cue.Value, seen map[string]bool) {
+	err := v.Validate(cue.Concrete(true))
+	if err == nil {
+		return
+	}
+	var fresh []errors.Error
+	for _, e := range errors.Errors(err) {
+		key := strings.Join(e.Path(), "\x00") + "\x01" + errMsg(e)
+		if !seen[key] {
+			seen[key] = true
+			fresh = append(fresh, e)
+		}
+	}
+	l.reportSchemaErrors(inst, fresh)
+	switch v.IncompleteKind() {
+	case cue.StructKind:
+		it, err := v.Fields()
+		if err != nil {
+			return
+		}
+		for it.Next() {
+			l.walk(inst, it.Value(), seen)
+		}
+	case cue.ListKind:
+		it, err := v.List()
+		if err != nil {
+			return
+		}
+		for it.Next() {
+			l.walk(inst, it.Value(), seen)
+		}
+	}
+}
+
+func errMsg(e errors.Error) string {
+	format, args := e.Msg()
+	return fmt.Sprintf(format, args...)
+}
+
+// reportSchemaErrors turns CUE's errors into findings. A failed
+// disjunction (such as a field with a default) yields a summary plus one
+// error per branch; the summary and the default's branch only repeat that
+// the value is wrong, so per path the last branch's error is kept.
+func (l *loader) reportSchemaErrors(inst *instance, errs []errors.Error) {
+	byPath := map[string]errors.Error{}
+	var order []string
+	for _, e := range errs {
+		key := strings.Join(e.Path(), ".")
+		prev, ok := byPath[key]
+		if !ok {
+			order = append(order, key)
+		} else if strings.Contains(errMsg(e), "errors in empty disjunction") && !strings.Contains(errMsg(prev), "errors in empty disjunction") {
+			continue
+		}
+		byPath[key] = e
+	}
+	for _, k := range order {
+		l.reportSchemaError(inst, byPath[k])
+	}
+}
+
+func (l *loader) reportSchemaError(inst *instance, e errors.Error) {
+	msg := errMsg(e)
+	if strings.Contains(msg, "errors in empty disjunction") {
+		msg = "value matches none of the allowed forms"
+	}
+	rule, hint := "schema", "see `mwgc schema` for the allowed type and range of this field"
+	switch {
+	case strings.Contains(msg, "field not allowed"):
+		rule, hint = "unknown-field", "check the spelling; `mwgc schema` lists every field"
+	case strings.Contains(msg, "required but not present"):
+		rule, hint = "missing-field", "add the field; `mwgc schema` documents it"
+	case strings.Contains(msg, "incomplete value") || strings.Contains(msg, "non-concrete value"):
+		rule, hint = "not-concrete", "give the field a concrete value"
+	}
+	path := e.Path()
+	if len(path) >= 2 && (path[0] == "clusters" || path[0] == "segments") {
+		inst.broken[[2]string{path[0], unquoteLabel(path[1])}] = true
+	}
+	if len(path) > 0 {
+		msg = strings.Join(path, ".") + ": " + msg
+	}
+	pos := Position{}
+	for _, p := range errors.Positions(e) {
+		if p.Filename() != schema.Filename && p.IsValid() {
+			pos = l.position(p)
+			break
+		}
+	}
+	if pos.Line == 0 {
+		pos = l.lookupPos(inst, selectorsOf(path))
+	}
+	l.add(Finding{Severity: SeverityError, Rule: rule, Message: msg, Hint: hint, Pos: pos})
+}
+
+// cueErrors reports load and build errors, which have no instance.
+func (l *loader) cueErrors(err error, _ *instance, rule, hint string) {
+	for _, e := range errors.Errors(err) {
+		pos := Position{}
+		for _, p := range errors.Positions(e) {
+			if p.Filename() != schema.Filename && p.IsValid() {
+				pos = l.position(p)
+				break
+			}
+		}
+		msg := errMsg(e)
+		if path := e.Path(); len(path) > 0 {
+			msg = strings.Join(path, ".") + ": " + msg
+		}
+		l.add(Finding{Severity: SeverityError, Rule: rule, Message: msg, Hint: hint, Pos: pos})
+	}
+}
+
+func (l *loader) add(f Finding) { l.findings = append(l.findings, f) }
+
+func (l *loader) position(p token.Pos) Position {
+	return Position{File: l.rel(p.Filename()), Line: p.Line(), Column: p.Column(), Offset: p.Offset()}
+}
+
+// rel shortens absolute file names below the working directory, so that
+// positions match what CI annotations and editors expect.
+func (l *loader) rel(name string) string {
+	if l.cwd == "" || !filepath.IsAbs(name) {
+		return name
+	}
+	if r, err := filepath.Rel(l.cwd, name); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return name
+}
+
+// lookupPos returns the position of the value at path in the user's own
+// value, or of the nearest enclosing value the user wrote.
+func (l *loader) lookupPos(inst *instance, sels []cue.Selector) Position {
+	for n := len(sels); n >= 0; n-- {
+		v := inst.user.LookupPath(cue.MakePath(sels[:n]...))
+		if !v.Exists() {
+			continue
+		}
+		if p := v.Pos(); p.IsValid() && p.Filename() != schema.Filename {
+			return l.position(p)
+		}
+	}
+	return Position{File: l.rel(inst.dir)}
+}
+
+// selectorsOf converts the labels of an error path to selectors.
+func selectorsOf(path []string) []cue.Selector {
+	sels := make([]cue.Selector, 0, len(path))
+	for _, s := range path {
+		switch {
+		case strings.HasPrefix(s, "#"):
+			sels = append(sels, cue.Def(s))
+		case isIndex(s):
+			i, _ := strconv.Atoi(s)
+			sels = append(sels, cue.Index(i))
+		default:
+			sels = append(sels, cue.Str(unquoteLabel(s)))
+		}
+	}
+	return sels
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func unquoteLabel(s string) string {
+	if strings.HasPrefix(s, `"`) {
+		if u, err := strconv.Unquote(s); err == nil {
+			return u
+		}
+	}
+	return s
+}
+
+// sortedKeys returns the keys of m in order, for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

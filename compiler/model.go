@@ -1,0 +1,72 @@
+package compiler
+
+// The Go side of the schema: what Decode fills after the CUE value of a
+// segment or cluster validated. Field names follow schema/mwgc.cue.
+
+type segmentDoc struct {
+	CIDRs     []string   `json:"cidrs"`
+	Protected bool       `json:"protected"`
+	Waiver    *waiverDoc `json:"waiver,omitempty"`
+}
+
+type waiverDoc struct {
+	Reason string `json:"reason"`
+}
+
+type clusterDoc struct {
+	Mode       string             `json:"mode"`
+	Nodes      map[string]nodeDoc `json:"nodes"`
+	VRRP       *vrrpDoc           `json:"vrrp,omitempty"`
+	Management *managementDoc     `json:"management,omitempty"`
+}
+
+type nodeDoc struct {
+	Interfaces   map[string]interfaceDoc `json:"interfaces"`
+	ManagementIP string                  `json:"managementIP,omitempty"`
+	Priority     int                     `json:"priority"`
+}
+
+type interfaceDoc struct {
+	Segment   string   `json:"segment"`
+	Addresses []string `json:"addresses"`
+	LinkLocal string   `json:"linkLocal,omitempty"`
+}
+
+type vrrpDoc struct {
+	Groups   map[string]groupDoc `json:"groups"`
+	Announce announceDoc         `json:"announce"`
+}
+
+type groupDoc struct {
+	VRID           int                `json:"vrid"`
+	Segment        string             `json:"segment"`
+	VIPs           []string           `json:"vips"`
+	AdvertInterval string             `json:"advertInterval"`
+	Version        int                `json:"version"`
+	Preempt        bool               `json:"preempt"`
+	PreemptDelay   string             `json:"preemptDelay"`
+	AcceptMode     bool               `json:"acceptMode"`
+	Checksum       string             `json:"checksum"`
+	ExternalPeers  map[string]peerDoc `json:"externalPeers,omitempty"`
+}
+
+type peerDoc struct {
+	Address  string `json:"address"`
+	Priority int    `json:"priority"`
+}
+
+type announceDoc struct {
+	Count       int    `json:"count"`
+	Interval    string `json:"interval"`
+	RepeatAfter string `json:"repeatAfter"`
+}
+
+type managementDoc struct {
+	Segment           string `json:"segment"`
+	Port              int    `json:"port"`
+	DiscoveryInterval string `json:"discoveryInterval"`
+	DeadAfter         int    `json:"deadAfter"`
+	KeyFile           string `json:"keyFile,omitempty"`
+	Unauthenticated   bool   `json:"unauthenticated"`
+	TableFile         string `json:"tableFile,omitempty"`
+}
