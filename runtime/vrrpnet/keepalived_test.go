@@ -56,7 +56,10 @@ func TestKeepalivedAcceptsOurAdverts(t *testing.T) {
 			for i, v := range tc.vips {
 				a := netip.MustParsePrefix(v).Addr()
 				if i == 0 {
-					msg = advert(7, 200, 10, a)
+					// We send every 100 ms but announce 300 ms: keepalived
+					// learns the longer interval, so a sender delayed by a
+					// loaded machine still does not trigger a takeover.
+					msg = advert(7, 200, 30, a)
 				} else {
 					msg = append(msg, a.AsSlice()...)
 				}
@@ -92,8 +95,8 @@ func TestKeepalivedAcceptsOurAdverts(t *testing.T) {
 			k := lab.StartKeepalived("k", netlab.KeepalivedConfig{Instances: []netlab.KeepalivedInstance{
 				{VRID: 7, Priority: 100, AdvertInterval: 100 * time.Millisecond, VIPs: tc.vips},
 			}})
-			// Active_Down_Interval for keepalived here is about 0.36 s;
-			// three of them without a takeover means it accepts our adverts.
+			// keepalived's own Active_Down_Interval is about 0.36 s: 1.2 s
+			// without a takeover means it accepts our adverts.
 			if k.WaitState("VI_7", "MASTER", 1, 1200*time.Millisecond) {
 				close(stop)
 				t.Fatalf("keepalived took over while we advertised priority 200:\n%s", k.Log())
