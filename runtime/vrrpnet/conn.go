@@ -46,6 +46,8 @@ type Conn struct {
 	v4     *ipv4.PacketConn // exactly one of v4, v6 is set
 	v6     *ipv6.PacketConn
 	dst    *net.IPAddr
+	cm4    *ipv4.ControlMessage // per-packet source and interface, built once
+	cm6    *ipv6.ControlMessage
 }
 
 // Listen opens a raw protocol-112 socket on ifname for IPv4 (ipv6 false) or
@@ -102,6 +104,7 @@ func Listen(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
 
 func (c *Conn) setup4() error {
 	c.group = GroupIPv4
+	c.cm4 = &ipv4.ControlMessage{Src: net.IP(c.source.AsSlice()), IfIndex: c.ifi.Index}
 	c.dst = &net.IPAddr{IP: net.IP(GroupIPv4.AsSlice())}
 	p := ipv4.NewPacketConn(c.raw)
 	c.v4 = p
@@ -128,6 +131,7 @@ func (c *Conn) setup4() error {
 
 func (c *Conn) setup6() error {
 	c.group = GroupIPv6
+	c.cm6 = &ipv6.ControlMessage{Src: net.IP(c.source.AsSlice()), IfIndex: c.ifi.Index, HopLimit: TTL}
 	c.dst = &net.IPAddr{IP: net.IP(GroupIPv6.AsSlice())}
 	p := ipv6.NewPacketConn(c.raw)
 	c.v6 = p
@@ -215,11 +219,9 @@ func (c *Conn) ReadPacket(buf []byte) (n int, src, dst netip.Addr, ttl int, err 
 func (c *Conn) WritePacket(msg []byte) error {
 	var err error
 	if c.v4 != nil {
-		cm := &ipv4.ControlMessage{Src: net.IP(c.source.AsSlice()), IfIndex: c.ifi.Index}
-		_, err = c.v4.WriteTo(msg, cm, c.dst)
+		_, err = c.v4.WriteTo(msg, c.cm4, c.dst)
 	} else {
-		cm := &ipv6.ControlMessage{Src: net.IP(c.source.AsSlice()), IfIndex: c.ifi.Index, HopLimit: TTL}
-		_, err = c.v6.WriteTo(msg, cm, c.dst)
+		_, err = c.v6.WriteTo(msg, c.cm6, c.dst)
 	}
 	if err != nil {
 		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", c.group, c.ifi.Name, c.source, err)
