@@ -47,6 +47,8 @@ type Segment struct {
 	Sent []int
 	// Violations lists broken invariants (members of a node disagreeing).
 	Violations []string
+	// VIPActions counts AddVIPs, RemoveVIPs and Announce actions per node.
+	VIPActions []int
 
 	rng   *rand.Rand
 	queue eventQueue
@@ -71,6 +73,7 @@ func New(seed uint64, configs ...[]vrrp.Config) (*Segment, error) {
 		s.Nodes = append(s.Nodes, n)
 	}
 	s.Sent = make([]int, len(configs))
+	s.VIPActions = make([]int, len(configs))
 	return s, nil
 }
 
@@ -97,6 +100,15 @@ func (s *Segment) Start(i int) { s.step(i, -1, vrrp.Start{}) }
 
 // Shutdown stops node i gracefully (priority-0 adverts while Active).
 func (s *Segment) Shutdown(i int) { s.step(i, -1, vrrp.Shutdown{}) }
+
+// Reconfigure changes member m of node i in place.
+func (s *Segment) Reconfigure(i, m int, cfg vrrp.Config) {
+	s.Nodes[i].configs[m] = cfg
+	s.step(i, m, vrrp.Reconfigure{Config: cfg})
+}
+
+// Config returns the configuration of member m of node i.
+func (s *Segment) Config(i, m int) vrrp.Config { return s.Nodes[i].configs[m] }
 
 // Crash stops node i silently; its pending deliveries are lost.
 func (s *Segment) Crash(i int) { s.Nodes[i].Up = false }
@@ -179,6 +191,8 @@ func (s *Segment) step(i, member int, ev vrrp.Event) {
 			s.broadcast(i, ma.Member, a.Data)
 		case vrrp.Transition:
 			s.Transitions = append(s.Transitions, Record{At: s.Now, Node: i, Member: ma.Member, Transition: a})
+		case vrrp.AddVIPs, vrrp.RemoveVIPs, vrrp.Announce:
+			s.VIPActions[i]++
 		case vrrp.Rejected:
 			s.Violations = append(s.Violations, fmt.Sprintf("%v %s: rejected: %v", s.Now.Sub(Epoch), n.Name, a.Err))
 		}

@@ -368,3 +368,95 @@ func TestRogueIgnored(t *testing.T) {
 		t.Fatalf("Active moved from n%d to n%d", active, now)
 	}
 }
+
+// Reloads that change nothing relevant (peer and VIP order, accept mode,
+// preempt delay) move nothing: no transition, no VIP or announce action.
+func TestReconfigureWithoutFlap(t *testing.T) {
+	eachSeed(t, func(t *testing.T, c cluster) {
+		s := c.segment(t)
+		s.Loss = 0
+		startAll(s, c)
+		s.RunFor(c.settle())
+		active := checkOneActive(t, s, c, "before the reloads")
+		before, vipBefore := len(s.Transitions), slices.Clone(s.VIPActions)
+		for round := 0; round < 5; round++ {
+			for i := range s.Nodes {
+				for m := range c.intervals {
+					cfg := s.Config(i, m)
+					cfg.Peers = slices.Clone(cfg.Peers)
+					s.Rand().Shuffle(len(cfg.Peers), func(a, b int) { cfg.Peers[a], cfg.Peers[b] = cfg.Peers[b], cfg.Peers[a] })
+					cfg.AcceptMode = !cfg.AcceptMode
+					cfg.PreemptDelay = time.Duration(s.Rand().IntN(3)) * time.Second
+					s.Reconfigure(i, m, cfg)
+				}
+				s.RunFor(time.Duration(s.Rand().Int64N(int64(c.maxInterval()))))
+			}
+		}
+		s.RunFor(c.settle())
+		if len(s.Transitions) != before || !slices.Equal(s.VIPActions, vipBefore) {
+			t.Fatalf("%v: reloads caused transitions %v and VIP actions %v -> %v", c, s.Transitions[before:], vipBefore, s.VIPActions)
+		}
+		if now := checkOneActive(t, s, c, "after the reloads"); now != active {
+			t.Fatalf("%v: Active moved from n%d to n%d", c, active, now)
+		}
+	})
+}
+
+// Lowering the Active's priority below a preempting Backup hands over
+// within that Backup's Active_Down_Interval after the next advert; a VIP
+// added everywhere is added and announced only by the Active.
+func TestReconfigurePriorityAndVIPs(t *testing.T) {
+	eachSeed(t, func(t *testing.T, c cluster) {
+		if !c.preempt || len(c.prios) < 2 {
+			return
+		}
+		s := c.segment(t)
+		startAll(s, c)
+		s.RunFor(c.settle())
+		active := checkOneActive(t, s, c, "before the reload")
+		vipBefore := slices.Clone(s.VIPActions)
+		for i := range s.Nodes {
+			cfg := s.Config(i, 0)
+			cfg.VIPs = append(slices.Clone(cfg.VIPs), netip.MustParsePrefix("192.0.2.200/24"))
+			s.Reconfigure(i, 0, cfg)
+		}
+		for i := range s.Nodes {
+			want := vipBefore[i]
+			if i == active {
+				want += 2 // AddVIPs + Announce
+			}
+			if s.VIPActions[i] != want {
+				t.Fatalf("%v: n%d (Active n%d) did %d VIP actions for one added VIP", c, i, active, s.VIPActions[i]-vipBefore[i])
+			}
+		}
+		var second int = -1
+		for i, p := range c.prios {
+			if i != active && (second < 0 || p > c.prios[second]) {
+				second = i
+			}
+		}
+		if c.prios[second] < 2 || c.prios[second] == 255 || c.prios[active] == 255 {
+			return
+		}
+		lower := c.prios[second] / 2
+		if lower == 0 {
+			lower = 1
+		}
+		reload := s.Now
+		for m := range c.intervals {
+			cfg := s.Config(active, m)
+			cfg.Priority = lower
+			s.Reconfigure(active, m, cfg)
+		}
+		c.prios[active] = lower
+		s.RunFor(c.settle())
+		r, ok := firstActiveAfter(s, reload, active)
+		if !ok {
+			t.Fatalf("%v: nobody took over from n%d lowered to %d", c, active, lower)
+		}
+		if limit := c.maxInterval() + c.delayMax + c.downInterval(c.prios[r.Node]); r.At.Sub(reload) > limit {
+			t.Fatalf("%v: takeover after %v, more than one interval + Active_Down_Interval %v", c, r.At.Sub(reload), limit)
+		}
+		checkOneActive(t, s, c, "after lowering the Active")
+	})
+}
