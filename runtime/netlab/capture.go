@@ -2,17 +2,31 @@ package netlab
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/rand"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/packet"
 )
 
-const stopGrace = 150 * time.Millisecond
+// stopGrace lets packets already on their way through veth and bridge
+// reach the observer before Stop sends its end marker.
+const stopGrace = 50 * time.Millisecond
+
+// markerEtherType is IEEE 802's "local experimental" EtherType. Stop sends
+// one broadcast frame of it from the observer and waits until tcpdump has
+// written it: then every packet before it is in the file too, however far
+// a loaded machine let tcpdump fall behind. Decoders hide these frames.
+const markerEtherType = 0x88b5
 
 // Capture is a tcpdump running in the observer namespace, writing every
 // packet at once (-U) to a pcap file.
@@ -23,6 +37,7 @@ type Capture struct {
 	done    chan struct{}
 	stopped bool
 	stderr  strings.Builder
+	ifname  string // observer interface
 }
 
 // Capture starts tcpdump on the observer's port of the bridge with a pcap
@@ -55,7 +70,7 @@ func (l *Lab) CaptureOn(segment, filter string) *Capture {
 	// up to a second late, and a Stop soon after the last packet loses them.
 	args := []string{"-i", obsIf, "-n", "-U", "--immediate-mode", "-Z", "root", "-w", path}
 	if filter != "" {
-		args = append(args, filter)
+		args = append(args, fmt.Sprintf("(%s) or (ether proto 0x%04x)", filter, markerEtherType))
 	}
 	cmd := l.Command(observerNode, "tcpdump", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -66,7 +81,7 @@ func (l *Lab) CaptureOn(segment, filter string) *Capture {
 	if err := cmd.Start(); err != nil {
 		l.t.Fatalf("netlab: start tcpdump: %v", err)
 	}
-	c := &Capture{lab: l, path: path, cmd: cmd, done: make(chan struct{})}
+	c := &Capture{lab: l, path: path, cmd: cmd, done: make(chan struct{}), ifname: obsIf}
 	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -109,9 +124,10 @@ func (c *Capture) stop() {
 		return
 	}
 	c.stopped = true
-	// Packets sent just before Stop may still be on their way through the
-	// bridge; give tcpdump a moment to read them before it is told to stop.
 	time.Sleep(stopGrace)
+	if err := c.sendMarkerAndWait(30 * time.Second); err != nil {
+		c.lab.t.Logf("netlab: capture %s may lack its last packets: %v", c.path, err)
+	}
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-c.done:
@@ -121,13 +137,63 @@ func (c *Capture) stop() {
 	}
 }
 
+// sendMarkerAndWait sends a unique marker frame from the observer and
+// waits until it shows up in the pcap file.
+func (c *Capture) sendMarkerAndWait(timeout time.Duration) error {
+	var token [16]byte
+	if _, err := rand.Read(token[:]); err != nil {
+		return err
+	}
+	payload := append([]byte("mwgc-netlab-end:"), token[:]...)
+	err := c.lab.Do(observerNode, func() error {
+		ifi, err := net.InterfaceByName(c.ifname)
+		if err != nil {
+			return err
+		}
+		pc, err := packet.Listen(ifi, packet.Raw, markerEtherType, nil)
+		if err != nil {
+			return err
+		}
+		defer pc.Close()
+		f := &ethernet.Frame{Destination: ethernet.Broadcast, Source: ifi.HardwareAddr,
+			EtherType: markerEtherType, Payload: payload}
+		b, err := f.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		_, err = pc.WriteTo(b, &packet.Addr{HardwareAddr: ethernet.Broadcast})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("send end marker: %w", err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		if b, _ := os.ReadFile(c.path); bytes.Contains(b, payload) {
+			return nil
+		}
+		select {
+		case <-c.done:
+			return fmt.Errorf("tcpdump exited: %s", c.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("end marker not captured within %v", timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // Decode runs tshark over a pcap file with a display filter and returns, per
 // matching frame, the values of the requested fields (tshark -T fields).
 // Fields that occur more than once in a frame are joined with ",".
 func Decode(pcapPath, displayFilter string, fields ...string) ([][]string, error) {
 	args := []string{"-r", pcapPath, "-n", "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=,"}
+	hideMarkers := fmt.Sprintf("not eth.type == 0x%04x", markerEtherType)
 	if displayFilter != "" {
-		args = append(args, "-Y", displayFilter)
+		args = append(args, "-Y", "("+displayFilter+") and "+hideMarkers)
+	} else {
+		args = append(args, "-Y", hideMarkers)
 	}
 	for _, f := range fields {
 		args = append(args, "-e", f)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -173,5 +174,42 @@ func TestSecondSegment(t *testing.T) {
 		if name == "s1" && len(rows) == 0 {
 			t.Error("observer on s1 saw nothing")
 		}
+	}
+}
+
+// A tcpdump that falls behind (here: stopped for 400 ms, as on a loaded
+// machine) still writes every packet sent before Stop, and the end marker
+// Stop uses is invisible to the decoders.
+func TestCaptureStopWaitsForLaggingTcpdump(t *testing.T) {
+	l := New(t, "a", "b")
+	l.AddAddr("a", "192.0.2.1/24")
+	l.AddAddr("b", "192.0.2.2/24")
+	c := l.Capture("udp port 9999")
+	if err := syscall.Kill(c.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		_ = syscall.Kill(c.cmd.Process.Pid, syscall.SIGCONT)
+	}()
+	if err := udpExchange(l, "a", "b", "192.0.2.2", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pcap := c.Stop()
+	rows, err := Decode(pcap, "", "eth.type", "ip.src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Fatal("datagram sent before Stop missing from the capture")
+	}
+	for _, r := range rows {
+		if r[1] != "192.0.2.1" {
+			t.Errorf("unexpected frame in decoded capture: %v", r)
+		}
+	}
+	out, err := exec.Command("tcpdump", "-r", pcap, "-n", "ether proto 0x88b5").CombinedOutput()
+	if err != nil || strings.Count(string(out), "\n") < 2 {
+		t.Errorf("end marker not in the pcap file: %v\n%s", err, out)
 	}
 }
