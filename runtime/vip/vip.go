@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -19,10 +20,9 @@ import (
 
 // Add adds p (address and prefix length, e.g. 192.0.2.100/24) to ifname if it
 // is not there yet. IPv6 addresses are added without duplicate address
-// detection (IFA_F_NODAD), so they are usable at once. For IPv4 it enables
-// promote_secondaries on the interface, so that removing a VIP that happens
-// to be the primary address of its subnet does not make the kernel delete the
-// node's own addresses in that subnet with it.
+// detection (IFA_F_NODAD), so they are usable at once. For IPv4 it tries to
+// enable promote_secondaries on the interface (see Remove for why, and for
+// what happens when /proc/sys is read-only).
 func Add(ifname string, p netip.Prefix) error {
 	link, err := checkArgs(ifname, p)
 	if err != nil {
@@ -32,9 +32,9 @@ func Add(ifname string, p netip.Prefix) error {
 		return err
 	}
 	if p.Addr().Is4() {
-		if err := promoteSecondaries(ifname); err != nil {
-			return fmt.Errorf("vip: add %v to %s: %w", p, ifname, err)
-		}
+		// Best effort: a read-only /proc/sys (systemd's
+		// ProtectKernelTunables) must not stop a takeover; Remove copes.
+		_ = enablePromoteSecondaries(ifname)
 	}
 	addr := toNetlink(p)
 	if p.Addr().Is6() {
@@ -57,6 +57,12 @@ func Add(ifname string, p netip.Prefix) error {
 
 // Remove removes p from ifname; an address that is absent (or present only
 // with another prefix length, which is then left alone) is not an error.
+//
+// IPv4: when the VIP is the primary address of its subnet (it was there
+// before the node's own address, e.g. left over from a crash), the kernel
+// deletes the subnet's secondary addresses with it unless
+// promote_secondaries is on. Remove turns it on; if it cannot (read-only
+// /proc/sys), it puts back every address the deletion took along.
 func Remove(ifname string, p netip.Prefix) error {
 	link, err := checkArgs(ifname, p)
 	if err != nil {
@@ -65,11 +71,44 @@ func Remove(ifname string, p netip.Prefix) error {
 	if has, err := has(link, p); err != nil || !has {
 		return err
 	}
+	var before []netlink.Addr
+	if p.Addr().Is4() && enablePromoteSecondaries(ifname) != nil {
+		if before, err = netlink.AddrList(link, netlink.FAMILY_V4); err != nil {
+			return fmt.Errorf("vip: remove %v from %s: %w", p, ifname, err)
+		}
+	}
 	err = netlink.AddrDel(link, toNetlink(p))
 	if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("vip: remove %v from %s: %w", p, ifname, err)
 	}
+	if before != nil {
+		return restoreTakenAlong(link, p, before)
+	}
 	return nil
+}
+
+// restoreTakenAlong re-adds the addresses in before (other than removed)
+// that are gone now, with their label, scope and broadcast address.
+func restoreTakenAlong(link netlink.Link, removed netip.Prefix, before []netlink.Addr) error {
+	after, err := list(link, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range before {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		pfx := netip.PrefixFrom(ip.Unmap(), ones)
+		if pfx == removed || slices.Contains(after, pfx) {
+			continue
+		}
+		re := &netlink.Addr{IPNet: a.IPNet, Label: a.Label, Scope: a.Scope, Broadcast: a.Broadcast,
+			Flags: a.Flags &^ unix.IFA_F_SECONDARY}
+		if err := netlink.AddrAdd(link, re); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("vip: removing %v took %v along and it could not be put back: %w", removed, pfx, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Has reports whether ifname carries p with exactly that prefix length.
@@ -167,6 +206,9 @@ func toNetlink(p netip.Prefix) *netlink.Addr {
 	}
 	return &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), bits)}}
 }
+
+// enablePromoteSecondaries is a variable so tests can play a read-only /proc/sys.
+var enablePromoteSecondaries = promoteSecondaries
 
 // promoteSecondaries sets net.ipv4.conf.IFNAME.promote_secondaries=1 unless
 // it already is (the read avoids needless writes on every Add).

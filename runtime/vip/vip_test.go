@@ -1,6 +1,7 @@
 package vip
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -103,6 +104,33 @@ func TestRemovingPrimaryVIPKeepsNodeAddress(t *testing.T) {
 	inNS(t, lab, func() error { return Remove(ifname, vip) })
 	if got := lab.Addrs("a"); !slices.Contains(got, "192.0.2.11/24") || slices.Contains(got, "192.0.2.100/24") {
 		t.Errorf("addresses after removing the primary VIP: %v; want 192.0.2.11/24 kept, VIP gone", got)
+	}
+}
+
+// With /proc/sys read-only (systemd ProtectKernelTunables), Add still
+// works and Remove puts back the node address the kernel took along.
+func TestRemovingPrimaryVIPWithoutSysctlRestoresNodeAddress(t *testing.T) {
+	defer func(orig func(string) error) { enablePromoteSecondaries = orig }(enablePromoteSecondaries)
+	enablePromoteSecondaries = func(string) error { return errors.New("read-only file system") }
+
+	lab := netlab.New(t, "a")
+	ifname := lab.Ifname("a")
+	vip := netip.MustParsePrefix("192.0.2.100/24")
+	inNS(t, lab, func() error { return Add(ifname, vip) })
+	lab.AddAddr("a", "192.0.2.11/24")
+	lab.AddAddr("a", "192.0.2.12/24")
+	if got := lab.Run("a", "sysctl", "-n", "net.ipv4.conf."+ifname+".promote_secondaries"); strings.TrimSpace(got) != "0" {
+		t.Fatalf("promote_secondaries = %q; the test needs it off", got)
+	}
+	inNS(t, lab, func() error { return Remove(ifname, vip) })
+	got := lab.Addrs("a")
+	for _, want := range []string{"192.0.2.11/24", "192.0.2.12/24"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("%s lost when removing the primary VIP: %v", want, got)
+		}
+	}
+	if slices.Contains(got, "192.0.2.100/24") {
+		t.Errorf("VIP still there: %v", got)
 	}
 }
 
