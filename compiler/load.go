@@ -110,34 +110,60 @@ func newLoader() (*loader, error) {
 
 // load loads one directory (or the named files in it).
 func (l *loader) load(dir string, files []string) *instance {
-	args := []string{"."}
-	if len(files) > 0 {
-		args = files
+	if len(files) == 0 {
+		// Name every file: loading "." would silently leave out files
+		// without a package clause.
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			l.add(Finding{Severity: SeverityError, Rule: "load", Message: err.Error(), Hint: "check the path and its permissions", Pos: Position{File: l.rel(dir)}})
+			return nil
+		}
+		for _, e := range entries {
+			if !e.IsDir() && filepath.Ext(e.Name()) == ".cue" && !strings.HasPrefix(e.Name(), ".") {
+				files = append(files, e.Name())
+			}
+		}
 	}
-	insts := load.Instances(args, &load.Config{Dir: dir})
+	insts := load.Instances(files, &load.Config{Dir: dir})
 	if len(insts) != 1 {
 		l.add(Finding{Severity: SeverityError, Rule: "load", Message: fmt.Sprintf("%s: expected one CUE package, found %d", dir, len(insts)), Hint: "keep one package per directory", Pos: Position{File: l.rel(dir)}})
 		return nil
 	}
 	bi := insts[0]
 	if bi.Err != nil {
-		l.cueErrors(bi.Err, nil, "syntax", "fix the CUE syntax at this position")
+		for _, e := range errors.Errors(bi.Err) {
+			if len(errors.Positions(e)) == 0 {
+				// No position: the package as a whole could not be
+				// loaded (mixed package names, unreadable files).
+				l.add(Finding{Severity: SeverityError, Rule: "load", Message: l.relMsg(errMsg(e)), Hint: "keep one CUE package per directory", Pos: Position{File: l.rel(dir)}})
+			} else {
+				l.cueErrors(e, nil, "syntax", "fix the CUE syntax at this position")
+			}
+		}
 		return nil
 	}
 	user := l.ctx.BuildInstance(bi)
-	if err := user.Err(); err != nil {
-		l.cueErrors(err, nil, "syntax", "fix the CUE expression at this position")
-		return nil
-	}
 	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}}
+	seen := map[string]bool{}
+	if err := user.Err(); err != nil {
+		// The package contradicts itself before the schema comes in.
+		// Report that, then carry on: other parts may still be checked.
+		for _, e := range errors.Errors(err) {
+			seen[errKey(e)] = true
+		}
+		l.cueErrors(err, inst, "conflict", "the package contradicts itself here, before the schema is applied; make the values agree")
+	}
 	inst.value = user.Unify(l.repoDef)
 	if err := inst.value.Validate(cue.Concrete(true)); err != nil {
 		// A conflict hides incomplete and missing fields below it, so walk
 		// the tree and validate every value on its own.
-		seen := map[string]bool{}
 		l.walk(inst, inst.value, seen)
 	}
 	return inst
+}
+
+func errKey(e errors.Error) string {
+	return strings.Join(e.Path(), "\x00") + "\x01" + errMsg(e)
 }
 
 // walk validates v and, when it fails, each child, reporting every error
@@ -149,27 +175,21 @@ func (l *loader) walk(inst *instance, v cue.Value, seen map[string]bool) {
 	}
 	var fresh []errors.Error
 	for _, e := range errors.Errors(err) {
-		key := strings.Join(e.Path(), "\x00") + "\x01" + errMsg(e)
-		if !seen[key] {
+		if key := errKey(e); !seen[key] {
 			seen[key] = true
 			fresh = append(fresh, e)
 		}
 	}
 	l.reportSchemaErrors(inst, fresh)
-	switch v.IncompleteKind() {
-	case cue.StructKind:
-		it, err := v.Fields()
-		if err != nil {
-			return
-		}
+	// A value in error reports bottom as its kind, yet its fields can still
+	// be iterated: try struct, then list.
+	if it, err := v.Fields(); err == nil {
 		for it.Next() {
 			l.walk(inst, it.Value(), seen)
 		}
-	case cue.ListKind:
-		it, err := v.List()
-		if err != nil {
-			return
-		}
+		return
+	}
+	if it, err := v.List(); err == nil {
 		for it.Next() {
 			l.walk(inst, it.Value(), seen)
 		}
@@ -238,8 +258,11 @@ func (l *loader) reportSchemaError(inst *instance, e errors.Error) {
 }
 
 // cueErrors reports load and build errors, which have no instance.
-func (l *loader) cueErrors(err error, _ *instance, rule, hint string) {
+func (l *loader) cueErrors(err error, inst *instance, rule, hint string) {
 	for _, e := range errors.Errors(err) {
+		if path := e.Path(); inst != nil && len(path) >= 2 && (path[0] == "clusters" || path[0] == "segments") {
+			inst.broken[[2]string{path[0], unquoteLabel(path[1])}] = true
+		}
 		pos := Position{}
 		for _, p := range errors.Positions(e) {
 			if p.Filename() != schema.Filename && p.IsValid() {
@@ -271,6 +294,14 @@ func (l *loader) rel(name string) string {
 		return r
 	}
 	return name
+}
+
+// relMsg shortens the working directory out of a message.
+func (l *loader) relMsg(msg string) string {
+	if l.cwd == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, l.cwd+string(filepath.Separator), "")
 }
 
 // lookupPos returns the position of the value at path in the user's own

@@ -1,0 +1,59 @@
+package compiler
+
+// Rule describes one check. IDs are stable: CI configurations and
+// suppressions may name them.
+type Rule struct {
+	ID       string
+	Severity Severity
+	Summary  string
+}
+
+// Rules lists every rule in the order of compiler/README.md.
+var Rules = []Rule{
+	// Reading the repository and the schema.
+	{"load", SeverityError, "a directory could not be loaded as one CUE package"},
+	{"syntax", SeverityError, "CUE syntax error"},
+	{"conflict", SeverityError, "the package contradicts itself, before the schema applies"},
+	{"schema", SeverityError, "a value has the wrong type or is out of the schema's range"},
+	{"unknown-field", SeverityError, "a field the schema does not know (often a typo)"},
+	{"missing-field", SeverityError, "a required field is missing"},
+	{"not-concrete", SeverityError, "a field is left as a type or constraint, not a value"},
+	// Repository-wide.
+	{"segment-conflict", SeverityError, "a segment defined differently in two packages"},
+	{"cluster-duplicate", SeverityError, "a cluster name used twice in the repository"},
+	{"address-duplicate", SeverityError, "an address (node address, VIP, link-local per segment) used twice in the repository"},
+	{"vrid-duplicate", SeverityError, "a VRID used twice on one segment for one address family, across all clusters"},
+	// Segments.
+	{"segment-cidrs", SeverityError, "more than one prefix of one family on a segment"},
+	{"unknown-segment", SeverityError, "a reference to a segment that is not defined"},
+	{"unprotected-segment", SeverityError, "VIPs or management IPs on an unprotected segment without a waiver"},
+	{"waiver-reason", SeverityError, "a waiver without a written reason"},
+	{"segment-waived", SeverityNote, "VIPs or management IPs on an unprotected segment, waived with a reason"},
+	// Nodes.
+	{"no-nodes", SeverityError, "a cluster without nodes"},
+	{"segment-multiple-interfaces", SeverityError, "a node with two interfaces on one segment"},
+	{"address-outside-segment", SeverityError, "a node address that is not a host address of its interface's segment"},
+	{"link-local-invalid", SeverityError, "a linkLocal outside fe80::/10"},
+	// Mode.
+	{"mode-missing-protocol", SeverityError, "a mode that uses VRRP and management, without those sections"},
+	{"mode-unused-protocol", SeverityError, "VRRP or management configured for explicit-proxy, which uses neither"},
+	// VRRP.
+	{"interval-range", SeverityError, "a duration out of range (advert, preempt delay, announce, discovery)"},
+	{"priority-tie", SeverityError, "two directors (or a director and an external peer) with one priority"},
+	{"no-director", SeverityError, "VRRP without any node of priority above 0"},
+	{"single-director", SeverityWarning, "only one director: nothing takes over when it fails"},
+	{"owner-priority", SeverityError, "priority 255 on a node that does not own every VIP"},
+	{"vip-family-mixed", SeverityError, "IPv4 and IPv6 VIPs in one group"},
+	{"vip-outside-segment", SeverityError, "a VIP that is not a host address of the group's segment"},
+	{"vip-is-node-address", SeverityError, "a VIP equal to an address of a node that is not the owner"},
+	{"director-not-on-segment", SeverityError, "a director without an interface on a group's segment"},
+	{"vrrp-source-missing", SeverityError, "a director without an IPv4 address (IPv4 group) or linkLocal (IPv6 group) there"},
+	{"peer-address", SeverityError, "an external peer address of the wrong family, not link-local for IPv6, or a director's"},
+	// Management.
+	{"management-key", SeverityError, "neither keyFile nor unauthenticated, or both"},
+	{"management-unauthenticated", SeverityWarning, "the management protocol runs without authentication"},
+	{"management-not-ipv4", SeverityError, "a management segment without an IPv4 prefix"},
+	{"scanner-not-on-segment", SeverityError, "a node without an interface on the management segment"},
+	{"management-ip-missing", SeverityError, "a node without managementIP"},
+	{"management-ip-not-on-interface", SeverityError, "a managementIP that is not an address of the node's interface there"},
+}
