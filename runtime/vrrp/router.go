@@ -27,6 +27,10 @@ type Router struct {
 	// leaving is set while the Backup's down timer runs Skew_Time only,
 	// after the Active sent priority 0.
 	leaving bool
+	// preemptingPriority/Addr describe the last lower-priority Active this
+	// Backup ignored to preempt it (0: none since the last accepted advert).
+	preemptingPriority uint8
+	preemptingAddr     netip.Addr
 
 	peers  map[netip.Addr]struct{}
 	advert Advert // template for our adverts, Addresses from cfg.VIPs
@@ -246,6 +250,8 @@ func (r *Router) start(now time.Time) []Action {
 	r.activeAdverInterval = r.cfg.AdvertInterval
 	r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval))
 	r.preemptSince = time.Time{}
+	r.preemptingPriority = 0
+	r.leaving = false
 	r.activeAddr = netip.Addr{}
 	return []Action{r.transition(StateBackup, "startup")}
 }
@@ -275,15 +281,17 @@ func (r *Router) tick(now time.Time) []Action {
 		if r.downTimer.IsZero() || now.Before(r.downTimer) {
 			return nil
 		}
-		reason := fmt.Sprintf("no advert from the Active for Active_Down_Interval %v", ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval))
-		if r.activeAddr.IsValid() {
-			reason = fmt.Sprintf("no advert from Active %v for Active_Down_Interval %v", r.activeAddr, ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval))
-		}
-		if !r.activeAddr.IsValid() && r.stats.AdvertsReceived == 0 {
-			reason = "no Active heard within Active_Down_Interval after startup"
-		}
-		if r.leaving {
+		adi := ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval)
+		var reason string
+		switch {
+		case r.leaving:
 			reason = fmt.Sprintf("Active %v left (priority 0), Skew_Time %v passed", r.activeAddr, SkewTime(r.cfg.Priority, r.activeAdverInterval))
+		case r.preemptingPriority != 0:
+			reason = fmt.Sprintf("preempting lower-priority Active %v (priority %d < %d)", r.preemptingAddr, r.preemptingPriority, r.cfg.Priority)
+		case r.activeAddr.IsValid():
+			reason = fmt.Sprintf("no advert from Active %v for Active_Down_Interval %v", r.activeAddr, adi)
+		default:
+			reason = fmt.Sprintf("no Active heard for Active_Down_Interval %v", adi)
 		}
 		return r.becomeActive(now, nil, reason)
 	}
@@ -300,6 +308,7 @@ func (r *Router) rearmAdverTimer(now time.Time) {
 }
 
 func (r *Router) becomeActive(now time.Time, acts []Action, reason string) []Action {
+	r.preemptingPriority = 0
 	r.downTimer = time.Time{}
 	r.preemptSince = time.Time{}
 	r.leaving = false
@@ -314,6 +323,7 @@ func (r *Router) becomeActive(now time.Time, acts []Action, reason string) []Act
 }
 
 func (r *Router) becomeBackup(now time.Time, acts []Action, interval time.Duration, reason string) []Action {
+	r.preemptingPriority = 0
 	r.adverTimer = time.Time{}
 	r.preemptSince = time.Time{}
 	r.leaving = false
@@ -397,17 +407,20 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 			r.preemptSince = time.Time{}
 			r.activeAddr = src
 			r.leaving = true
+			r.preemptingPriority = 0
 		case !r.preempts() || adv.Priority >= r.cfg.Priority || r.waitingPreemptDelay(now):
 			r.activeAdverInterval = interval
 			r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, interval))
 			r.activeAddr = src
 			r.leaving = false
+			r.preemptingPriority = 0
 			if adv.Priority >= r.cfg.Priority {
 				r.preemptSince = time.Time{}
 			}
 		default:
 			// Preempt: ignore the lower-priority Active; the down timer
 			// runs out and we take over.
+			r.preemptingPriority, r.preemptingAddr = adv.Priority, src
 		}
 	case StateActive:
 		switch {

@@ -26,6 +26,7 @@ import (
 //	deadline TIME|none            Deadline() relative to t0
 //	stat NAME VALUE               a field of Stats (see statValue)
 //	first-address ADDR            the first address our adverts carry
+//	reason TEXT                   the last transition's reason contains TEXT
 //
 // Config keys: vrid prio src int preempt delay accept vips peers form.
 // Events: start, shutdown, tick, reconfig KEY=VALUE... (changes relative to
@@ -75,10 +76,10 @@ func TestScenarios(t *testing.T) {
 	}
 	for _, s := range all {
 		t.Run(s.name, func(t *testing.T) {
-			var r *Router
+			st := &scriptState{}
 			for i, line := range s.lines {
 				at := fmt.Sprintf("scenarios.txt:%d", s.nums[i])
-				if err := runLine(t, &r, line); err != nil {
+				if err := runLine(t, st, line); err != nil {
 					t.Fatalf("%s: %s\n%v", at, line, err)
 				}
 			}
@@ -86,9 +87,15 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
-func runLine(t *testing.T, rp **Router, line string) error {
+type scriptState struct {
+	r          *Router
+	lastReason string // of the last Transition action
+}
+
+func runLine(t *testing.T, st *scriptState, line string) error {
 	fields := strings.Fields(line)
-	r := *rp
+	r := st.r
+	rp := &st.r
 	switch fields[0] {
 	case "config":
 		cfg := Config{AdvertInterval: time.Second, Preempt: true}
@@ -143,6 +150,12 @@ func runLine(t *testing.T, rp **Router, line string) error {
 		}
 		if got != want {
 			return fmt.Errorf("deadline %s, want %s", got, want)
+		}
+		return nil
+	case "reason":
+		want := strings.TrimSpace(strings.TrimPrefix(line, "reason"))
+		if !strings.Contains(st.lastReason, want) {
+			return fmt.Errorf("last transition reason %q does not contain %q", st.lastReason, want)
 		}
 		return nil
 	case "first-address":
@@ -200,6 +213,9 @@ func runLine(t *testing.T, rp **Router, line string) error {
 	var got []string
 	for _, a := range r.Step(now, ev) {
 		got = append(got, renderAction(a))
+		if tr, ok := a.(Transition); ok {
+			st.lastReason = tr.Reason
+		}
 	}
 	var wantActs []string
 	if want != "" {
