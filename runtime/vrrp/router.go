@@ -59,7 +59,7 @@ func NewRouter(cfg Config) (*Router, error) {
 func normalize(cfg Config) (Config, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	cfg.Source = cfg.Source.Unmap()
+	cfg.Source = cfg.Source.Unmap().WithZone("")
 	if cfg.VRID == 0 {
 		bad("vrid 0 is invalid (1..255)")
 	}
@@ -103,7 +103,7 @@ func normalize(cfg Config) (Config, error) {
 	cfg.VIPs = vips
 	peers := make([]netip.Addr, 0, len(cfg.Peers))
 	for _, a := range cfg.Peers {
-		a = a.Unmap()
+		a = a.Unmap().WithZone("")
 		switch {
 		case !a.IsValid() || a.IsUnspecified():
 			bad("peer address not set")
@@ -363,7 +363,9 @@ func (r *Router) drop(reason DropReason, src netip.Addr, err error) []Action {
 
 // receive runs the checks of RFC 9568 §7.1 and then §6.4.2 / §6.4.3.
 func (r *Router) receive(now time.Time, p Packet) []Action {
-	src := p.Src.Unmap()
+	// Drivers may hand over link-local addresses with their zone; peers
+	// and our own source are configured without one.
+	src := p.Src.Unmap().WithZone("")
 	if r.state == StateInitialize {
 		return r.drop(DropNotRunning, src, errors.New("vrrp: advert received before Start"))
 	}
