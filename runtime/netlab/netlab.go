@@ -92,6 +92,7 @@ func New(t testing.TB, nodes ...string) *Lab {
 			t.Fatalf("netlab: node %q given twice", n)
 		}
 	}
+	sweepAbandoned()
 	var suffix [3]byte
 	if _, err := rand.Read(suffix[:]); err != nil {
 		t.Fatalf("netlab: random suffix: %v", err)
@@ -104,6 +105,9 @@ func New(t testing.TB, nodes ...string) *Lab {
 		segments: map[string]string{mainSegment: bridgeName},
 	}
 	t.Cleanup(l.cleanup)
+	if err := register(l.prefix); err != nil {
+		t.Logf("netlab: cannot record lab ownership (leftovers after a killed test will not be swept): %v", err)
+	}
 
 	sw := l.addNamespace(switchNode)
 	// The switch and observer never speak: no IPv6 link-locals, no MLD noise.
@@ -382,6 +386,7 @@ func (l *Lab) cleanup() {
 			l.t.Logf("netlab: cleanup: ip netns del %s: %v %s", namespaces[i], err, out)
 		}
 	}
+	unregister(l.prefix)
 }
 
 // killAllIn SIGKILLs every process inside the namespace (children a test

@@ -3,7 +3,9 @@ package netlab
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,5 +213,48 @@ func TestCaptureStopWaitsForLaggingTcpdump(t *testing.T) {
 	out, err := exec.Command("tcpdump", "-r", pcap, "-n", "ether proto 0x88b5").CombinedOutput()
 	if err != nil || strings.Count(string(out), "\n") < 2 {
 		t.Errorf("end marker not in the pcap file: %v\n%s", err, out)
+	}
+}
+
+// A lab whose test binary was killed (no t.Cleanup) is removed by the next
+// lab created on the machine.
+func TestAbandonedLabIsSwept(t *testing.T) {
+	Require(t, requiredTools...)
+	// Play a killed test binary: a process that registers a lab with a
+	// namespace and a process in it, then dies without cleaning up.
+	prefix := "mwgc-dead00"
+	ns := prefix + "-a"
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	sleeper := exec.Command("ip", "netns", "exec", ns, "sleep", "300")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	if err := os.MkdirAll(registryDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// pid 1's start time never matches a made-up one: the owner is "gone".
+	if err := os.WriteFile(filepath.Join(registryDir, prefix), []byte("1 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	New(t, "x")
+
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	if strings.Contains(string(out), ns) {
+		t.Errorf("abandoned namespace %s not swept", ns)
+	}
+	if _, err := os.Stat(filepath.Join(registryDir, prefix)); err == nil {
+		t.Error("registry entry of the abandoned lab still there")
+	}
+	done := make(chan error, 1)
+	go func() { done <- sleeper.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("process in the abandoned namespace still running")
 	}
 }
