@@ -158,6 +158,46 @@ func TestReceivesAfterLinkDownUp(t *testing.T) {
 	}
 }
 
+// A node with groups on two interfaces: each Conn sees only its own
+// interface's adverts, even though both sockets are raw protocol-112 sockets
+// in the same namespace.
+func TestConnSeesOnlyItsInterface(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	lab.AddSegment("s1")
+	lab.AddInterface("a", "eth1", "s1")
+	lab.AddInterface("b", "eth1", "s1")
+	lab.AddAddr("a", "192.0.2.1/24")
+	lab.AddAddrDev("a", "eth1", "198.51.100.1/24")
+	lab.AddAddrDev("b", "eth1", "198.51.100.2/24")
+	var a0, a1, b1 *Conn
+	for _, x := range []struct {
+		node, ifname, src string
+		c                 **Conn
+	}{
+		{"a", "eth0", "192.0.2.1", &a0}, {"a", "eth1", "198.51.100.1", &a1}, {"b", "eth1", "198.51.100.2", &b1},
+	} {
+		if err := lab.Do(x.node, func() (err error) {
+			*x.c, err = Listen(x.ifname, false, netip.MustParseAddr(x.src))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { (*x.c).Close() })
+	}
+	if err := b1.WritePacket(advert(9, 100, 100, netip.MustParseAddr("198.51.100.100"))); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, a1, 5*time.Second); got.Src != netip.MustParseAddr("198.51.100.2") {
+		t.Errorf("eth1 Conn received from %v", got.Src)
+	}
+	if err := a0.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if _, src, _, _, err := a0.ReadPacket(make([]byte, 64)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("eth0 Conn read an advert sent on eth1's segment (src %v, err %v)", src, err)
+	}
+}
+
 func TestCloseUnblocksRead(t *testing.T) {
 	lab := netlab.New(t, "a")
 	lab.AddAddr("a", "192.0.2.1/24")
