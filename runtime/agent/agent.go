@@ -67,7 +67,7 @@ type Agent struct {
 	announcers   map[string]*lockedAnnouncer
 	mgmt         Management
 	syncActive   bool
-	timer        *time.Timer
+	timer        *deadlineTimer
 	lastReload   reloadStatus
 
 	mgmtReg *trackingRegisterer
@@ -98,6 +98,10 @@ type member struct {
 	burstCancel context.CancelFunc
 	sendFailing bool
 	lastDropLog map[string]time.Time
+
+	// Per-advert counters, looked up once: at 10 ms adverts the label
+	// lookup would be a measurable share of the agent's CPU.
+	sentCounter, recvCounter prometheus.Counter
 }
 
 func (m *member) isHeld(p netip.Prefix) bool {
@@ -144,8 +148,13 @@ type conn struct {
 	key    connKey
 	pc     PacketConn
 	byVRID [256]*member
-	closed bool        // loop-owned
-	shut   atomic.Bool // set before Close, so the reader stops quietly
+	// accept mirrors byVRID for the reader goroutine, which drops packets
+	// of VRIDs this node does not run without waking the loop (another
+	// cluster's 10 ms adverts would otherwise cost as much as our own).
+	accept  atomic.Pointer[[256]bool]
+	unknown prometheus.Counter
+	closed  bool        // loop-owned
+	shut    atomic.Bool // set before Close, so the reader stops quietly
 }
 
 type inboundPacket struct {
@@ -247,8 +256,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
-	a.timer = time.NewTimer(time.Hour)
-	a.timer.Stop()
+	a.timer = newDeadlineTimer()
+	defer a.timer.Close()
 	if _, err := a.apply(now, p, true); err != nil {
 		a.closeAll()
 		return err
@@ -308,20 +317,29 @@ func (a *Agent) dispatch(pkt inboundPacket) {
 	if pkt.c.closed {
 		return
 	}
-	if len(pkt.data) < 2 || pkt.c.byVRID[pkt.data[1]] == nil {
-		a.met.unknownVRID.WithLabelValues(pkt.c.key.ifname, pkt.c.key.family()).Inc()
+	if pkt.c.byVRID[pkt.data[1]] == nil { // removed by a reload meanwhile
+		pkt.c.unknown.Inc()
 		return
 	}
 	m := pkt.c.byVRID[pkt.data[1]]
-	a.met.advertsReceived.WithLabelValues(m.group.Name).Inc()
+	m.recvCounter.Inc()
 	a.execute(a.sg.Step(time.Now(), m.idx, vrrp.Packet{Src: pkt.src, Dst: pkt.dst, TTL: pkt.ttl, Data: pkt.data}))
 }
 
 // execute carries out the engine's actions and follows the sync group's
 // state for the management protocol.
 func (a *Agent) execute(actions []vrrp.MemberAction) {
+	// Adverts first: when several members change state in one step (a sync
+	// group), every advert leaves before the slower netlink work starts.
 	for _, ma := range actions {
-		a.executeOne(a.members[ma.Member], ma.Action)
+		if _, ok := ma.Action.(vrrp.SendAdvert); ok {
+			a.executeOne(a.members[ma.Member], ma.Action)
+		}
+	}
+	for _, ma := range actions {
+		if _, ok := ma.Action.(vrrp.SendAdvert); !ok {
+			a.executeOne(a.members[ma.Member], ma.Action)
+		}
 	}
 	a.followSyncState()
 }
@@ -358,7 +376,7 @@ func (a *Agent) executeOne(m *member, act vrrp.Action) {
 			m.sendFailing = false
 			a.log.Info("sending adverts again", "group", name, "interface", m.group.Interface)
 		}
-		a.met.advertsSent.WithLabelValues(name).Inc()
+		m.sentCounter.Inc()
 	case vrrp.AddVIPs:
 		for _, v := range act.VIPs {
 			if err := a.net.AddVIP(m.group.Interface, v); err != nil {
@@ -549,6 +567,10 @@ func (a *Agent) startReader(c *conn) {
 				}
 				a.log.Warn("reading VRRP socket", "interface", c.key.ifname, "family", c.key.family(), "err", err)
 				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			if acc := c.accept.Load(); n < 2 || acc == nil || !acc[buf[1]] {
+				c.unknown.Inc()
 				continue
 			}
 			pkt := inboundPacket{c: c, src: src, dst: dst, ttl: ttl, data: slices.Clone(buf[:n])}

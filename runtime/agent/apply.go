@@ -104,7 +104,9 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 		if err != nil {
 			return st, fmt.Errorf("vrrp group %s: %w", g.Name, err)
 		}
-		m := &member{group: g, cfg: cfg, router: r, held: map[netip.Prefix]bool{}, lastDropLog: map[string]time.Time{}}
+		m := &member{group: g, cfg: cfg, router: r, held: map[netip.Prefix]bool{}, lastDropLog: map[string]time.Time{},
+			sentCounter: a.met.advertsSent.WithLabelValues(g.Name),
+			recvCounter: a.met.advertsReceived.WithLabelValues(g.Name)}
 		m.stopBursts()
 		added = append(added, slot{m: m, group: g, cfg: cfg})
 	}
@@ -125,7 +127,7 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 			rollback()
 			return st, fmt.Errorf("VRRP socket on %s (%s, source %v): %w", key.ifname, key.family(), key.source, err)
 		}
-		newConns[key] = &conn{key: key, pc: pc}
+		newConns[key] = &conn{key: key, pc: pc, unknown: a.met.unknownVRID.WithLabelValues(key.ifname, key.family())}
 	}
 
 	// The management service, also beside the old state. Update refuses
@@ -203,6 +205,13 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 		m.conn = a.conns[groupConnKey(&m.group)]
 		m.conn.byVRID[m.group.VRID] = m
 		routers[i] = m.router
+	}
+	for _, c := range a.conns {
+		var acc [256]bool
+		for vrid, m := range c.byVRID {
+			acc[vrid] = m != nil
+		}
+		c.accept.Store(&acc)
 	}
 	if st.added > 0 || st.removed > 0 {
 		if len(routers) == 0 {
