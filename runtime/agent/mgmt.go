@@ -1,6 +1,20 @@
 package agent
 
-// StartManagementService starts runtime/mgmt's Service for a plan; nil
-// until that package is wired in (the agent then logs that it runs no
-// management protocol).
-var StartManagementService StartManagement
+import (
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mwgc/mwgc/runtime/mgmt"
+	"github.com/mwgc/mwgc/runtime/plan"
+)
+
+// StartManagementService starts runtime/mgmt's Service for a plan with a
+// management section; mwgc-agent passes it as Config.StartManagement.
+func StartManagementService(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (Management, error) {
+	s, err := mgmt.Start(p, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}

@@ -125,6 +125,10 @@ type Cluster struct {
 	Groups    []Group
 	External  []ExternalPeer
 	Announce  plan.Announce
+	// Management adds an (unauthenticated) management section on eth0
+	// with every director as a member.
+	Management        bool
+	DiscoveryInterval time.Duration // default 1s
 }
 
 // Director returns the director on node.
@@ -206,10 +210,23 @@ func (c *Cluster) Plan(node string) *plan.Plan {
 		}
 		v.Groups = append(v.Groups, pg)
 	}
-	return &plan.Plan{
+	p := &plan.Plan{
 		APIVersion: plan.APIVersion, Cluster: c.Name, Node: d.Node, Mode: plan.ModeTransparentRouter,
 		Interfaces: ifaces, VRRP: v,
 	}
+	if c.Management {
+		iv := c.DiscoveryInterval
+		if iv == 0 {
+			iv = time.Second
+		}
+		m := &plan.Management{Interface: "eth0", Address: d.Addr4(), Broadcast: netip.MustParseAddr("192.0.2.255"),
+			Port: 9793, DiscoveryInterval: plan.Duration(iv), DeadAfter: 3, Unauthenticated: true}
+		for _, o := range c.Directors {
+			m.Members = append(m.Members, plan.Member{Name: o.Node, Address: o.Addr4(), Director: true})
+		}
+		p.Management = m
+	}
+	return p
 }
 
 // SetupAddresses gives every director its own addresses in the lab (the

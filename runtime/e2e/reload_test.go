@@ -85,6 +85,7 @@ func waitLogCount(t *testing.T, a *Agent, substr string, n int, timeout time.Dur
 func TestReloadRefuseAndRogue(t *testing.T) {
 	lab := netlab.New(t, "a", "b", "r")
 	c := pair()
+	c.Management = true
 	c.SetupAddresses(lab)
 	lab.AddAddr("r", "192.0.2.66/24")
 	a := StartAgent(t, lab, c.Plan("a"))
@@ -93,18 +94,38 @@ func TestReloadRefuseAndRogue(t *testing.T) {
 	waitState(t, b, "Backup", 5*time.Second)
 	time.Sleep(200 * time.Millisecond) // the takeover burst is over
 	baseA, baseB := transitions(t, a), transitions(t, b)
+	// The management protocol follows VRRP: a (Active) discovers, b answers.
+	Eventually(t, 5*time.Second, "a's management table lists b up", func() (bool, string) {
+		s, err := a.Status()
+		if err != nil {
+			return false, err.Error()
+		}
+		m, _ := s.Management.(map[string]any)
+		counts, _ := m["counts"].(map[string]any)
+		return m["active"] == true && counts["up"] == float64(2), fmt.Sprintf("%v", m)
+	})
+	if s, err := b.Status(); err != nil || s.Management.(map[string]any)["active"] != false {
+		t.Fatalf("b's management protocol should not be active: %v %v", s, err)
+	}
+	if v := metric(t, a, "mwgc_mgmt_active"); v != 1 {
+		t.Errorf("a's /metrics: mwgc_mgmt_active = %v, want 1", v)
+	}
 
 	t.Run("100 reloads without a VRRP change", func(t *testing.T) {
 		capture := lab.Capture("arp or ip proto 112")
 		start := time.Now()
 		for i := range 100 {
 			p := c.Plan("a")
-			// Settings outside the group (the announce burst) or that the
-			// engine does not use (a peer's informational priority).
-			if i%2 == 0 {
-				p.VRRP.Announce.Count = 4 + i%3
-			} else {
+			// Settings outside the group (the announce burst, the
+			// management protocol) or that the engine does not use (a
+			// peer's informational priority).
+			switch i % 3 {
+			case 0:
+				p.VRRP.Announce.Count = 4 + i%2
+			case 1:
 				p.VRRP.Groups[0].Peers[0].Priority = 90 + i
+			case 2:
+				p.Management.DiscoveryInterval = plan.Duration(time.Second + time.Duration(i)*time.Millisecond)
 			}
 			WritePlan(t, a.PlanPath, p)
 			waitLogCount(t, a, `"msg":"plan reloaded"`, i+1, 5*time.Second)
