@@ -245,6 +245,12 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 	for _, s := range added {
 		a.met.state.WithLabelValues(s.group.Name).Set(0)
 		if !initial {
+			// As at start-up: VIPs an earlier run left behind go first.
+			for _, v := range s.group.VIPs {
+				if err := a.net.RemoveVIP(s.group.Interface, v); err != nil {
+					a.log.Error("cannot remove leftover VIP", "group", s.group.Name, "vip", v, "err", err)
+				}
+			}
 			a.executeMember(s.m, s.m.router.Step(now, vrrp.Start{}))
 			a.log.Info("vrrp group added", "group", s.group.Name, "vrid", s.group.VRID, "family", s.group.Family)
 		}

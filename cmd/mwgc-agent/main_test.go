@@ -1,0 +1,42 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExitCodes(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(bad, []byte(`{"apiVersion": "mwgc.dev/plan/v1", "nodes": []}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inOutput string
+	}{
+		{"no plan", nil, exitBadInput, "--plan is required"},
+		{"unknown flag", []string{"--plan", bad, "--nope"}, exitBadInput, "flag provided but not defined"},
+		{"stray argument", []string{"--plan", bad, "extra"}, exitBadInput, "unexpected arguments"},
+		{"bad log format", []string{"--plan", bad, "--log-format", "xml"}, exitBadInput, "--log-format"},
+		{"bad log level", []string{"--plan", bad, "--log-level", "loud"}, exitBadInput, "--log-level"},
+		{"missing file", []string{"--plan", filepath.Join(t.TempDir(), "absent.json")}, exitBadInput, "no such file"},
+		{"invalid plan", []string{"--plan", bad}, exitBadInput, `unknown field \"nodes\"`},
+		{"help", []string{"-h"}, exitOK, "usage: mwgc-agent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(tt.args, &out, &errOut)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			if all := out.String() + errOut.String(); !strings.Contains(all, tt.inOutput) {
+				t.Errorf("output does not mention %q:\n%s", tt.inOutput, all)
+			}
+		})
+	}
+}
