@@ -70,17 +70,36 @@ func (c *conn) send(to netip.Addr, b []byte) error {
 	return err
 }
 
-func (c *conn) read(buf []byte) (int, netip.Addr, error) {
-	n, _, src, err := c.pc.ReadFrom(buf)
-	if err != nil {
-		return 0, netip.Addr{}, err
+// batch is a set of receive buffers for readBatch: recvmmsg takes every
+// datagram queued in one system call, which matters to a director that
+// receives thousands of answers per interval.
+type batch struct {
+	msgs []ipv4.Message
+}
+
+func newBatch(n int) *batch {
+	b := &batch{msgs: make([]ipv4.Message, n)}
+	for i := range b.msgs {
+		b.msgs[i].Buffers = [][]byte{make([]byte, 2048)}
 	}
+	return b
+}
+
+// readBatch blocks until at least one datagram arrives and returns how
+// many were read into b.
+func (c *conn) readBatch(b *batch) (int, error) {
+	return c.pc.ReadBatch(b.msgs, 0)
+}
+
+// datagram i of the last readBatch.
+func (b *batch) datagram(i int) (netip.Addr, []byte) {
+	m := &b.msgs[i]
 	var a netip.Addr
-	if u, ok := src.(*net.UDPAddr); ok {
+	if u, ok := m.Addr.(*net.UDPAddr); ok {
 		a, _ = netip.AddrFromSlice(u.IP)
 		a = a.Unmap()
 	}
-	return n, a, nil
+	return a, m.Buffers[0][:m.N]
 }
 
 func (c *conn) close() error { return c.raw.Close() }

@@ -96,7 +96,7 @@ func (w *tableWriter) close() {
 // writeFileAtomic writes doc to a temporary file beside path and renames
 // it over path, so a reader sees the old table or the new one, never a mix.
 func writeFileAtomic(path string, doc *TableFile) error {
-	b, err := json.MarshalIndent(doc, "", "  ")
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
 	}

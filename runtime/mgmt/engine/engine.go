@@ -245,8 +245,9 @@ type Dropped struct {
 
 // TableChanged: the table differs from the last one reported; the driver
 // rewrites the table file. Emitted at once for status, identity or digest
-// changes, and at most once per interval for last-seen and load updates.
-type TableChanged struct{}
+// changes, and at most once per interval (with Refresh set) when only
+// last-seen times and loads moved, which a driver may write less often.
+type TableChanged struct{ Refresh bool }
 
 func (Send) isAction()          {}
 func (NodeChanged) isAction()   {}
@@ -287,6 +288,7 @@ type Engine struct {
 	seq    uint64
 	rng    *rand.Rand
 	peers  map[netip.Addr]*peer
+	verify *wire.Verifier
 	dirs   map[netip.Addr]*peer // members we answer as directors (few)
 	self   *peer
 	load   uint16
@@ -319,6 +321,7 @@ func (e *Engine) setConfig(cfg Config) {
 	cfg.Members = slices.Clone(cfg.Members)
 	cfg.Addresses = slices.Clone(cfg.Addresses)
 	e.cfg = cfg
+	e.verify = wire.NewVerifier(cfg.Keys)
 	keep := map[netip.Addr]bool{}
 	for _, m := range cfg.Members {
 		keep[m.Address] = true
@@ -460,7 +463,7 @@ func (e *Engine) tick(now time.Time, out []Action) []Action {
 	if !e.active {
 		return out
 	}
-	changed := false
+	changed, refresh := false, false
 	if !e.nextExpiry.IsZero() && !now.Before(e.nextExpiry) {
 		changed = e.expire(now, &out)
 	}
@@ -470,13 +473,11 @@ func (e *Engine) tick(now time.Time, out []Action) []Action {
 		if !e.nextDiscovery.After(now) {
 			e.nextDiscovery = now.Add(e.cfg.Interval)
 		}
-		if e.dirty {
-			changed = true
-		}
+		refresh = e.dirty
 	}
-	if changed {
+	if changed || refresh {
 		e.dirty = false
-		out = append(out, TableChanged{})
+		out = append(out, TableChanged{Refresh: !changed})
 	}
 	return out
 }
@@ -652,7 +653,7 @@ func (e *Engine) receive(now time.Time, pkt Packet, out []Action) []Action {
 		return e.drop(out, DropAuthUnexpected, src, errors.New("authenticated message, but this node runs unauthenticated"))
 	case len(e.cfg.Keys) > 0 && m.Auth == wire.AuthNone:
 		return e.drop(out, DropAuthMissing, src, errors.New("unauthenticated message, but this node has a key"))
-	case len(e.cfg.Keys) > 0 && wire.Verify(pkt.Data, e.cfg.Keys) < 0:
+	case len(e.cfg.Keys) > 0 && e.verify.Verify(pkt.Data) < 0:
 		return e.drop(out, DropAuth, src, errors.New("MAC does not match any key"))
 	}
 	cluster, name := "", ""

@@ -193,7 +193,7 @@ func TestTableChangedOncePerIntervalWhenOnlyLastSeenMoves(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		now = t0.Add(time.Duration(i) * interval)
 		count(deliver(scan.Step(now, Tick{}), e, "scan-1")) // answer only: no change
-		disc := e.Step(now, Tick{}) // discovery: last-seen refresh
+		disc := e.Step(now, Tick{})                         // discovery: last-seen refresh
 		count(disc)
 		count(deliver(deliver(disc, scan, "dir-a"), e, "scan-1")) // a known director: no extra answer
 	}
