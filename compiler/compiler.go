@@ -4,6 +4,7 @@
 package compiler
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -86,51 +87,38 @@ func Load(paths []string) (*Result, error) {
 func (c *checker) merge(insts []*instance) {
 	clusters := map[string]*cluster{}
 	for _, inst := range insts {
-		segs := inst.value.LookupPath(cue.MakePath(cue.Str("segments")))
-		if it, err := segs.Fields(); err == nil {
-			for it.Next() {
-				name := it.Selector().Unquoted()
-				s := &segment{name: name, inst: inst, broken: inst.broken[[2]string{"segments", name}]}
-				if !s.broken {
-					if err := it.Value().Decode(&s.doc); err != nil {
-						s.broken = true
-					}
-				}
-				if prev := c.repo.segments[name]; prev != nil {
-					if !prev.broken && !s.broken && (!slices.Equal(prev.doc.CIDRs, s.doc.CIDRs) || prev.doc.Protected != s.doc.Protected) {
-						c.add(SeverityError, "segment-conflict", inst, sel("segments", name),
-							"define a shared segment once, or identically in every package",
-							"segment %s is defined differently at %s", name, c.pos(prev.inst, sel("segments", name)))
-					}
-					continue
-				}
-				c.repo.segments[name] = s
+		p := c.entries(inst)
+		for _, name := range sortedKeys(p.Segments) {
+			s := &segment{name: name, inst: inst, broken: p.Segments[name] == nil}
+			if !s.broken {
+				s.doc = *p.Segments[name]
 			}
+			if prev := c.repo.segments[name]; prev != nil {
+				if !prev.broken && !s.broken && (!slices.Equal(prev.doc.CIDRs, s.doc.CIDRs) || prev.doc.Protected != s.doc.Protected) {
+					c.add(SeverityError, "segment-conflict", inst, sel("segments", name),
+						"define a shared segment once, or identically in every package",
+						"segment %s is defined differently at %s", name, c.pos(prev.inst, sel("segments", name)))
+				}
+				continue
+			}
+			c.repo.segments[name] = s
 		}
-		cls := inst.value.LookupPath(cue.MakePath(cue.Str("clusters")))
-		if it, err := cls.Fields(); err == nil {
-			for it.Next() {
-				name := it.Selector().Unquoted()
-				if prev := clusters[name]; prev != nil {
-					c.add(SeverityError, "cluster-duplicate", inst, sel("clusters", name),
-						"give every cluster of the repository its own name",
-						"cluster %s is also defined at %s", name, c.pos(prev.inst, sel("clusters", name)))
-					continue
-				}
-				cl := &cluster{name: name, inst: inst}
-				if inst.broken[[2]string{"clusters", name}] {
-					// Schema errors were reported; the semantic checks
-					// would only repeat them in other words.
-					clusters[name] = cl
-					c.brokenClusters[name] = true
-					continue
-				}
-				if err := it.Value().Decode(&cl.doc); err != nil {
-					c.add(SeverityError, "schema", inst, sel("clusters", name), "see `mwgc schema`", "cluster %s: %v", name, err)
-					c.brokenClusters[name] = true
-				}
-				clusters[name] = cl
+		for _, name := range sortedKeys(p.Clusters) {
+			if prev := clusters[name]; prev != nil {
+				c.add(SeverityError, "cluster-duplicate", inst, sel("clusters", name),
+					"give every cluster of the repository its own name",
+					"cluster %s is also defined at %s", name, c.pos(prev.inst, sel("clusters", name)))
+				continue
 			}
+			cl := &cluster{name: name, inst: inst}
+			clusters[name] = cl
+			if p.Clusters[name] == nil {
+				// Schema errors were reported; the semantic checks would
+				// only repeat them in other words.
+				c.brokenClusters[name] = true
+				continue
+			}
+			cl.doc = *p.Clusters[name]
 		}
 	}
 	for _, k := range sortedKeys(clusters) {
@@ -139,6 +127,71 @@ func (c *checker) merge(insts []*instance) {
 	for _, s := range c.repo.segments {
 		s.parse()
 	}
+}
+
+// parsed holds the decoded segments and clusters of one instance; a nil
+// entry stands for one with schema errors.
+type parsed struct {
+	Segments map[string]*segmentDoc `json:"segments"`
+	Clusters map[string]*clusterDoc `json:"clusters"`
+}
+
+// entries returns the decoded segments and clusters of inst.
+func (c *checker) entries(inst *instance) *parsed {
+	if !inst.hasErrors {
+		// The unified value validated, so the user's own value is concrete
+		// wherever the schema has no default, and the defaults are filled
+		// in while decoding (see defaults.go). Plain data is read straight
+		// from the syntax tree; anything else is exported from the user's
+		// value, which costs about half of exporting the unified one.
+		if p := plainData(inst.files); p != nil {
+			return p
+		}
+		var p parsed
+		if b, err := inst.user.MarshalJSON(); err == nil && json.Unmarshal(b, &p) == nil {
+			return &p
+		}
+		p = parsed{}
+		if b, err := inst.value.MarshalJSON(); err == nil && json.Unmarshal(b, &p) == nil {
+			return &p
+		}
+	}
+	// Entry by entry, skipping those with schema errors.
+	p := &parsed{Segments: map[string]*segmentDoc{}, Clusters: map[string]*clusterDoc{}}
+	for _, label := range []string{"segments", "clusters"} {
+		it, err := inst.value.LookupPath(cue.MakePath(cue.Str(label))).Fields()
+		if err != nil {
+			continue
+		}
+		for it.Next() {
+			name := it.Selector().Unquoted()
+			var out any
+			if label == "segments" {
+				p.Segments[name] = nil
+				out = &segmentDoc{}
+			} else {
+				p.Clusters[name] = nil
+				out = &clusterDoc{}
+			}
+			if inst.broken[[2]string{label, name}] {
+				continue
+			}
+			b, err := it.Value().MarshalJSON()
+			if err == nil {
+				err = json.Unmarshal(b, out)
+			}
+			if err != nil {
+				c.add(SeverityError, "schema", inst, sel(label, name), "see `mwgc schema`", "%s %s: %v", label, name, err)
+				continue
+			}
+			if label == "segments" {
+				p.Segments[name] = out.(*segmentDoc)
+			} else {
+				p.Clusters[name] = out.(*clusterDoc)
+			}
+		}
+	}
+	return p
 }
 
 // sel builds a CUE path from plain labels and list indexes.

@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
@@ -26,6 +28,10 @@ type instance struct {
 	// broken holds the top-level entries ("clusters", name) that carry a
 	// schema error; semantic checks skip them.
 	broken map[[2]string]bool
+	// hasErrors is set when any CUE error was reported for the instance.
+	hasErrors bool
+	// files are the parsed files, for plainData.
+	files []*ast.File
 }
 
 // inputSet lists what to load: directories (each loaded as one package)
@@ -86,6 +92,11 @@ func collectInputs(paths []string) (*inputSet, error) {
 	return in, nil
 }
 
+var (
+	defaultsOnce sync.Once
+	defaultsErr  error
+)
+
 // loader turns paths into unified instances and schema findings.
 type loader struct {
 	ctx      *cue.Context
@@ -103,6 +114,10 @@ func newLoader() (*loader, error) {
 	def := s.LookupPath(cue.MakePath(cue.Def("#Repo")))
 	if err := def.Err(); err != nil {
 		return nil, fmt.Errorf("embedded schema: %w", err)
+	}
+	defaultsOnce.Do(func() { defaultsErr = loadDefaults(s) })
+	if defaultsErr != nil {
+		return nil, fmt.Errorf("embedded schema: %w", defaultsErr)
 	}
 	cwd, _ := os.Getwd()
 	return &loader{ctx: ctx, repoDef: def, cwd: cwd}, nil
@@ -143,7 +158,7 @@ func (l *loader) load(dir string, files []string) *instance {
 		return nil
 	}
 	user := l.ctx.BuildInstance(bi)
-	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}}
+	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}, files: bi.Files}
 	seen := map[string]bool{}
 	if err := user.Err(); err != nil {
 		// The package contradicts itself before the schema comes in.
@@ -224,6 +239,7 @@ func (l *loader) reportSchemaErrors(inst *instance, errs []errors.Error) {
 }
 
 func (l *loader) reportSchemaError(inst *instance, e errors.Error) {
+	inst.hasErrors = true
 	msg := errMsg(e)
 	if strings.Contains(msg, "errors in empty disjunction") {
 		msg = "value matches none of the allowed forms"
@@ -260,6 +276,9 @@ func (l *loader) reportSchemaError(inst *instance, e errors.Error) {
 // cueErrors reports load and build errors, which have no instance.
 func (l *loader) cueErrors(err error, inst *instance, rule, hint string) {
 	for _, e := range errors.Errors(err) {
+		if inst != nil {
+			inst.hasErrors = true
+		}
 		if path := e.Path(); inst != nil && len(path) >= 2 && (path[0] == "clusters" || path[0] == "segments") {
 			inst.broken[[2]string{path[0], unquoteLabel(path[1])}] = true
 		}
