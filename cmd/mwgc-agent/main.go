@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/agent"
+	"github.com/mwgc/mwgc/runtime/plan"
 )
 
 const (
@@ -48,9 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:9792", "`address` for /metrics, /status and /healthz (empty: none)")
 	logFormat := fs.String("log-format", "json", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	check := fs.Bool("check", false, "only decode and validate the plan, print its digest, and exit")
 	debounce := fs.Duration("reload-debounce", 150*time.Millisecond, "quiet `time` in the plan's directory before a change is read")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: mwgc-agent --plan FILE [--listen ADDR] [--log-format json|text] [--log-level LEVEL]\n\n")
+		fmt.Fprintf(stderr, "usage: mwgc-agent --plan FILE [--check] [--listen ADDR] [--log-format json|text] [--log-level LEVEL]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -68,6 +70,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mwgc-agent: --plan is required")
 		fs.Usage()
 		return exitBadInput
+	}
+	if *check {
+		p, _, err := plan.ReadFile(*planPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "mwgc-agent: %v\n", err)
+			return exitBadInput
+		}
+		groups := 0
+		if p.VRRP != nil {
+			groups = len(p.VRRP.Groups)
+		}
+		fmt.Fprintf(stdout, "plan ok: cluster %s node %s, %d VRRP groups, management %v, %s\n",
+			p.Cluster, p.Node, groups, p.Management != nil, p.Digest)
+		return exitOK
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

@@ -12,6 +12,7 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"apiVersion": "mwgc.dev/plan/v1", "nodes": []}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	good := filepath.Join("..", "..", "runtime", "plan", "testdata", "director.json")
 	tests := []struct {
 		name     string
 		args     []string
@@ -26,6 +27,8 @@ func TestExitCodes(t *testing.T) {
 		{"missing file", []string{"--plan", filepath.Join(t.TempDir(), "absent.json")}, exitBadInput, "no such file"},
 		{"invalid plan", []string{"--plan", bad}, exitBadInput, `unknown field \"nodes\"`},
 		{"help", []string{"-h"}, exitOK, "usage: mwgc-agent"},
+		{"check bad plan", []string{"--check", "--plan", bad}, exitBadInput, `unknown field "nodes"`},
+		{"check good plan", []string{"--check", "--plan", good}, exitOK, "plan ok: cluster edge node dir-a, 2 VRRP groups, management true, sha256:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
