@@ -1,0 +1,420 @@
+// Package mgmte2e runs the management protocol end to end: real
+// mwgc-agent processes in network namespaces (runtime/netlab), two
+// directors running VRRP and five scanning nodes, one shared key file, and
+// forged datagrams injected from inside the lab.
+package mgmte2e
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	agente2e "github.com/mwgc/mwgc/runtime/e2e"
+	"github.com/mwgc/mwgc/runtime/mgmt"
+	"github.com/mwgc/mwgc/runtime/mgmt/engine"
+	"github.com/mwgc/mwgc/runtime/mgmt/wire"
+	"github.com/mwgc/mwgc/runtime/netlab"
+	"github.com/mwgc/mwgc/runtime/plan"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	agente2e.RemoveBuilds()
+	os.Exit(code)
+}
+
+const (
+	interval  = time.Second
+	deadAfter = 3
+	port      = 9793
+)
+
+type node struct {
+	name     string
+	addr     netip.Addr
+	priority int // 0: scanning only
+}
+
+var cluster = []node{
+	{"d1", netip.MustParseAddr("192.0.2.11"), 200},
+	{"d2", netip.MustParseAddr("192.0.2.12"), 100},
+	{"s1", netip.MustParseAddr("192.0.2.21"), 0},
+	{"s2", netip.MustParseAddr("192.0.2.22"), 0},
+	{"s3", netip.MustParseAddr("192.0.2.23"), 0},
+	{"s4", netip.MustParseAddr("192.0.2.24"), 0},
+	{"s5", netip.MustParseAddr("192.0.2.25"), 0},
+}
+
+// rogue is a host on the segment that the plan does not list.
+const rogue = "x"
+
+var rogueAddr = netip.MustParseAddr("192.0.2.99")
+
+func nodeOf(name string) node {
+	for _, n := range cluster {
+		if n.name == name {
+			return n
+		}
+	}
+	panic("no node " + name)
+}
+
+func planFor(n node, keyFile, tableDir string) *plan.Plan {
+	p := &plan.Plan{
+		APIVersion: plan.APIVersion, Cluster: "edge", Node: n.name, Mode: plan.ModeTransparentRouter,
+		Interfaces: []plan.Interface{{Name: "eth0", Segment: "inside", Addresses: []netip.Prefix{netip.PrefixFrom(n.addr, 24)}}},
+		Management: &plan.Management{
+			Interface: "eth0", Address: n.addr, Broadcast: netip.MustParseAddr("192.0.2.255"), Port: port,
+			DiscoveryInterval: plan.Duration(interval), DeadAfter: deadAfter, KeyFile: keyFile,
+			TableFile: filepath.Join(tableDir, "table-"+n.name+".json"),
+		},
+	}
+	for _, o := range cluster {
+		p.Management.Members = append(p.Management.Members, plan.Member{Name: o.name, Address: o.addr, Director: o.priority > 0})
+	}
+	if n.priority > 0 {
+		g := plan.Group{
+			Name: "inside-v4", VRID: 51, Interface: "eth0", Family: plan.FamilyIPv4, Version: 3,
+			AdvertInterval: plan.Duration(100 * time.Millisecond), Preempt: true, Checksum: plan.ChecksumPseudoHeader,
+			Source: n.addr, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")},
+		}
+		for _, o := range cluster {
+			if o.priority > 0 && o.name != n.name {
+				g.Peers = append(g.Peers, plan.Peer{Name: o.name, Address: o.addr, Priority: o.priority})
+			}
+		}
+		p.VRRP = &plan.VRRP{Priority: n.priority, Announce: plan.Announce{Count: 2, Interval: plan.Duration(10 * time.Millisecond)},
+			Groups: []plan.Group{g}}
+	}
+	return p
+}
+
+// agentStatus is the part of the agent's /status this test reads.
+type agentStatus struct {
+	State      string       `json:"state"`
+	Management *mgmt.Status `json:"management"`
+}
+
+type lab struct {
+	t      *testing.T
+	lab    *netlab.Lab
+	key    []byte
+	keyF   string
+	dir    string
+	agents map[string]*agente2e.Agent
+}
+
+func newLab(t *testing.T) *lab {
+	names := []string{rogue}
+	for _, n := range cluster {
+		names = append(names, n.name)
+	}
+	l := netlab.New(t, names...)
+	for _, n := range cluster {
+		l.AddAddr(n.name, netip.PrefixFrom(n.addr, 24).String())
+	}
+	l.AddAddr(rogue, netip.PrefixFrom(rogueAddr, 24).String())
+	key := bytes.Repeat([]byte{0xa7}, 32)
+	keyF := filepath.Join(l.Dir(), "mgmt.key")
+	if err := os.WriteFile(keyF, []byte("# test key\n"+hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &lab{t: t, lab: l, key: key, keyF: keyF, dir: l.Dir(), agents: map[string]*agente2e.Agent{}}
+}
+
+func (l *lab) start(name string) {
+	l.t.Helper()
+	if a := l.agents[name]; a != nil {
+		a.Start(l.t)
+		return
+	}
+	l.agents[name] = agente2e.StartAgent(l.t, l.lab, planFor(nodeOf(name), l.keyF, l.dir))
+}
+
+func (l *lab) status(name string) (*agentStatus, error) {
+	b, err := l.agents[name].Get("/status")
+	if err != nil {
+		return nil, err
+	}
+	var s agentStatus
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode /status of %s: %v", name, err)
+	}
+	if s.Management == nil {
+		return nil, fmt.Errorf("%s: /status has no management section", name)
+	}
+	return &s, nil
+}
+
+func row(st *mgmt.Status, name string) engine.Node {
+	for _, n := range st.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return engine.Node{}
+}
+
+func summary(st *mgmt.Status) string {
+	var b strings.Builder
+	for _, n := range st.Nodes {
+		fmt.Fprintf(&b, "%s=%s ", n.Name, n.Status)
+	}
+	return b.String()
+}
+
+// waitActive waits until director name is Active with discovery running
+// and returns its status.
+func (l *lab) waitActive(name string) *agentStatus {
+	l.t.Helper()
+	var st *agentStatus
+	agente2e.Eventually(l.t, 10*time.Second, name+" Active and discovering", func() (bool, string) {
+		var err error
+		if st, err = l.status(name); err != nil {
+			return false, err.Error()
+		}
+		return st.State == "Active" && st.Management.Active, fmt.Sprintf("state %s, discovery %v", st.State, st.Management.Active)
+	})
+	return st
+}
+
+// waitTable waits until director's table has want for every listed node.
+func (l *lab) waitTable(director string, timeout time.Duration, want map[string]engine.Status) *mgmt.Status {
+	l.t.Helper()
+	var st *agentStatus
+	agente2e.Eventually(l.t, timeout, director+"'s table", func() (bool, string) {
+		var err error
+		if st, err = l.status(director); err != nil {
+			return false, err.Error()
+		}
+		for n, s := range want {
+			if row(st.Management, n).Status != s {
+				return false, summary(st.Management)
+			}
+		}
+		return true, ""
+	})
+	return st.Management
+}
+
+// checkDiscoveredWithinOneInterval uses the director's own timestamps: its
+// row was first seen when it became Active, every other one at the first
+// valid answer.
+func checkDiscoveredWithinOneInterval(t *testing.T, st *mgmt.Status, director string, nodes []string) {
+	t.Helper()
+	self := row(st, director)
+	if !self.Self || self.FirstSeen.IsZero() {
+		t.Fatalf("%s has no own row: %+v", director, self)
+	}
+	for _, n := range nodes {
+		r := row(st, n)
+		if d := r.FirstSeen.Sub(self.FirstSeen); d < 0 || d > interval {
+			t.Errorf("%s discovered %s %v after becoming Active; want within one interval (%v)", director, n, d, interval)
+		}
+	}
+}
+
+func metric(t *testing.T, a *agente2e.Agent, series string) float64 {
+	t.Helper()
+	v, err := a.Metric(series)
+	if err != nil {
+		t.Fatalf("metric %s: %v", series, err)
+	}
+	return v
+}
+
+func TestManagementProtocolEndToEnd(t *testing.T) {
+	l := newLab(t)
+	scanners := []string{"s1", "s2", "s3", "s4", "s5"}
+
+	// Scanners first: they listen, nobody discovers yet.
+	for _, s := range scanners {
+		l.start(s)
+	}
+	capture := l.lab.Capture(fmt.Sprintf("udp port %d", port))
+	l.start("d1")
+	l.waitActive("d1")
+	everyScanner := map[string]engine.Status{}
+	for _, s := range scanners {
+		everyScanner[s] = engine.StatusUp
+	}
+	table := l.waitTable("d1", 3*interval, everyScanner)
+	checkDiscoveredWithinOneInterval(t, table, "d1", scanners)
+
+	// The backup director answers too.
+	l.start("d2")
+	agente2e.Eventually(t, 10*time.Second, "d2 Backup", func() (bool, string) {
+		s, err := l.status("d2")
+		if err != nil {
+			return false, err.Error()
+		}
+		return s.State == "Backup", s.State
+	})
+	l.waitTable("d1", 3*interval, map[string]engine.Status{"d2": engine.StatusUp})
+
+	// The table file follows, written by rename.
+	agente2e.Eventually(t, 3*interval, "d1's table file", func() (bool, string) {
+		b, err := os.ReadFile(filepath.Join(l.dir, "table-d1.json"))
+		if err != nil {
+			return false, err.Error()
+		}
+		var tf mgmt.TableFile
+		if err := json.Unmarshal(b, &tf); err != nil {
+			return false, err.Error()
+		}
+		return tf.Active && tf.Counts.Up == 7, fmt.Sprintf("active %v counts %+v", tf.Active, tf.Counts)
+	})
+	// A scanner reports its plan's digest, so rollouts can be followed.
+	if r := row(l.waitTable("d1", interval, nil), "s1"); !strings.HasPrefix(r.Digest, "sha256:") || r.Health != "available" {
+		t.Errorf("s1's row: %+v", r)
+	}
+
+	t.Run("rejects", func(t *testing.T) { l.rejects(t, capture) })
+
+	// A killed scanner goes down after deadAfter intervals without an
+	// answer, not before, and comes back at its next answer.
+	if err := l.agents["s3"].Proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	table = l.waitTable("d1", deadAfter*interval+3*time.Second, map[string]engine.Status{"s3": engine.StatusDown})
+	r := row(table, "s3")
+	if silent := r.Since.Sub(r.LastSeen); silent < deadAfter*interval || silent > deadAfter*interval+time.Second {
+		t.Errorf("s3 marked down %v after its last answer; want %v (limit) to %v", silent, deadAfter*interval, deadAfter*interval+time.Second)
+	}
+	t.Logf("s3 killed; marked down %v later", time.Since(killed).Round(time.Millisecond))
+	l.start("s3")
+	table = l.waitTable("d1", 3*interval, map[string]engine.Status{"s3": engine.StatusUp})
+	if r := row(table, "s3"); r.Restarts != 1 {
+		t.Errorf("s3 after restart: %d restarts, want 1 (new boot id)", r.Restarts)
+	}
+
+	// A scanner stopped gracefully says it is leaving: down at once.
+	if err := l.agents["s5"].Proc.Terminate(); err != nil {
+		t.Fatal(err)
+	}
+	table = l.waitTable("d1", interval, map[string]engine.Status{"s5": engine.StatusDown})
+	if r := row(table, "s5"); r.Health != "leaving" {
+		t.Errorf("s5 after SIGTERM: %+v; want health leaving", r)
+	}
+	l.start("s5")
+	l.waitTable("d1", 3*interval, map[string]engine.Status{"s5": engine.StatusUp})
+
+	// The Active director dies: the new Active discovers every node within
+	// one interval of taking over.
+	if err := l.agents["d1"].Proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	l.waitActive("d2")
+	table = l.waitTable("d2", 3*interval, everyScanner)
+	checkDiscoveredWithinOneInterval(t, table, "d2", scanners)
+	if r := row(table, "d1"); r.Status != engine.StatusUnseen {
+		t.Errorf("dead d1 in d2's table: %+v", r)
+	}
+	if got := table.Counts; got.Up != 6 {
+		t.Errorf("d2's counts %+v, want 6 up", got)
+	}
+	// The scanners stop answering the dead director after deadAfter intervals.
+	agente2e.Eventually(t, deadAfter*interval+3*time.Second, "scanners answer only d2", func() (bool, string) {
+		for _, s := range scanners {
+			st, err := l.status(s)
+			if err != nil {
+				return false, err.Error()
+			}
+			if strings.Join(st.Management.Answering, ",") != "d2" {
+				return false, fmt.Sprintf("%s answers %v", s, st.Management.Answering)
+			}
+		}
+		return true, ""
+	})
+}
+
+// rejects injects a replayed answer (captured off the wire), an answer
+// signed with a wrong key, and a validly signed answer from an address the
+// plan does not list, and checks that d1 counts each and its table holds.
+func (l *lab) rejects(t *testing.T, capture *netlab.Capture) {
+	d1 := l.agents["d1"]
+	before := map[string]float64{}
+	for _, r := range []string{"replay", "auth", "unknown-source"} {
+		before[r] = metric(t, d1, fmt.Sprintf("mwgc_mgmt_drops_total{reason=%q}", r))
+	}
+
+	// A real answer of s1 to d1, from the capture.
+	pcap := capture.Stop()
+	rows, err := netlab.Decode(pcap, fmt.Sprintf("ip.src == 192.0.2.21 and ip.dst == 192.0.2.11 and udp.dstport == %d", port), "data.data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 || rows[0][0] == "" {
+		t.Fatalf("no answer from s1 to d1 in the capture (%d rows)", len(rows))
+	}
+	captured, err := hex.DecodeString(strings.ReplaceAll(rows[0][0], ":", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := wire.Parse(captured); err != nil || m.Type != wire.TypeAnswer || m.Auth != wire.AuthHMACSHA256 {
+		t.Fatalf("captured datagram is not a signed answer: %+v, %v", m, err)
+	}
+
+	forged := func(key []byte) []byte {
+		b, err := wire.Seal(&wire.Message{
+			Header: wire.Header{Type: wire.TypeAnswer, BootID: 0xbad, Seq: 1, Time: time.Now().UnixMilli()},
+			Answer: &wire.Answer{Cluster: "edge", Node: "s1", Health: wire.HealthLeaving},
+		}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// From s1's own address (its agent holds port 9793; we send from an
+	// ephemeral port, which receivers do not check).
+	l.inject(t, "s1", nodeOf("s1").addr, captured)
+	l.inject(t, "s1", nodeOf("s1").addr, forged(bytes.Repeat([]byte{0x01}, 32)))
+	// From a host the plan does not list, with the real key.
+	l.inject(t, rogue, rogueAddr, forged(l.key))
+
+	for _, r := range []string{"replay", "auth", "unknown-source"} {
+		series := fmt.Sprintf("mwgc_mgmt_drops_total{reason=%q}", r)
+		agente2e.Eventually(t, 5*time.Second, series, func() (bool, string) {
+			v := metric(t, d1, series)
+			return v >= before[r]+1, fmt.Sprintf("%v (before %v)", v, before[r])
+		})
+	}
+	// None of them touched the table: the forged answers said "leaving".
+	st, err := l.status("d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := row(st.Management, "s1"); r.Status != engine.StatusUp || r.Health != "available" {
+		t.Errorf("s1 after forged answers: %+v", r)
+	}
+	if st.Management.Stats.Drops["replay"] < 1 || st.Management.Stats.Drops["auth"] < 1 || st.Management.Stats.Drops["unknown-source"] < 1 {
+		t.Errorf("/status drops %v", st.Management.Stats.Drops)
+	}
+}
+
+// inject sends b to d1's management port from inside node's namespace,
+// from address src.
+func (l *lab) inject(t *testing.T, nodeName string, src netip.Addr, b []byte) {
+	t.Helper()
+	err := l.lab.Do(nodeName, func() error {
+		c, err := net.DialUDP("udp4", &net.UDPAddr{IP: src.AsSlice()}, &net.UDPAddr{IP: nodeOf("d1").addr.AsSlice(), Port: port})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write(b)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("inject from %s: %v", nodeName, err)
+	}
+}
