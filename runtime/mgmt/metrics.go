@@ -30,13 +30,15 @@ var (
 		"Failed writes of the table file.", nil, nil)
 	descReloads = prometheus.NewDesc("mwgc_mgmt_reloads_total",
 		"Plan updates applied (ok) or refused.", []string{"result"}, nil)
+	descKeyReloads = prometheus.NewDesc("mwgc_mgmt_key_reloads_total",
+		"Key file changes noticed without a plan update: applied (ok) or refused (file unusable, old keys kept).", []string{"result"}, nil)
 )
 
 type collector struct{ s *Service }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descActive, descNodes, descAnswering, descSent, descReceived,
-		descDrops, descSendErrors, descTableWrites, descTableErrors, descReloads} {
+		descDrops, descSendErrors, descTableWrites, descTableErrors, descReloads, descKeyReloads} {
 		ch <- d
 	}
 }
@@ -74,4 +76,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descTableErrors, s.table.errors.Load())
 	counter(descReloads, cn.reloadsOK, "ok")
 	counter(descReloads, cn.reloadsRefused, "refused")
+	counter(descKeyReloads, cn.keyReloads, "ok")
+	counter(descKeyReloads, cn.keyRefused, "refused")
 }

@@ -44,7 +44,9 @@ type Service struct {
 	cluster   string
 	node      string
 	digest    string
-	keyDigest string // of the key file's content, to log rotations
+	cfg       engine.Config
+	keyDigest string // of the keys in use, to notice a changed key file
+	keyErr    string // last key file error logged
 	started   time.Time
 	deadline  time.Time
 	loadRead  time.Time
@@ -62,7 +64,7 @@ type Service struct {
 }
 
 type counters struct {
-	sendErrors, tableWrites, reloadsOK, reloadsRefused uint64
+	sendErrors, tableWrites, reloadsOK, reloadsRefused, keyReloads, keyRefused uint64
 }
 
 // Start runs the management protocol for p (which must have a management
@@ -92,7 +94,7 @@ func Start(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (*Service,
 		return nil, fmt.Errorf("mgmt: %w", err)
 	}
 	s := &Service{
-		log: log, eng: eng, conn: c, mgmt: *m, cluster: p.Cluster, node: p.Node, digest: p.Digest,
+		log: log, eng: eng, conn: c, mgmt: *m, cfg: cfg, cluster: p.Cluster, node: p.Node, digest: p.Digest,
 		keyDigest: keyDigest, lastWarn: map[engine.DropReason]time.Time{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now,
 	}
@@ -185,6 +187,8 @@ func readKeyFile(path string) ([][]byte, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// A fingerprint per key (8 bytes of its SHA-256) for logs and change
+	// detection; never the key.
 	h := fmt.Sprintf("%d key(s)", len(keys))
 	for _, k := range keys {
 		h += fmt.Sprintf(" %x", sha256Short(k))
@@ -253,7 +257,7 @@ func (s *Service) Update(p *plan.Plan) error {
 		s.log.Info("management key file re-read: keys changed", "keys", keyDigest)
 	}
 	oldTable := s.mgmt.TableFile
-	s.mgmt, s.cluster, s.node, s.digest, s.keyDigest = *m, p.Cluster, p.Node, p.Digest, keyDigest
+	s.mgmt, s.cluster, s.node, s.digest, s.keyDigest, s.cfg, s.keyErr = *m, p.Cluster, p.Node, p.Digest, keyDigest, cfg, ""
 	s.counters.reloadsOK++
 	s.stepLocked(engine.Reconfigure{Config: cfg})
 	if m.TableFile != oldTable {
@@ -417,9 +421,11 @@ func (s *Service) timerLoop() {
 		s.mu.Lock()
 		d := s.deadline
 		s.mu.Unlock()
-		wait := time.Hour
+		// Wake at least every second for housekeeping: the load figure
+		// and the key file.
+		wait := housekeeping
 		if !d.IsZero() {
-			wait = max(time.Until(d), 0)
+			wait = min(max(time.Until(d), 0), housekeeping)
 		}
 		t.Reset(wait)
 		select {
@@ -429,13 +435,16 @@ func (s *Service) timerLoop() {
 		case <-t.C:
 			s.mu.Lock()
 			if !s.closed {
-				if now := s.now(); now.Sub(s.loadRead) >= time.Second {
+				if now := s.now(); now.Sub(s.loadRead) >= housekeeping {
 					s.loadRead = now
 					if l, ok := readLoad(); ok {
 						s.eng.Step(now, engine.SetLoad{Load: l})
 					}
+					s.checkKeyFileLocked()
 				}
-				s.stepLocked(engine.Tick{})
+				if d := s.eng.Deadline(); !d.IsZero() && !s.now().Before(d) {
+					s.stepLocked(engine.Tick{})
+				}
 			}
 			s.mu.Unlock()
 		}
@@ -492,6 +501,39 @@ func (s *Service) stepLocked(ev engine.Event) {
 		default:
 		}
 	}
+}
+
+// housekeeping is how often the load figure is refreshed and the key file
+// re-read.
+const housekeeping = time.Second
+
+// checkKeyFileLocked re-reads the key file so that a rotated key is in use
+// within a second, without a plan reload (an unchanged plan is not
+// reloaded). A file that became unusable is refused with one log line per
+// distinct error, and the keys in use stay.
+func (s *Service) checkKeyFileLocked() {
+	if s.mgmt.KeyFile == "" {
+		return
+	}
+	keys, sum, err := readKeyFile(s.mgmt.KeyFile)
+	if err != nil {
+		if msg := err.Error(); msg != s.keyErr {
+			s.keyErr = msg
+			s.counters.keyRefused++
+			s.log.Error("management key file unusable; the keys in use stay", "file", s.mgmt.KeyFile, "err", err)
+		}
+		return
+	}
+	s.keyErr = ""
+	if sum == s.keyDigest {
+		return
+	}
+	cfg := s.cfg
+	cfg.Keys = keys
+	s.cfg, s.keyDigest = cfg, sum
+	s.counters.keyReloads++
+	s.log.Info("management key file changed; new keys in use", "file", s.mgmt.KeyFile, "keys", sum)
+	s.stepLocked(engine.Reconfigure{Config: cfg})
 }
 
 // readLoad returns the 1-minute load average per CPU in per mille.

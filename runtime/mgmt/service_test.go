@@ -335,3 +335,44 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name, label, value string)
 	t.Fatalf("no %s{%s=%q}", name, label, value)
 	return 0
 }
+
+// A key file that changes is picked up within a second, without a plan
+// update (an unchanged plan is never reloaded); one that breaks is refused
+// and the keys in use stay.
+func TestServiceFollowsKeyFile(t *testing.T) {
+	netlab.Require(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	keyFile := writeKey(t, dir, svcKey)
+	reg := prometheus.NewRegistry()
+	s, err := Start(loopPlan(t, "dir-a", port, keyFile, "", loopMembers...), nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetActive(true)
+	scan1 := newPeer(t, "127.0.0.2", port)
+	newKey := bytes.Repeat([]byte{0x99}, 32)
+	scan1.send(scan1.answer("scan-1", newKey))
+	eventually(t, "answer under an unknown key dropped", func() bool { return status(s).Stats.Drops["auth"] == 1 })
+
+	writeKey(t, dir, newKey, svcKey)
+	eventually(t, "answers under the new key accepted", func() bool {
+		scan1.send(scan1.answer("scan-1", newKey))
+		time.Sleep(50 * time.Millisecond)
+		return rowOf(status(s), "scan-1").Status == engine.StatusUp
+	})
+	if got := metricValue(t, reg, "mwgc_mgmt_key_reloads_total", "result", "ok"); got != 1 {
+		t.Errorf("key reloads ok = %v, want 1", got)
+	}
+
+	if err := os.WriteFile(keyFile, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "broken key file refused", func() bool {
+		return metricValue(t, reg, "mwgc_mgmt_key_reloads_total", "result", "refused") == 1
+	})
+	received := status(s).Stats.AnswersReceived
+	scan1.send(scan1.answer("scan-1", newKey))
+	eventually(t, "the keys in use stay", func() bool { return status(s).Stats.AnswersReceived == received+1 })
+}

@@ -137,5 +137,5 @@ func (s *Service) writeTableLocked() {
 
 func sha256Short(b []byte) []byte {
 	s := sha256.Sum256(b)
-	return s[:4]
+	return s[:8]
 }
