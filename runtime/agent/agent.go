@@ -447,6 +447,9 @@ func (a *Agent) startBurst(m *member, vips []netip.Prefix) {
 		a.log.Error("cannot announce VIPs", "group", m.group.Name, "interface", m.group.Interface, "err", err)
 		return
 	}
+	if a.plan.VRRP == nil {
+		return
+	}
 	set := a.plan.VRRP.Announce
 	ctx := m.burstCtx
 	counter := a.met.announcements.WithLabelValues(m.group.Name)

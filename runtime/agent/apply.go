@@ -152,6 +152,8 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 	}
 
 	// ---- Commit. Nothing below can fail.
+	// The new plan's announce settings apply to VIPs this commit adds.
+	a.plan = np
 
 	// Removed groups hand over first, on their still open sockets.
 	for _, m := range a.members {
@@ -221,7 +223,6 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 		}
 	}
 	a.members = members
-	a.plan = np
 
 	if newMgmt != nil {
 		a.mgmt = newMgmt

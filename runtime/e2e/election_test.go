@@ -99,12 +99,15 @@ func TestElectionFailoverAndHandover(t *testing.T) {
 	c.SetupAddresses(lab)
 	c.AddSecondSegment(t, lab)
 	capture := lab.Capture(vrrpFilter)
+	announcements := lab.Capture("arp or icmp6")
 
 	agents := map[string]*Agent{}
 	for _, node := range []string{"c", "b", "a"} {
 		agents[node] = StartAgent(t, lab, c.Plan(node))
 	}
 	expectActive(t, lab, agents, "a", 5*time.Second)
+	time.Sleep(100 * time.Millisecond) // the takeover burst: 3 packets 10 ms apart
+	checkAnnouncements(t, lab, announcements.Stop(), "a")
 
 	// kill -9: b takes every group within a few Active_Down_Intervals
 	// (~0.34 s for priority 150).
@@ -176,5 +179,37 @@ func TestElectionFailoverAndHandover(t *testing.T) {
 		if ads[i].TTL != 255 {
 			t.Errorf("%s: priority-0 advert sent with TTL/hop limit %d", g.name, ads[i].TTL)
 		}
+	}
+}
+
+// checkAnnouncements: the takeover burst (3 per VIP in these plans) went
+// out from node's MAC: gratuitous ARPs for the IPv4 VIP and unsolicited
+// neighbour advertisements with the override flag for the IPv6 VIP.
+func checkAnnouncements(t *testing.T, lab *netlab.Lab, pcap, node string) {
+	t.Helper()
+	mac := lab.MAC(node)
+	arps, err := netlab.DecodeARP(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garps := 0
+	for _, p := range arps {
+		if p.SenderIP == "192.0.2.100" && p.TargetIP == "192.0.2.100" && p.SenderMAC == mac {
+			garps++
+		}
+	}
+	nas, err := netlab.DecodeNA(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsolicited := 0
+	for _, p := range nas {
+		if p.Target == "2001:db8::100" && p.Override && !p.Solicited && p.TargetLinkAddr == mac {
+			unsolicited++
+		}
+	}
+	if garps != 3 || unsolicited != 3 {
+		t.Errorf("takeover burst from %s (%s): %d gratuitous ARPs and %d unsolicited NAs, want 3 each\nARP: %+v\nNA: %+v",
+			node, mac, garps, unsolicited, arps, nas)
 	}
 }
