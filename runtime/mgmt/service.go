@@ -261,6 +261,13 @@ func (s *Service) Update(p *plan.Plan) error {
 	s.counters.reloadsOK++
 	s.stepLocked(engine.Reconfigure{Config: cfg})
 	if m.TableFile != oldTable {
+		// A reader still following the old path must not act on a table
+		// that is no longer kept: remove it.
+		if oldTable != "" {
+			if err := os.Remove(oldTable); err != nil && !errors.Is(err, os.ErrNotExist) {
+				s.log.Warn("removing the old management table file", "file", oldTable, "err", err)
+			}
+		}
 		s.writeTableLocked()
 	}
 	return nil

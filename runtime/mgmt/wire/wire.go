@@ -26,7 +26,7 @@ const (
 	MACLen     = sha256.Size
 	MaxNameLen = 255
 	// MaxAddresses bounds the addresses of one answer so that the largest
-	// message (1,188 bytes) fits an IPv4 UDP datagram on any Ethernet link.
+	// message (1,189 bytes) fits an IPv4 UDP datagram on any Ethernet link.
 	MaxAddresses = 32
 	// MaxMessageLen is the largest valid message.
 	MaxMessageLen = HeaderLen + 1 + MaxNameLen + 1 + MaxNameLen + DigestLen + 1 + 1 + 2 + 1 + MaxAddresses*18 + MACLen
