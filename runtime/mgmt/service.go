@@ -47,7 +47,6 @@ type Service struct {
 	cfg       engine.Config
 	keyDigest string // of the keys in use, to notice a changed key file
 	keyErr    string // last key file error logged
-	started   time.Time
 	deadline  time.Time
 	loadRead  time.Time
 	tableAt   time.Time // last table file write
@@ -98,11 +97,11 @@ func Start(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (*Service,
 		keyDigest: keyDigest, lastWarn: map[engine.DropReason]time.Time{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now,
 	}
-	s.started = s.now()
 	s.table = newTableWriter(log)
 	if reg != nil {
 		if err := reg.Register(&collector{s: s}); err != nil {
 			c.close()
+			s.table.close()
 			return nil, fmt.Errorf("mgmt: registering metrics: %w", err)
 		}
 	}
@@ -203,7 +202,11 @@ func (s *Service) SetActive(active bool) {
 	if s.closed || s.eng.Active() == active {
 		return
 	}
-	s.log.Info("management discovery " + map[bool]string{true: "starts: this node is Active", false: "stops: this node is no longer Active"}[active])
+	if active {
+		s.log.Info("management discovery starts: this node is Active")
+	} else {
+		s.log.Info("management discovery stops: this node is no longer Active")
+	}
 	s.stepLocked(engine.SetActive{Active: active})
 }
 
@@ -300,6 +303,7 @@ func (s *Service) Close() error {
 type Status struct {
 	Cluster       string        `json:"cluster"`
 	Node          string        `json:"node"`
+	Digest        string        `json:"digest"` // of the plan in use, as sent in answers
 	Active        bool          `json:"active"`
 	Interface     string        `json:"interface"`
 	Address       netip.Addr    `json:"address"`
@@ -343,7 +347,7 @@ func (s *Service) Status() any {
 func (s *Service) statusLocked() Status {
 	st := s.eng.Stats()
 	out := Status{
-		Cluster: s.cluster, Node: s.node, Active: s.eng.Active(),
+		Cluster: s.cluster, Node: s.node, Digest: s.digest, Active: s.eng.Active(),
 		Interface: s.mgmt.Interface, Address: s.mgmt.Address, Broadcast: s.mgmt.Broadcast, Port: s.mgmt.Port,
 		Interval: s.mgmt.DiscoveryInterval.String(), DeadAfter: s.mgmt.DeadAfter,
 		Authenticated: s.mgmt.KeyFile != "", BootID: fmt.Sprintf("%016x", s.eng.BootID()),
