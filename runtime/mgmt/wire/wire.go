@@ -183,12 +183,12 @@ func Parse(b []byte) (*Message, error) {
 	default:
 		return nil, perr(ReasonAuthType, "unknown authentication scheme %d", b[4])
 	}
-	if b[5] != 0 {
-		return nil, perr(ReasonMalformed, "reserved byte is %#02x, must be 0", b[5])
-	}
 	bodyLen := int(binary.BigEndian.Uint16(b[6:8]))
 	if want := HeaderLen + bodyLen + macLen; len(b) != want {
 		return nil, perr(ReasonLength, "datagram is %d bytes, header says %d", len(b), want)
+	}
+	if b[5] != 0 {
+		return nil, perr(ReasonMalformed, "reserved byte is %#02x, must be 0", b[5])
 	}
 	m.BootID = binary.BigEndian.Uint64(b[8:16])
 	m.Seq = binary.BigEndian.Uint64(b[16:24])
