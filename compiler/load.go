@@ -172,7 +172,7 @@ func (l *loader) load(dir string, files []string) *instance {
 	if err := inst.value.Validate(cue.Concrete(true)); err != nil {
 		// A conflict hides incomplete and missing fields below it, so walk
 		// the tree and validate every value on its own.
-		l.walk(inst, inst.value, seen)
+		l.walk(inst, inst.value, l.repoDef, seen)
 	}
 	return inst
 }
@@ -182,8 +182,10 @@ func errKey(e errors.Error) string {
 }
 
 // walk validates v and, when it fails, each child, reporting every error
-// once.
-func (l *loader) walk(inst *instance, v cue.Value, seen map[string]bool) {
+// once. schema is the part of #Repo that applies to v (it may not exist):
+// CUE drops "field not allowed" for a struct that has another error, so
+// walk checks closedness itself against the schema.
+func (l *loader) walk(inst *instance, v, schema cue.Value, seen map[string]bool) {
 	err := v.Validate(cue.Concrete(true))
 	if err == nil {
 		return
@@ -199,16 +201,61 @@ func (l *loader) walk(inst *instance, v cue.Value, seen map[string]bool) {
 	// A value in error reports bottom as its kind, yet its fields can still
 	// be iterated: try struct, then list.
 	if it, err := v.Fields(); err == nil {
+		closed := schema.Exists() && schema.IncompleteKind()&cue.StructKind != 0
 		for it.Next() {
-			l.walk(inst, it.Value(), seen)
+			sel := it.Selector()
+			if closed && !schema.Allows(sel) {
+				l.unknownField(inst, v.Path().Selectors(), sel, seen)
+				continue
+			}
+			l.walk(inst, it.Value(), childSchema(schema, sel, cue.AnyString), seen)
 		}
 		return
 	}
 	if it, err := v.List(); err == nil {
 		for it.Next() {
-			l.walk(inst, it.Value(), seen)
+			l.walk(inst, it.Value(), childSchema(schema, it.Selector(), cue.AnyIndex), seen)
 		}
 	}
+}
+
+// childSchema returns the schema of a field: the field itself, or the
+// pattern that applies to any field (or element).
+func childSchema(schema cue.Value, sel, any cue.Selector) cue.Value {
+	if !schema.Exists() {
+		return schema
+	}
+	cands := []cue.Selector{sel}
+	if sel.LabelType() == cue.StringLabel {
+		// Optional and required fields are found only by their own kind
+		// of selector.
+		cands = append(cands, cue.Str(sel.Unquoted()).Optional(), cue.Str(sel.Unquoted()).Required())
+	}
+	for _, c := range cands {
+		if v := schema.LookupPath(cue.MakePath(c)); v.Exists() {
+			return v
+		}
+	}
+	return schema.LookupPath(cue.MakePath(any))
+}
+
+func (l *loader) unknownField(inst *instance, parent []cue.Selector, sel cue.Selector, seen map[string]bool) {
+	labels := make([]string, 0, len(parent)+1)
+	for _, s := range append(parent, sel) {
+		labels = append(labels, s.String())
+	}
+	const msg = "field not allowed"
+	key := strings.Join(labels, "\x00") + "\x01" + msg
+	if seen[key] {
+		return
+	}
+	seen[key] = true
+	inst.hasErrors = true
+	if len(labels) >= 2 && (labels[0] == "clusters" || labels[0] == "segments") {
+		inst.broken[[2]string{labels[0], unquoteLabel(labels[1])}] = true
+	}
+	l.add(Finding{Severity: SeverityError, Rule: "unknown-field", Message: strings.Join(labels, ".") + ": " + msg,
+		Hint: "check the spelling; `mwgc schema` lists every field", Pos: l.lookupPos(inst, append(parent, sel))})
 }
 
 func errMsg(e errors.Error) string {

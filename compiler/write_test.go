@@ -1,0 +1,94 @@
+package compiler
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func loadPlans(t *testing.T, paths ...string) []NodePlan {
+	t.Helper()
+	res, err := Load(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := res.Plans()
+	if err != nil {
+		t.Fatalf("%v: %v", err, res.Findings)
+	}
+	return plans
+}
+
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(dir, path)
+			out = append(out, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out
+}
+
+func TestWritePlansIdempotentAndRemovesStale(t *testing.T) {
+	out := t.TempDir()
+	all := loadPlans(t, "../examples/ha-proxy", "../examples/shared-segment")
+	st, err := WritePlans(out, all)
+	if err != nil || st.Written != len(all) || st.Unchanged != 0 {
+		t.Fatalf("first write: %+v %v", st, err)
+	}
+	first := map[string][]byte{}
+	for _, f := range listFiles(t, out) {
+		first[f], _ = os.ReadFile(filepath.Join(out, f))
+	}
+	// A file mwgc did not write, inside a cluster directory and beside it.
+	foreign := []string{"web-proxy/notes.txt", "README"}
+	for _, f := range foreign {
+		os.WriteFile(filepath.Join(out, f), []byte("mine"), 0o644)
+	}
+
+	// Same input: nothing rewritten, bytes identical.
+	st, err = WritePlans(out, loadPlans(t, "../examples/ha-proxy", "../examples/shared-segment"))
+	if err != nil || st.Written != 0 || st.Unchanged != len(all) || st.Removed != 0 {
+		t.Fatalf("second write: %+v %v", st, err)
+	}
+	for f, b := range first {
+		now, _ := os.ReadFile(filepath.Join(out, f))
+		if string(now) != string(b) {
+			t.Errorf("%s changed between identical compiles", f)
+		}
+	}
+
+	// The ha-proxy cluster vanishes: its plans go, foreign files stay.
+	some := loadPlans(t, "../examples/shared-segment")
+	st, err = WritePlans(out, some)
+	if err != nil || st.Removed != len(all)-len(some) {
+		t.Fatalf("third write: %+v %v", st, err)
+	}
+	got := listFiles(t, out)
+	want := []string{ManifestName, "README", "blue/blue-a.json", "blue/blue-b.json", "blue/blue-scan.json",
+		"green/green-a.json", "green/green-b.json", "green/green-scan.json", "web-proxy/notes.txt"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("files after removal:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestManifestCannotPointOutside(t *testing.T) {
+	parent := t.TempDir()
+	out := filepath.Join(parent, "plans")
+	os.MkdirAll(out, 0o755)
+	victim := filepath.Join(parent, "victim.json")
+	os.WriteFile(victim, []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(out, ManifestName), []byte("../victim.json\n/etc/passwd\nx/../../victim.json\n"), 0o644)
+	if _, err := WritePlans(out, loadPlans(t, "../examples/ha-proxy")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim); err != nil {
+		t.Fatalf("a tampered manifest made mwgc remove a file outside the output: %v", err)
+	}
+}
