@@ -263,7 +263,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.planHash = h
-	a.met.reloads.WithLabelValues("ok") // the start is not a reload; keep series present
 	a.log.Info("plan started", "cluster", p.Cluster, "node", p.Node, "digest", p.Digest,
 		"groups", len(a.members), "management", p.Management != nil)
 
@@ -273,6 +272,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Error("cannot watch the plan directory; reload only with SIGHUP", "err", err)
 		} else {
 			defer stopWatch()
+			// A plan written between New and the watch would go unseen.
+			a.requestReload(false)
 		}
 	}
 	a.running.Store(true)
