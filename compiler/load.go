@@ -163,10 +163,11 @@ func (l *loader) load(dir string, files []string) *instance {
 	if err := user.Err(); err != nil {
 		// The package contradicts itself before the schema comes in.
 		// Report that, then carry on: other parts may still be checked.
-		for _, e := range errors.Errors(err) {
+		errs := errors.Errors(err)
+		for _, e := range errs {
 			seen[errKey(e)] = true
 		}
-		l.cueErrors(err, inst, "conflict", "the package contradicts itself here, before the schema is applied; make the values agree")
+		l.reportSchemaErrors(inst, errs, "conflict")
 	}
 	inst.value = user.Unify(l.repoDef)
 	if err := inst.value.Validate(cue.Concrete(true)); err != nil {
@@ -197,7 +198,7 @@ func (l *loader) walk(inst *instance, v, schema cue.Value, seen map[string]bool)
 			fresh = append(fresh, e)
 		}
 	}
-	l.reportSchemaErrors(inst, fresh)
+	l.reportSchemaErrors(inst, fresh, "")
 	// A value in error reports bottom as its kind, yet its fields can still
 	// be iterated: try struct, then list.
 	if it, err := v.Fields(); err == nil {
@@ -267,7 +268,7 @@ func errMsg(e errors.Error) string {
 // disjunction (such as a field with a default) yields a summary plus one
 // error per branch; the summary and the default's branch only repeat that
 // the value is wrong, so per path the last branch's error is kept.
-func (l *loader) reportSchemaErrors(inst *instance, errs []errors.Error) {
+func (l *loader) reportSchemaErrors(inst *instance, errs []errors.Error, rule string) {
 	byPath := map[string]errors.Error{}
 	var order []string
 	for _, e := range errs {
@@ -281,11 +282,13 @@ func (l *loader) reportSchemaErrors(inst *instance, errs []errors.Error) {
 		byPath[key] = e
 	}
 	for _, k := range order {
-		l.reportSchemaError(inst, byPath[k])
+		l.reportSchemaError(inst, byPath[k], rule)
 	}
 }
 
-func (l *loader) reportSchemaError(inst *instance, e errors.Error) {
+// reportSchemaError reports one CUE error; a non-empty conflictRule names
+// errors found before the schema was applied.
+func (l *loader) reportSchemaError(inst *instance, e errors.Error, conflictRule string) {
 	inst.hasErrors = true
 	msg := errMsg(e)
 	if strings.Contains(msg, "errors in empty disjunction") {
@@ -299,6 +302,9 @@ func (l *loader) reportSchemaError(inst *instance, e errors.Error) {
 		rule, hint = "missing-field", "add the field; `mwgc schema` documents it"
 	case strings.Contains(msg, "incomplete value") || strings.Contains(msg, "non-concrete value"):
 		rule, hint = "not-concrete", "give the field a concrete value"
+	}
+	if conflictRule != "" && rule == "schema" {
+		rule, hint = conflictRule, "the package contradicts itself here, before the schema is applied; make the values agree"
 	}
 	path := e.Path()
 	if len(path) >= 2 && (path[0] == "clusters" || path[0] == "segments") {
