@@ -38,22 +38,12 @@ func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 	if err != nil {
 		return st, err
 	}
-	// Encode first (cheap), then write in parallel: on virtual disks each
-	// file creation waits on the host, and the waits overlap.
+	// Encode and write in parallel: on virtual disks each file creation
+	// waits on the host, and the waits overlap.
 	var errs *multierror.Error
 	names := make([]string, len(plans))
-	contents := make([][]byte, len(plans))
 	for i, np := range plans {
-		b, err := plan.Encode(np.Plan)
-		if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("%s/%s: %w", np.Cluster, np.Node, err))
-			continue
-		}
 		names[i] = np.Cluster + "/" + np.Node + ".json"
-		contents[i] = b
-	}
-	if errs.ErrorOrNil() != nil {
-		return st, errs
 	}
 	// Create the cluster directories once.
 	made := map[string]bool{}
@@ -72,7 +62,12 @@ func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 	for range writeWorkers {
 		wg.Go(func() {
 			for i := range next {
-				changed[i], werrs[i] = writeAtomic(filepath.Join(dir, filepath.FromSlash(names[i])), contents[i])
+				b, err := plan.Encode(plans[i].Plan)
+				if err != nil {
+					werrs[i] = fmt.Errorf("%s: %w", names[i], err)
+					continue
+				}
+				changed[i], werrs[i] = writeAtomic(filepath.Join(dir, filepath.FromSlash(names[i])), b)
 			}
 		})
 	}
