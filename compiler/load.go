@@ -47,6 +47,7 @@ type inputSet struct {
 func collectInputs(paths []string) (*inputSet, error) {
 	in := &inputSet{files: map[string][]string{}}
 	seen := map[string]bool{}
+	whole := map[string]bool{}
 	addDir := func(d string) {
 		if !seen[d] {
 			seen[d] = true
@@ -63,12 +64,16 @@ func collectInputs(paths []string) (*inputSet, error) {
 				return nil, fmt.Errorf("%s: not a .cue file or a directory", p)
 			}
 			d := filepath.Dir(p)
-			if _, ok := in.files[d]; !ok {
-				addDir(d)
+			if whole[d] {
+				continue // the whole directory is loaded already
 			}
-			in.files[d] = append(in.files[d], filepath.Base(p))
+			addDir(d)
+			if !slices.Contains(in.files[d], filepath.Base(p)) {
+				in.files[d] = append(in.files[d], filepath.Base(p))
+			}
 			continue
 		}
+		before := len(in.dirs)
 		err = filepath.WalkDir(p, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -81,12 +86,21 @@ func collectInputs(paths []string) (*inputSet, error) {
 				return nil
 			}
 			if filepath.Ext(path) == ".cue" {
-				addDir(filepath.Dir(path))
+				d := filepath.Dir(path)
+				addDir(d)
+				// A directory named whole wins over files named in it.
+				whole[d] = true
+				delete(in.files, d)
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, err
+		}
+		if len(in.dirs) == before && !seen[filepath.Clean(p)] {
+			// An empty directory would otherwise pass as a valid
+			// repository: most likely a wrong path in CI.
+			return nil, fmt.Errorf("%s: no .cue files found", p)
 		}
 	}
 	return in, nil
