@@ -146,6 +146,22 @@ func (c *checker) checkSegment(s *segment) {
 	}
 }
 
+// isHostAddr reports whether a can be given to a host on prefix p: inside
+// it, and neither its network address nor (IPv4) its broadcast address,
+// except on /31 and /32 where every address is a host (RFC 3021).
+func isHostAddr(p netip.Prefix, a netip.Addr) bool {
+	if !p.IsValid() || !p.Contains(a) {
+		return false
+	}
+	if a.Is4() && p.Bits() >= 31 {
+		return true
+	}
+	if a == p.Addr() {
+		return false
+	}
+	return !a.Is4() || a != broadcast(p)
+}
+
 // segmentRef resolves a segment name used at path; unknown names are
 // findings, segments with schema errors are skipped silently.
 func (c *checker) segmentRef(cl *cluster, name string, path []cue.Selector) *segment {
@@ -224,7 +240,7 @@ func (c *checker) checkNodes(cl *cluster) {
 				a = a.Unmap()
 				ni.addrs[ifname] = append(ni.addrs[ifname], a)
 				if seg != nil {
-					if p := seg.prefixFor(a); !p.IsValid() || !p.Contains(a) || a == p.Addr() {
+					if p := seg.prefixFor(a); !isHostAddr(p, a) {
 						c.add(SeverityError, "address-outside-segment", cl.inst, path,
 							"use an address inside the segment's prefix, or attach the interface to the right segment",
 							"address %s of %s.%s is not a host address of segment %s (%s)", a, name, ifname, seg.name, strings.Join(seg.doc.CIDRs, ", "))
@@ -399,7 +415,7 @@ func (c *checker) checkVRRP(cl *cluster) {
 				continue
 			}
 			if seg != nil {
-				if p := seg.prefixFor(a); !p.IsValid() || !p.Contains(a) || a == p.Addr() {
+				if p := seg.prefixFor(a); !isHostAddr(p, a) {
 					c.add(SeverityError, "vip-outside-segment", cl.inst, path,
 						"use an address inside the segment's prefix for this family, or run the group on the right segment",
 						"VIP %s is not a host address of segment %s (%s)", a, seg.name, strings.Join(seg.doc.CIDRs, ", "))
