@@ -64,6 +64,10 @@ func main() {
 	if *role == "answerers" {
 		err = answerers()
 	} else {
+		// As mwgc-agent runs: one P, unless the environment says otherwise.
+		if os.Getenv("GOMAXPROCS") == "" {
+			runtime.GOMAXPROCS(1)
+		}
 		err = director()
 	}
 	if err != nil {
@@ -171,14 +175,17 @@ func director() error {
 	}
 	st := svc.Status().(mgmt.Status)
 
-	cpu := r1 - r0
+	cpu := (r1.user + r1.sys) - (r0.user + r0.sys)
 	intervals := float64(elapsed) / float64(*interval)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	answers := st.Stats.AnswersReceived - before.AnswersReceived
-	fmt.Printf("nodes %d, interval %v, measured %v (%.1f intervals)\n", *nodes, *interval, elapsed.Round(time.Millisecond), intervals)
+	fmt.Printf("nodes %d, interval %v, GOMAXPROCS %d, measured %v (%.1f intervals)\n", *nodes, *interval, runtime.GOMAXPROCS(0), elapsed.Round(time.Millisecond), intervals)
 	fmt.Printf("director CPU: %v total, %v per interval, %.3f%% of one core\n",
 		cpu.Round(time.Microsecond), (time.Duration(float64(cpu) / intervals)).Round(time.Microsecond), 100*float64(cpu)/float64(elapsed))
+	fmt.Printf("  user %v, system %v; context switches per interval: %.0f voluntary, %.0f involuntary\n",
+		(r1.user - r0.user).Round(time.Millisecond), (r1.sys - r0.sys).Round(time.Millisecond),
+		float64(r1.volSwitch-r0.volSwitch)/intervals, float64(r1.invSwitch-r0.invSwitch)/intervals)
 	fmt.Printf("answers received %d (%.1f per interval), discoveries sent %d\n",
 		answers, float64(answers)/intervals, st.Stats.DiscoveriesSent-before.DiscoveriesSent)
 	fmt.Printf("director memory: RSS %s, Go heap in use %.1f MiB, Go sys %.1f MiB\n",
@@ -218,10 +225,15 @@ func socketDrops(port int) string {
 	return "?"
 }
 
-func rusage() time.Duration {
+type usage struct {
+	user, sys            time.Duration
+	volSwitch, invSwitch int64
+}
+
+func rusage() usage {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return usage{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()), ru.Nvcsw, ru.Nivcsw}
 }
 
 func vmRSS() string {
