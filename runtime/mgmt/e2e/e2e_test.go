@@ -339,7 +339,8 @@ func TestManagementProtocolEndToEnd(t *testing.T) {
 
 // rejects injects a replayed answer (captured off the wire), an answer
 // signed with a wrong key, and a validly signed answer from an address the
-// plan does not list, and checks that d1 counts each and its table holds.
+// plan does not list, and checks that d1 counts each and its table holds;
+// then forged discoveries, which the scanners must ignore.
 func (l *lab) rejects(t *testing.T, capture *netlab.Capture) {
 	d1 := l.agents["d1"]
 	before := map[string]float64{}
@@ -374,12 +375,46 @@ func (l *lab) rejects(t *testing.T, capture *netlab.Capture) {
 		}
 		return b
 	}
+	d1addr := nodeOf("d1").addr
 	// From s1's own address (its agent holds port 9793; we send from an
 	// ephemeral port, which receivers do not check).
-	l.inject(t, "s1", nodeOf("s1").addr, captured)
-	l.inject(t, "s1", nodeOf("s1").addr, forged(bytes.Repeat([]byte{0x01}, 32)))
+	l.inject(t, "s1", nodeOf("s1").addr, d1addr, captured)
+	l.inject(t, "s1", nodeOf("s1").addr, d1addr, forged(bytes.Repeat([]byte{0x01}, 32)))
 	// From a host the plan does not list, with the real key.
-	l.inject(t, rogue, rogueAddr, forged(l.key))
+	l.inject(t, rogue, rogueAddr, d1addr, forged(l.key))
+
+	// The headline threat: a host posing as a director. A discovery with
+	// the real key from an unlisted address, and one from d2's address
+	// with a wrong key, broadcast to every node: the scanners drop both and
+	// keep answering d1 alone.
+	s1 := l.agents["s1"]
+	s1Before := map[string]float64{}
+	for _, r := range []string{"auth", "unknown-source"} {
+		s1Before[r] = metric(t, s1, fmt.Sprintf("mwgc_mgmt_drops_total{reason=%q}", r))
+	}
+	discovery := func(node string, key []byte) []byte {
+		b, err := wire.Seal(&wire.Message{
+			Header:    wire.Header{Type: wire.TypeDiscovery, BootID: 0xbad, Seq: 1, Time: time.Now().UnixMilli()},
+			Discovery: &wire.Discovery{Cluster: "edge", Node: node, IntervalMillis: 1000},
+		}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	bcast := netip.MustParseAddr("192.0.2.255")
+	l.inject(t, rogue, rogueAddr, bcast, discovery("d2", l.key))
+	l.inject(t, "d2", nodeOf("d2").addr, bcast, discovery("d2", bytes.Repeat([]byte{0x02}, 32)))
+	for _, r := range []string{"auth", "unknown-source"} {
+		series := fmt.Sprintf("mwgc_mgmt_drops_total{reason=%q}", r)
+		agente2e.Eventually(t, 5*time.Second, "s1 "+series, func() (bool, string) {
+			v := metric(t, s1, series)
+			return v >= s1Before[r]+1, fmt.Sprintf("%v (before %v)", v, s1Before[r])
+		})
+	}
+	if st, err := l.status("s1"); err != nil || strings.Join(st.Management.Answering, ",") != "d1" {
+		t.Errorf("s1 answers %v after forged discoveries (%v); want d1 only", st.Management.Answering, err)
+	}
 
 	for _, r := range []string{"replay", "auth", "unknown-source"} {
 		series := fmt.Sprintf("mwgc_mgmt_drops_total{reason=%q}", r)
@@ -401,12 +436,12 @@ func (l *lab) rejects(t *testing.T, capture *netlab.Capture) {
 	}
 }
 
-// inject sends b to d1's management port from inside node's namespace,
-// from address src.
-func (l *lab) inject(t *testing.T, nodeName string, src netip.Addr, b []byte) {
+// inject sends b to dst's management port from inside node's namespace,
+// from address src (Go sets SO_BROADCAST on UDP sockets).
+func (l *lab) inject(t *testing.T, nodeName string, src, dst netip.Addr, b []byte) {
 	t.Helper()
 	err := l.lab.Do(nodeName, func() error {
-		c, err := net.DialUDP("udp4", &net.UDPAddr{IP: src.AsSlice()}, &net.UDPAddr{IP: nodeOf("d1").addr.AsSlice(), Port: port})
+		c, err := net.DialUDP("udp4", &net.UDPAddr{IP: src.AsSlice()}, &net.UDPAddr{IP: dst.AsSlice(), Port: port})
 		if err != nil {
 			return err
 		}
