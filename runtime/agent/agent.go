@@ -563,15 +563,31 @@ func (a *Agent) startReader(c *conn) {
 	go func() {
 		defer a.wg.Done()
 		buf := make([]byte, 65536)
+		var failingSince time.Time
+		var lastLog time.Time
 		for {
 			n, src, dst, ttl, err := c.pc.ReadPacket(buf)
 			if err != nil {
 				if c.shut.Load() {
 					return
 				}
-				a.log.Warn("reading VRRP socket", "interface", c.key.ifname, "family", c.key.family(), "err", err)
+				// A vanished interface fails every read: say so once, then
+				// every minute, not ten times a second.
+				now := time.Now()
+				if failingSince.IsZero() {
+					failingSince = now
+				}
+				if now.Sub(lastLog) >= time.Minute {
+					lastLog = now
+					a.log.Warn("cannot read VRRP socket", "interface", c.key.ifname, "family", c.key.family(),
+						"failing_for", now.Sub(failingSince).Round(time.Millisecond).String(), "err", err)
+				}
 				time.Sleep(100 * time.Millisecond)
 				continue
+			}
+			if !failingSince.IsZero() {
+				a.log.Info("reading VRRP socket again", "interface", c.key.ifname, "family", c.key.family())
+				failingSince, lastLog = time.Time{}, time.Time{}
 			}
 			if acc := c.accept.Load(); n < 2 || acc == nil || !acc[buf[1]] {
 				c.unknown.Inc()
