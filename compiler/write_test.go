@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -90,5 +91,29 @@ func TestManifestCannotPointOutside(t *testing.T) {
 	}
 	if _, err := os.Stat(victim); err != nil {
 		t.Fatalf("a tampered manifest made mwgc remove a file outside the output: %v", err)
+	}
+}
+
+// TestEditedPlanIsRewritten: a plan changed after compile (same size,
+// different bytes, new mtime) is noticed and rewritten.
+func TestEditedPlanIsRewritten(t *testing.T) {
+	out := t.TempDir()
+	plans := loadPlans(t, "../examples/ha-proxy")
+	if _, err := WritePlans(out, plans); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(out, "web-proxy", "proxy-a.json")
+	orig, _ := os.ReadFile(path)
+	edited := []byte(strings.Replace(string(orig), `"priority": 200`, `"priority": 201`, 1))
+	if len(edited) != len(orig) || string(edited) == string(orig) {
+		t.Fatal("test edit failed")
+	}
+	os.WriteFile(path, edited, 0o644)
+	st, err := WritePlans(out, plans)
+	if err != nil || st.Written != 1 || st.Unchanged != len(plans)-1 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	if now, _ := os.ReadFile(path); string(now) != string(orig) {
+		t.Error("edited plan was not restored")
 	}
 }
