@@ -118,7 +118,7 @@ func WriteGitHub(w io.Writer, fs []Finding) error {
 	}
 	if rest := sorted[min(len(sorted), MaxAnnotations):]; len(rest) > 0 {
 		e, wn, n := Counts(rest)
-		fmt.Fprintf(&b, "mwgc: %d more findings not annotated (%s, %s, %s); run `mwgc validate` for all of them\n", len(rest), plural(e, "error"), plural(wn, "warning"), plural(n, "note"))
+		fmt.Fprintf(&b, "mwgc: %s not annotated (%s, %s, %s); run `mwgc validate` for all of them\n", plural(len(rest), "more finding"), plural(e, "error"), plural(wn, "warning"), plural(n, "note"))
 	}
 	e, wn, n := Counts(fs)
 	fmt.Fprintf(&b, "mwgc: %s, %s, %s\n", plural(e, "error"), plural(wn, "warning"), plural(n, "note"))
