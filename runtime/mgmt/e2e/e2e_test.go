@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -364,6 +365,7 @@ func (l *lab) rejects(t *testing.T, capture *netlab.Capture) {
 	if m, err := wire.Parse(captured); err != nil || m.Type != wire.TypeAnswer || m.Auth != wire.AuthHMACSHA256 {
 		t.Fatalf("captured datagram is not a signed answer: %+v, %v", m, err)
 	}
+	checkCaptureAgainstSpec(t, pcap)
 
 	forged := func(key []byte) []byte {
 		b, err := wire.Seal(&wire.Message{
@@ -451,5 +453,64 @@ func (l *lab) inject(t *testing.T, nodeName string, src, dst netip.Addr, b []byt
 	})
 	if err != nil {
 		t.Fatalf("inject from %s: %v", nodeName, err)
+	}
+}
+
+// checkCaptureAgainstSpec decodes the capture with the Wireshark dissector
+// written from the specification (runtime/mgmt/wireshark): every datagram
+// must be a version-1 message signed with HMAC-SHA256, discoveries from d1
+// to the broadcast address with increasing sequence numbers, answers to d1
+// naming the member at their source address and carrying its address.
+func checkCaptureAgainstSpec(t *testing.T, pcap string) {
+	t.Helper()
+	out, err := exec.Command("tshark", "-r", pcap, "-n", "-X", "lua_script:../wireshark/mwgc_mgmt.lua",
+		"-Y", fmt.Sprintf("udp.port == %d", port), "-T", "fields", "-E", "separator=/t",
+		"-e", "ip.src", "-e", "ip.dst", "-e", "mwgc_mgmt.version", "-e", "mwgc_mgmt.type", "-e", "mwgc_mgmt.auth",
+		"-e", "mwgc_mgmt.seq", "-e", "mwgc_mgmt.node", "-e", "mwgc_mgmt.interval", "-e", "mwgc_mgmt.health",
+		"-e", "mwgc_mgmt.addr").Output()
+	if err != nil {
+		t.Fatalf("tshark with the dissector: %v", err)
+	}
+	var discoveries, answers int
+	lastSeq := map[string]uint64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		for len(f) < 10 {
+			f = append(f, "")
+		}
+		src, dst, version, typ, auth, seqText, name, iv, health, addr := f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9]
+		if version != "1" || auth != "1" {
+			t.Errorf("%s -> %s: version %q auth %q, want 1 and 1 (HMAC-SHA256)", src, dst, version, auth)
+			continue
+		}
+		var seq uint64
+		fmt.Sscan(seqText, &seq)
+		if seq <= lastSeq[src] {
+			t.Errorf("%s: sequence %d after %d", src, seq, lastSeq[src])
+		}
+		lastSeq[src] = seq
+		switch typ {
+		case "1":
+			discoveries++
+			if src != "192.0.2.11" || dst != "192.0.2.255" || name != "d1" || iv != "1000" {
+				t.Errorf("discovery %s -> %s from %q interval %q; want d1 to 192.0.2.255, 1000 ms", src, dst, name, iv)
+			}
+		case "2":
+			answers++
+			var n node
+			for _, c := range cluster {
+				if c.name == name {
+					n = c
+				}
+			}
+			if !n.addr.IsValid() || src != n.addr.String() || health != "1" || addr != netip.PrefixFrom(n.addr, 24).String() {
+				t.Errorf("answer %s -> %s: node %q health %q address %q", src, dst, name, health, addr)
+			}
+		default:
+			t.Errorf("%s -> %s: not decoded as the management protocol: %q", src, dst, line)
+		}
+	}
+	if discoveries == 0 || answers < 5 {
+		t.Errorf("decoded %d discoveries and %d answers; want some of each", discoveries, answers)
 	}
 }
