@@ -371,6 +371,11 @@ func (c *checker) checkVRRP(cl *cluster) {
 			"cluster %s has one director (%s): nothing takes over when it fails", cl.name, dirs[0].name)
 	}
 
+	if len(v.Groups) == 0 {
+		c.add(SeverityError, "no-groups", cl.inst, vpath("groups"),
+			"add a group with vrid, segment and vips", "cluster %s has a vrrp section without groups", cl.name)
+	}
+
 	// Announce burst.
 	c.checkDuration(cl, vpath("announce", "interval"), v.Announce.Interval, 0, time.Second, 0)
 	c.checkDuration(cl, vpath("announce", "repeatAfter"), v.Announce.RepeatAfter, 0, time.Minute, 0)

@@ -38,7 +38,7 @@ func dur(text string) plan.Duration {
 }
 
 func (r *repo) nodePlan(cl *cluster, n *nodeInfo) *plan.Plan {
-	p := &plan.Plan{APIVersion: plan.APIVersion, Cluster: cl.name, Node: n.name, Mode: cl.doc.Mode}
+	p := &plan.Plan{APIVersion: plan.APIVersion, Cluster: cl.name, Node: n.name, Mode: cl.doc.Mode, Interfaces: []plan.Interface{}}
 	director := n.doc.Priority > 0 && usesProtocols(cl.doc.Mode) && cl.doc.VRRP != nil
 	// Link-locals only where this node runs an IPv6 group.
 	v6Segments := map[string]bool{}

@@ -40,6 +40,7 @@ var Rules = []Rule{
 	// VRRP.
 	{"interval-range", SeverityError, "a duration out of range (advert, preempt delay, announce, discovery)"},
 	{"priority-tie", SeverityError, "two directors (or a director and an external peer) with one priority"},
+	{"no-groups", SeverityError, "a vrrp section without groups"},
 	{"no-director", SeverityError, "VRRP without any node of priority above 0"},
 	{"single-director", SeverityWarning, "only one director: nothing takes over when it fails"},
 	{"owner-priority", SeverityError, "priority 255 on a node that does not own every VIP"},
