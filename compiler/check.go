@@ -150,7 +150,7 @@ func (c *checker) checkSegment(s *segment) {
 // it, and neither its network address nor (IPv4) its broadcast address,
 // except on /31 and /32 where every address is a host (RFC 3021).
 func isHostAddr(p netip.Prefix, a netip.Addr) bool {
-	if !p.IsValid() || !p.Contains(a) {
+	if !p.IsValid() || !p.Contains(a) || a.IsMulticast() || a.IsUnspecified() || a.IsLoopback() {
 		return false
 	}
 	if a.Is4() && p.Bits() >= 31 {
@@ -420,7 +420,9 @@ func (c *checker) checkVRRP(cl *cluster) {
 				continue
 			}
 			if seg != nil {
-				if p := seg.prefixFor(a); !isHostAddr(p, a) {
+				// A link-local VIP is no gateway anyone can route to, and
+				// IPv6 adverts carry the sender's link-local first.
+				if p := seg.prefixFor(a); !isHostAddr(p, a) || a.IsLinkLocalUnicast() {
 					c.add(SeverityError, "vip-outside-segment", cl.inst, path,
 						"use an address inside the segment's prefix for this family, or run the group on the right segment",
 						"VIP %s is not a host address of segment %s (%s)", a, seg.name, strings.Join(seg.doc.CIDRs, ", "))

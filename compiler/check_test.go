@@ -22,6 +22,9 @@ func TestIsHostAddr(t *testing.T) {
 		{"2001:db8::/64", "2001:db8::", false}, // subnet-router anycast
 		{"2001:db8::/64", "2001:db8::ffff:ffff:ffff:ffff", true},
 		{"2001:db8::/64", "192.0.2.1", false},
+		{"224.0.0.0/24", "224.0.0.18", false}, // multicast
+		{"ff02::/16", "ff02::12", false},
+		{"127.0.0.0/8", "127.0.0.1", false},
 	} {
 		if got := isHostAddr(netip.MustParsePrefix(c.prefix), netip.MustParseAddr(c.addr)); got != c.want {
 			t.Errorf("isHostAddr(%s, %s) = %v, want %v", c.prefix, c.addr, got, c.want)
