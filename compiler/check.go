@@ -516,6 +516,15 @@ func (c *checker) checkVRRP(cl *cluster) {
 					"external peer %s has priority %d, like director %s", pname, p.Priority, n)
 			}
 		}
+		// keepalived and FRR verify IPv4 adverts with the pseudo-header
+		// form only: they would discard every advert of ours and go Active
+		// beside us, a split brain that nothing on the wire reports.
+		if family == plan.FamilyIPv4 && len(g.ExternalPeers) > 0 && g.Checksum == plan.ChecksumRFC9568 {
+			c.add(SeverityWarning, "checksum-interop", cl.inst, gpath("checksum"),
+				`set checksum: "pseudo-header" when the peers are keepalived or FRR; keep "rfc9568" only for routers that verify the message alone (Cisco, Juniper, Arista)`,
+				"group %s sends the RFC 9568 IPv4 checksum (message only) to external peers %s; keepalived and FRR drop such adverts and would become Active too",
+				gname, strings.Join(sortedKeys(g.ExternalPeers), ", "))
+		}
 	}
 }
 

@@ -112,6 +112,7 @@ func TestValidExamplePlans(t *testing.T) {
 var warningRules = map[string]Severity{
 	"single-director":            SeverityWarning,
 	"management-unauthenticated": SeverityWarning,
+	"checksum-interop":           SeverityWarning,
 	"segment-waived":             SeverityNote,
 }
 

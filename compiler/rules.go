@@ -50,6 +50,7 @@ var Rules = []Rule{
 	{"director-not-on-segment", SeverityError, "a director without an interface on a group's segment"},
 	{"vrrp-source-missing", SeverityError, "a director without an IPv4 address (IPv4 group) or linkLocal (IPv6 group) there"},
 	{"peer-address", SeverityError, "an external peer address of the wrong family, not link-local for IPv6, or a director's"},
+	{"checksum-interop", SeverityWarning, "an IPv4 group with external peers that sends the message-only checksum, which keepalived and FRR reject"},
 	// Management.
 	{"management-key", SeverityError, "neither keyFile nor unauthenticated, or both"},
 	{"management-unauthenticated", SeverityWarning, "the management protocol runs without authentication"},
