@@ -298,13 +298,15 @@ func TestManagementProtocolEndToEnd(t *testing.T) {
 		t.Errorf("s3 after restart: %d restarts, want 1 (new boot id)", r.Restarts)
 	}
 
-	// A scanner stopped gracefully says it is leaving: down at once.
+	// A scanner stopped gracefully says it is leaving: down at once, long
+	// before deadAfter intervals would have passed (the wait is shorter
+	// than that, and the row must carry the "leaving" health).
 	if err := l.agents["s5"].Proc.Terminate(); err != nil {
 		t.Fatal(err)
 	}
-	table = l.waitTable("d1", interval, map[string]engine.Status{"s5": engine.StatusDown})
-	if r := row(table, "s5"); r.Health != "leaving" {
-		t.Errorf("s5 after SIGTERM: %+v; want health leaving", r)
+	table = l.waitTable("d1", deadAfter*interval-500*time.Millisecond, map[string]engine.Status{"s5": engine.StatusDown})
+	if r := row(table, "s5"); r.Health != "leaving" || !r.Since.Equal(r.LastSeen) {
+		t.Errorf("s5 after SIGTERM: %+v; want health leaving, down at its last answer", r)
 	}
 	l.start("s5")
 	l.waitTable("d1", 3*interval, map[string]engine.Status{"s5": engine.StatusUp})
