@@ -45,11 +45,23 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
+# fuzz runs each decoder's fuzz target for a while (the seeds run in `make test`).
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./runtime/plan
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./runtime/plan
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 60s -fuzzminimizetime 2s ./compiler
 
+# bench prints, in one run: Go micro-benchmarks; mwgc validate/compile beside
+# `cue vet` at 100/1,000/10,000 nodes; mwgc-agent beside keepalived (crash
+# failover, graceful handover, memory, CPU; needs root); a director tracking
+# 1,000 scanning nodes over UDP on loopback (needs root).
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+	$(GO) run ./compiler/internal/vetbench
+	$(GO) run ./runtime/e2e/cmd/failoverbench -trials 20
+	$(GO) run ./runtime/mgmt/cmd/mgmt-loadtest -nodes 1000 -interval 1s -measure 30s
 
 clean:
 	rm -rf $(BIN) out
