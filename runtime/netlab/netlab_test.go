@@ -233,6 +233,18 @@ func TestAbandonedLabIsSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	// Start returns before `ip netns exec` has joined the namespace; on a
+	// loaded machine the sweep would otherwise look before the sleeper is in.
+	inside := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if out, _ := exec.Command("ip", "netns", "pids", ns).Output(); strings.TrimSpace(string(out)) != "" {
+			inside = true
+			break
+		}
+	}
+	if !inside {
+		t.Fatal("the sleeper never entered the namespace")
+	}
 	if err := os.MkdirAll(registryDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
