@@ -389,42 +389,60 @@ func (s *Service) readLoop(c *conn) {
 	defer s.wg.Done()
 	defer c.release()
 	buf := make([]byte, 2048)
+	quiet := 0 // drains in a row that found nothing
 	for {
-		n, src, _, err := c.read(buf, false)
-		if errors.Is(err, errClosed) {
-			return
-		}
-		if err != nil {
-			s.log.Error("management socket read failed", "err", err)
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
 		s.mu.Lock()
 		if s.closed || s.conn != c { // stopped, or replaced by Update
 			s.mu.Unlock()
 			return
 		}
-		// Everything queued, under one lock.
-		for got := true; got; {
-			s.stepLocked(engine.Packet{Src: src, Data: buf[:n]})
-			if n, src, got, err = c.read(buf, true); err != nil {
+		got := 0
+		for {
+			n, src, ok, err := c.read(buf)
+			if errors.Is(err, errClosed) {
+				s.mu.Unlock()
+				return
+			}
+			if err != nil {
+				s.log.Error("management socket read failed", "err", err)
 				break
 			}
+			if !ok {
+				break
+			}
+			got++
+			s.stepLocked(engine.Packet{Src: src, Data: buf[:n]})
 		}
+		pause := s.pauseLocked()
 		s.mu.Unlock()
-		// Let datagrams gather in the socket buffer (4 MiB) for a moment,
-		// so that a director with a thousand nodes wakes a few dozen times
-		// per interval instead of once per answer. Protocol timers are 100
-		// ms and up; a delay of a twentieth of an interval changes nothing.
-		time.Sleep(s.coalesce())
+
+		if got > 0 {
+			quiet = 0
+		} else {
+			quiet++
+		}
+		if quiet < 2 {
+			// Traffic flows (a director's answers arrive over a quarter
+			// interval): let datagrams gather, then drain them together.
+			time.Sleep(pause)
+			continue
+		}
+		// Quiet: block until the next datagram, at no cost.
+		if err := c.wait(); err != nil {
+			if errors.Is(err, errClosed) {
+				return
+			}
+			s.log.Error("management socket wait failed", "err", err)
+			time.Sleep(pause)
+		}
+		quiet = 0
 	}
 }
 
-// coalesce is the pause between socket reads: a twentieth of the
-// interval, at most 20 ms.
-func (s *Service) coalesce() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// pauseLocked is how long the read loop lets datagrams gather while
+// traffic flows: a twentieth of the interval, at most 20 ms. Protocol
+// timers are 100 ms and up; such a delay changes no outcome.
+func (s *Service) pauseLocked() time.Duration {
 	return min(s.mgmt.DiscoveryInterval.D()/20, 20*time.Millisecond)
 }
 

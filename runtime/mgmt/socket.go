@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -23,11 +23,16 @@ const recvBuffer = 4 << 20
 // interfaces; it sends from the management address (IP_PKTINFO), whatever
 // the interface's primary address is.
 //
-// The socket is blocking and outside Go's network poller on purpose. The
-// poller is edge-triggered: every datagram that arrives wakes the process,
-// even while the reader deliberately pauses to let datagrams gather. A
-// director with a thousand nodes would wake a thousand times per interval;
-// with a blocking read and a pause it wakes a few dozen times.
+// The socket is non-blocking and is registered with Go's network poller
+// only while the read loop waits for traffic (conn.wait). The poller is
+// edge-triggered: registered all the time, every datagram arriving while
+// the loop pauses to let datagrams gather would wake the process, a
+// thousand times per interval on a director with a thousand nodes. A
+// blocking read would avoid that but holds the runtime's P inside a system
+// call until the scheduler takes it back (up to ~10 ms), which would delay
+// the agent's VRRP timers. So: while traffic flows the loop drains without
+// blocking and pauses between drains; when none comes it blocks in the
+// poller at no cost.
 type conn struct {
 	fd      int
 	ifname  string
@@ -36,7 +41,8 @@ type conn struct {
 	source  netip.Addr
 
 	closing atomic.Bool
-	reader  bool // a read loop owns the descriptor and closes it on exit
+	reader  bool                    // a read loop owns the descriptor and closes it on exit
+	waiter  atomic.Pointer[os.File] // the poller registration while wait blocks
 }
 
 func listen(ifname string, port int, source netip.Addr) (*conn, error) {
@@ -44,7 +50,7 @@ func listen(ifname string, port int, source netip.Addr) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("management interface %s: %w", ifname, err)
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_UDP)
 	if err != nil {
 		return nil, fmt.Errorf("management socket: %w", err)
 	}
@@ -63,12 +69,6 @@ func listen(ifname string, port int, source netip.Addr) (*conn, error) {
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, recvBuffer) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, recvBuffer)
 	}
-	// close() wakes a blocked read with shutdown(2); the timeout is a
-	// second line of defence.
-	tv := unix.NsecToTimeval(int64(time.Second))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		return fail("SO_RCVTIMEO", err)
-	}
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port}); err != nil {
 		return fail("bind", err)
 	}
@@ -83,45 +83,72 @@ func (c *conn) send(to netip.Addr, b []byte) error {
 // errClosed is returned by reads once close was called.
 var errClosed = errors.New("management socket closed")
 
-// read returns one datagram; it blocks unless nonblock is set, in which
-// case it returns ok=false when none is queued.
-func (c *conn) read(buf []byte, nonblock bool) (n int, src netip.Addr, ok bool, err error) {
-	flags := 0
-	if nonblock {
-		flags = unix.MSG_DONTWAIT
-	}
+// read returns one queued datagram without blocking; ok is false when
+// none is queued.
+func (c *conn) read(buf []byte) (n int, src netip.Addr, ok bool, err error) {
 	for {
 		if c.closing.Load() {
 			return 0, netip.Addr{}, false, errClosed
 		}
-		n, from, err := unix.Recvfrom(c.fd, buf, flags)
+		n, from, err := unix.Recvfrom(c.fd, buf, unix.MSG_DONTWAIT)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN || err == unix.EWOULDBLOCK:
-			if nonblock {
-				return 0, netip.Addr{}, false, nil
-			}
-			continue // receive timeout: check for close, wait again
+			return 0, netip.Addr{}, false, nil
 		case err != nil:
 			return 0, netip.Addr{}, false, err
 		}
 		sa, isV4 := from.(*unix.SockaddrInet4)
-		if !isV4 { // a shut-down socket returns 0 bytes and no address
+		if !isV4 {
 			continue
 		}
 		return n, netip.AddrFrom4(sa.Addr), true, nil
 	}
 }
 
-// close stops the socket. A blocked read wakes up (shutdown on an
-// unconnected UDP socket fails with ENOTCONN but still wakes readers) and
-// the read loop closes the descriptor; without a read loop it is closed here.
+// wait blocks until a datagram is queued or the socket is closed. It
+// registers a duplicate of the descriptor with Go's poller for the wait
+// only; closing the duplicate deregisters it (os.File.Close removes it from
+// epoll before closing).
+func (c *conn) wait() error {
+	dfd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(dfd), "mgmt-socket")
+	c.waiter.Store(f)
+	defer func() {
+		c.waiter.Store(nil)
+		f.Close()
+	}()
+	if c.closing.Load() {
+		return errClosed
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var peek [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN && err != unix.EWOULDBLOCK // false: wait for the poller
+	})
+	if c.closing.Load() {
+		return errClosed
+	}
+	return err
+}
+
+// close stops the socket: a read loop blocked in wait wakes up, notices,
+// and closes the descriptor; without a read loop it is closed here.
 func (c *conn) close() error {
 	if c.closing.Swap(true) {
 		return nil
 	}
-	_ = unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	if f := c.waiter.Load(); f != nil {
+		f.Close()
+	}
 	if !c.reader {
 		return unix.Close(c.fd)
 	}
