@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -375,4 +376,55 @@ func TestServiceFollowsKeyFile(t *testing.T) {
 	received := status(s).Stats.AnswersReceived
 	scan1.send(scan1.answer("scan-1", newKey))
 	eventually(t, "the keys in use stay", func() bool { return status(s).Stats.AnswersReceived == received+1 })
+}
+
+// An update that moves the port opens the new socket beside the old one
+// and swaps; one whose socket cannot be opened is refused and the old
+// socket keeps working.
+func TestServiceUpdateMovesSocket(t *testing.T) {
+	netlab.Require(t)
+	dir := t.TempDir()
+	keyFile := writeKey(t, dir, svcKey)
+	portA, portB := freePort(t), freePort(t)
+	s, err := Start(loopPlan(t, "dir-a", portA, keyFile, "", loopMembers...), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetActive(true)
+	scan1 := newPeer(t, "127.0.0.2", portA)
+	scan1.send(scan1.answer("scan-1", svcKey))
+	eventually(t, "answer on the first port", func() bool { return status(s).Stats.AnswersReceived == 1 })
+
+	// A port someone else holds: refused, the old socket stays.
+	held, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	portHeld := held.LocalAddr().(*net.UDPAddr).Port
+	if err := s.Update(loopPlan(t, "dir-a", portHeld, keyFile, "", loopMembers...)); err == nil {
+		t.Fatal("Update to a port in use succeeded")
+	}
+	scan1.send(scan1.answer("scan-1", svcKey))
+	eventually(t, "answer on the first port after the refused update", func() bool { return status(s).Stats.AnswersReceived == 2 })
+
+	if err := s.Update(loopPlan(t, "dir-a", portB, keyFile, "", loopMembers...)); err != nil {
+		t.Fatalf("Update to a free port: %v", err)
+	}
+	if st := status(s); st.Port != portB || !st.Active {
+		t.Errorf("after the move: port %d active %v", st.Port, st.Active)
+	}
+	scan1.to.Port = portB
+	scan1.send(scan1.answer("scan-1", svcKey))
+	eventually(t, "answer on the new port", func() bool { return status(s).Stats.AnswersReceived == 3 })
+	// The old socket is closed: its port can be bound again.
+	eventually(t, "the old port free", func() bool {
+		c, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", portA))
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
 }
