@@ -78,6 +78,8 @@ func TestDrops(t *testing.T) {
 		{"discovery with interval 0", addrOf("dir-b"), discoveryFrom("dir-b", 3, 1, t0, withInterval(0)), DropInterval},
 		{"timestamp too old", scan1, answerFrom("scan-1", 7, 11, t0.Add(-MaxClockSkew-time.Second)), DropStale},
 		{"timestamp in the future", scan1, answerFrom("scan-1", 7, 11, t0.Add(MaxClockSkew+time.Second)), DropStale},
+		// (now - t) * 1e6 wraps to 0.45 ms in int64 nanoseconds.
+		{"timestamp that overflows a naive difference", scan1, answerFrom("scan-1", 7, 11, time.UnixMilli(t0.UnixMilli()-18446744073710)), DropStale},
 		{"garbage", scan1, []byte("GET / HTTP/1.0\r\n\r\n" + string(make([]byte, 32))), "magic"},
 		{"truncated", scan1, first[:20], "short"},
 		{"reordered within the window", scan1, answerFrom("scan-1", 7, 9, t0), ""},

@@ -683,8 +683,11 @@ func (e *Engine) receive(now time.Time, pkt Packet, out []Action) []Action {
 			return e.drop(out, DropNotActive, src, fmt.Errorf("answer from %s while not Active", p.Name))
 		}
 	}
-	if skew := time.Duration(now.UnixMilli()-m.Time) * time.Millisecond; skew > MaxClockSkew || skew < -MaxClockSkew {
-		return e.drop(out, DropStale, src, fmt.Errorf("timestamp is %v from our clock, more than %v", skew, MaxClockSkew))
+	// Compared in milliseconds: a forged timestamp near the int64 limits
+	// must not overflow into the accepted range.
+	nowMs, skewMs := now.UnixMilli(), MaxClockSkew.Milliseconds()
+	if m.Time < nowMs-skewMs || m.Time > nowMs+skewMs {
+		return e.drop(out, DropStale, src, fmt.Errorf("timestamp %d ms is more than %v from our clock (%d ms)", m.Time, MaxClockSkew, nowMs))
 	}
 	if err := p.accept(m); err != nil {
 		return e.drop(out, DropReplay, src, err)
