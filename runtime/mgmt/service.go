@@ -205,6 +205,11 @@ func (s *Service) SetActive(active bool) {
 	}
 	if active {
 		s.log.Info("management discovery starts: this node is Active")
+		for _, m := range s.cfg.Members {
+			if m.Address == s.cfg.Address && !m.Director {
+				s.log.Warn("this node is Active but the plan's members do not mark it a director: every node will drop its discovery (not-director)")
+			}
+		}
 	} else {
 		s.log.Info("management discovery stops: this node is no longer Active")
 	}
