@@ -51,6 +51,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./runtime/mgmt/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 30s ./runtime/mgmt/engine
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 60s -fuzzminimizetime 2s ./compiler
 
 # bench prints, in one run: Go micro-benchmarks; mwgc validate/compile beside

@@ -77,6 +77,13 @@ func (p *Plan) Validate() error {
 	}
 	if p.Management != nil {
 		p.Management.validate(p.Node, ifaces, bad)
+		// Members drop discovery from a node not marked as a director, so a
+		// director listed without the flag would discover nobody.
+		for i, mem := range p.Management.Members {
+			if mem.Name == p.Node && p.VRRP != nil && !mem.Director {
+				bad("management.members[%d].director: false, but this node runs VRRP", i)
+			}
+		}
 	}
 	return errs.ErrorOrNil()
 }
