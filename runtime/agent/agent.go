@@ -67,6 +67,8 @@ type Agent struct {
 	announcers   map[string]*lockedAnnouncer
 	mgmt         Management
 	syncActive   bool
+	links        *linkTracker
+	linkInbox    *linkInbox
 	timer        *deadlineTimer
 	lastReload   reloadStatus
 
@@ -207,6 +209,8 @@ func New(cfg Config) (*Agent, error) {
 		met:        newMetrics(reg),
 		conns:      map[connKey]*conn{},
 		announcers: map[string]*lockedAnnouncer{},
+		links:      newLinkTracker(),
+		linkInbox:  newLinkInbox(),
 		inbound:    make(chan inboundPacket, 256),
 		reloadCh:   make(chan bool, 1),
 		statusCh:   make(chan chan *Status),
@@ -258,6 +262,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.timer = newDeadlineTimer()
 	defer a.timer.Close()
+
+	// Link states before the groups start: a node whose link is already
+	// down starts in Fault instead of joining the election first.
+	watchCtx, stopLinkWatch := context.WithCancel(context.Background())
+	defer stopLinkWatch()
+	if err := a.net.WatchLinks(watchCtx, a.linkInbox.put, func(err error) {
+		a.log.Warn("watching link state", "err", err)
+	}); err != nil {
+		a.log.Error("cannot read link state; interfaces count as up until it can", "err", err)
+	}
+	for _, b := range a.linkInbox.take() {
+		a.links.Observe(b.full, b.links)
+	}
 	if _, err := a.apply(now, p, true); err != nil {
 		a.closeAll()
 		return err
@@ -291,6 +308,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.sg != nil {
 				a.execute(a.sg.Step(time.Now(), -1, vrrp.Tick{}))
 			}
+		case <-a.linkInbox.notify:
+			a.onLinks(time.Now(), a.linkInbox.take())
 		case force := <-a.reloadCh:
 			a.reload(force)
 		case reply := <-a.statusCh:
@@ -315,8 +334,8 @@ func (a *Agent) resetTimer() {
 
 // dispatch hands a received packet to the group that runs its VRID.
 func (a *Agent) dispatch(pkt inboundPacket) {
-	if pkt.c.closed {
-		return
+	if pkt.c.closed || a.links.Fault() {
+		return // in Fault the node is out of the election
 	}
 	if pkt.c.byVRID[pkt.data[1]] == nil { // removed by a reload meanwhile
 		pkt.c.unknown.Inc()

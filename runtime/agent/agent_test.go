@@ -29,10 +29,39 @@ type fakeNet struct {
 	conns      map[string]*fakeConn
 	announced  map[netip.Addr]int
 	failListen map[string]bool
+	// Link state: the interfaces of the fake host by index; WatchLinks
+	// lists them and setLink reports changes.
+	links      []LinkState
+	linkReport LinkReport
 }
 
 func newFakeNet() *fakeNet {
-	return &fakeNet{conns: map[string]*fakeConn{}, announced: map[netip.Addr]int{}, failListen: map[string]bool{}}
+	return &fakeNet{conns: map[string]*fakeConn{}, announced: map[netip.Addr]int{}, failListen: map[string]bool{},
+		links: []LinkState{{Index: 1, Name: "lo", Up: true}, {Index: 2, Name: "eth0", Up: true}, {Index: 3, Name: "eth1", Up: true}}}
+}
+
+func (f *fakeNet) WatchLinks(ctx context.Context, report LinkReport, warn func(error)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.linkReport = report
+	report(true, slices.Clone(f.links))
+	return nil
+}
+
+// setLink changes an interface's state and reports it as the kernel would.
+func (f *fakeNet) setLink(name string, up bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.links {
+		if f.links[i].Name == name {
+			f.links[i].Up = up
+			if f.linkReport != nil {
+				f.linkReport(false, []LinkState{f.links[i]})
+			}
+			return
+		}
+	}
+	panic("fakeNet: no interface " + name)
 }
 
 func (f *fakeNet) record(format string, a ...any) {
@@ -203,8 +232,13 @@ type harness struct {
 
 func start(t *testing.T, p *plan.Plan) *harness {
 	t.Helper()
+	return startWith(t, newFakeNet(), p)
+}
+
+func startWith(t *testing.T, fn *fakeNet, p *plan.Plan) *harness {
+	t.Helper()
 	dir := t.TempDir()
-	h := &harness{t: t, net: newFakeNet(), path: filepath.Join(dir, "plan.json"), done: make(chan error, 1)}
+	h := &harness{t: t, net: fn, path: filepath.Join(dir, "plan.json"), done: make(chan error, 1)}
 	h.write(p)
 	a, err := New(Config{PlanPath: h.path, Network: h.net, Debounce: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

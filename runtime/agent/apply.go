@@ -242,7 +242,13 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 	a.met.planInfo.Reset()
 	a.met.planInfo.WithLabelValues(np.Cluster, np.Node, np.Digest).Set(1)
 
-	// Start the new groups: all together at startup, one by one on reload.
+	// Link tracking follows the new set of interfaces: a group added on a
+	// down link puts the node into Fault, removing it takes the node out.
+	fault := a.links.Watch(groupInterfaces(members))
+	a.updateLinkMetrics()
+
+	// Start the new groups: all together at startup, one by one on reload;
+	// not at all in Fault (leaving it starts the whole sync group).
 	for _, s := range added {
 		a.met.state.WithLabelValues(s.group.Name).Set(0)
 		if !initial {
@@ -252,15 +258,34 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 					a.log.Error("cannot remove leftover VIP", "group", s.group.Name, "vip", v, "err", err)
 				}
 			}
-			a.executeMember(s.m, s.m.router.Step(now, vrrp.Start{}))
+			if !a.links.Fault() && fault != faultLeft {
+				a.executeMember(s.m, s.m.router.Step(now, vrrp.Start{}))
+			}
 			a.log.Info("vrrp group added", "group", s.group.Name, "vrid", s.group.VRID, "family", s.group.Family)
 		}
 	}
-	if initial && a.sg != nil {
+	switch {
+	case fault == faultEntered:
+		a.enterFault(now)
+	case fault == faultLeft:
+		a.leaveFault(now)
+	case initial && a.sg != nil && !a.links.Fault():
 		a.execute(a.sg.Step(now, -1, vrrp.Start{}))
+	}
+	if a.links.Fault() {
+		a.setFaultGauges()
 	}
 	a.followSyncState()
 	return st, nil
+}
+
+// groupInterfaces lists the interfaces the members run on.
+func groupInterfaces(members []*member) []string {
+	var out []string
+	for _, m := range members {
+		out = append(out, m.group.Interface)
+	}
+	return out
 }
 
 // executeMember carries out actions of one router stepped on its own.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 
@@ -21,6 +22,11 @@ type Network interface {
 	RemoveVIP(ifname string, p netip.Prefix) error
 	EnsureLinkLocal(ifname string, a netip.Addr) error
 	OpenAnnouncer(ifname string) (Announcer, error)
+	// WatchLinks reports the host's link states to report: a full listing
+	// before it returns, then every change, and a full listing again
+	// whenever it had to resubscribe, until ctx ends. An error means the
+	// first listing failed; the watcher keeps trying and says so to warn.
+	WatchLinks(ctx context.Context, report LinkReport, warn func(error)) error
 }
 
 // PacketConn is one raw VRRP socket (see runtime/vrrpnet.Conn).

@@ -19,6 +19,8 @@ type metrics struct {
 	reloads         *prometheus.CounterVec
 	planInfo        *prometheus.GaugeVec
 	syncActive      prometheus.Gauge
+	fault           prometheus.Gauge
+	interfaceUp     *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		state: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: ns, Name: "state",
-			Help: "VRRP state per group: 0 Initialize, 1 Backup, 2 Active.",
+			Help: "VRRP state per group: 0 Initialize, 1 Backup, 2 Active, 3 Fault (an interface of the node is down).",
 		}, []string{"group"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "transitions_total",
@@ -72,9 +74,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "active",
 			Help: "1 while this node's sync group is Active.",
 		}),
+		fault: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "fault",
+			Help: "1 while an interface the node's VRRP groups run on is down: the node is out of the election for every group.",
+		}),
+		interfaceUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "interface_up",
+			Help: "Link state of each interface the node's VRRP groups run on: 1 up (admin up, carrier, operationally up), 0 down or missing.",
+		}, []string{"interface"}),
 	}
 	reg.MustRegister(m.state, m.transitions, m.advertsSent, m.advertsReceived, m.drops,
-		m.unknownVRID, m.sendErrors, m.vipErrors, m.announcements, m.reloads, m.planInfo, m.syncActive)
+		m.unknownVRID, m.sendErrors, m.vipErrors, m.announcements, m.reloads, m.planInfo, m.syncActive,
+		m.fault, m.interfaceUp)
 	for _, r := range []string{"ok", "unchanged", "refused", "failed"} {
 		m.reloads.WithLabelValues(r)
 	}

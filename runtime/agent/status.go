@@ -18,11 +18,13 @@ type Status struct {
 	Node    string `json:"node"`
 	Digest  string `json:"digest"`
 	// State is the sync group's state: the node is Active for all groups
-	// or none.
-	State      string        `json:"state"`
-	Groups     []GroupStatus `json:"groups"`
-	Management any           `json:"management,omitempty"`
-	LastReload *reloadStatus `json:"lastReload,omitempty"`
+	// or none. "Fault" while an interface of the groups is down.
+	State string `json:"state"`
+	// InterfacesDown names the interfaces that hold the node in Fault.
+	InterfacesDown []string      `json:"interfacesDown,omitempty"`
+	Groups         []GroupStatus `json:"groups"`
+	Management     any           `json:"management,omitempty"`
+	LastReload     *reloadStatus `json:"lastReload,omitempty"`
 }
 
 // GroupStatus is one VRRP group in Status.
@@ -64,6 +66,10 @@ func fillStats(gs *GroupStatus, st vrrp.Stats) {
 	}
 }
 
+// stateFaultName is the state /status reports for the node and every
+// group while an interface is down.
+const stateFaultName = "Fault"
+
 type reloadStatus struct {
 	At     time.Time `json:"at"`
 	Result string    `json:"result"`
@@ -77,6 +83,11 @@ func (a *Agent) status() *Status {
 	if a.sg != nil {
 		s.State = a.sg.State().String()
 	}
+	fault := a.links.Fault()
+	if fault {
+		s.State = stateFaultName
+		s.InterfacesDown = a.links.Down()
+	}
 	for _, m := range a.members {
 		gs := GroupStatus{
 			Name: m.group.Name, VRID: m.group.VRID, Interface: m.group.Interface, Family: m.group.Family,
@@ -87,6 +98,9 @@ func (a *Agent) status() *Status {
 		}
 		for _, v := range m.group.VIPs {
 			gs.ConfiguredVIPs = append(gs.ConfiguredVIPs, v.String())
+		}
+		if fault {
+			gs.State = stateFaultName
 		}
 		fillStats(&gs, m.router.Stats())
 		s.Groups = append(s.Groups, gs)
