@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mwgc/mwgc/runtime/netlab"
+	"github.com/mwgc/mwgc/runtime/plan"
+)
+
+// twoSegments: two directors, each with one group on eth0 and one on eth1,
+// the two groups of a node in one sync group.
+func twoSegments() *Cluster {
+	return &Cluster{
+		Name: "edge",
+		Directors: []Director{
+			{Node: "a", Priority: 200, Index: 11},
+			{Node: "b", Priority: 150, Index: 12},
+		},
+		Groups: []Group{
+			{Name: "inside-v4", VRID: 51, Iface: "eth0", Family: plan.FamilyIPv4, VIPs: []string{"192.0.2.100/24"}},
+			{Name: "outside-v4", VRID: 52, Iface: "eth1", Family: plan.FamilyIPv4, VIPs: []string{"198.51.100.100/24"}},
+		},
+	}
+}
+
+var twoSegmentVIPs = []struct{ iface, prefix string }{{"eth0", "192.0.2.100/24"}, {"eth1", "198.51.100.100/24"}}
+
+// expectRoles waits until every group of each agent is in the given state
+// ("Active", "Backup" or "Fault") and the Active alone holds both VIPs.
+func expectRoles(t *testing.T, lab *netlab.Lab, timeout time.Duration, want map[*Agent]string) {
+	t.Helper()
+	Eventually(t, timeout, "roles", func() (bool, string) {
+		ok := true
+		var why []string
+		for a, state := range want {
+			s, err := a.Status()
+			if err != nil {
+				return false, fmt.Sprintf("%s: %v", a.Node, err)
+			}
+			if s.State != state {
+				ok = false
+			}
+			for _, g := range s.Groups {
+				if g.State != state {
+					ok = false
+				}
+			}
+			var held []string
+			for _, v := range twoSegmentVIPs {
+				if HasAddrOn(lab, a.Node, v.iface, v.prefix) {
+					held = append(held, v.prefix)
+				}
+			}
+			if (state == "Active") != (len(held) == len(twoSegmentVIPs)) || (state != "Active" && len(held) > 0) {
+				ok = false
+			}
+			why = append(why, fmt.Sprintf("%s=%s(%s) vips=%v down=%v", a.Node, s.State, groupStates(s.Groups), held, s.InterfacesDown))
+		}
+		slices.Sort(why)
+		return ok, strings.Join(why, "; ")
+	})
+}
+
+// TestLinkFault: the Active's eth1 goes down while eth0 stays up. Without
+// a Fault state the peer would win the eth1 segment, its sync group would
+// force its eth0 group Active, a would answer with its higher priority on
+// eth0, and the two would swap every Active_Down_Interval. With it, a
+// leaves the election for both groups, b holds both and nobody moves until
+// the link is back; then a rejoins and preempts. An agent started while
+// eth1 is down starts in Fault.
+func TestLinkFault(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	c := twoSegments()
+	c.SetupAddresses(lab)
+	c.AddSecondSegment(t, lab)
+	b := StartAgent(t, lab, c.Plan("b"))
+	a := StartAgent(t, lab, c.Plan("a"))
+	expectRoles(t, lab, 5*time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+
+	// eth1 of the Active down: b takes both groups within a few
+	// Active_Down_Intervals (~0.34 s for priority 150 at 100 ms).
+	lab.SetLink("a", "eth1", false)
+	expectRoles(t, lab, 3*time.Second, map[*Agent]string{a: "Fault", b: "Active"})
+	if v := metric(t, a, "mwgc_agent_fault"); v != 1 {
+		t.Errorf("a: mwgc_agent_fault = %v, want 1", v)
+	}
+	if v := metric(t, a, `mwgc_agent_interface_up{interface="eth1"}`); v != 0 {
+		t.Errorf("a: interface_up{eth1} = %v, want 0", v)
+	}
+	if s, _ := a.Status(); s == nil || !slices.Equal(s.InterfacesDown, []string{"eth1"}) {
+		t.Errorf("a: /status does not name eth1 as down: %+v", s)
+	}
+
+	// No flapping: about 5 Active_Down_Intervals without a transition.
+	ta, tb := transitions(t, a), transitions(t, b)
+	time.Sleep(2 * time.Second)
+	if na, nb := transitions(t, a), transitions(t, b); na != ta || nb != tb {
+		t.Errorf("flapping while a's eth1 is down: a %d -> %d, b %d -> %d transitions in 2 s", ta, na, tb, nb)
+	}
+	expectRoles(t, lab, time.Second, map[*Agent]string{a: "Fault", b: "Active"})
+
+	// Link back: a rejoins as Backup and preempts (200 > 150) for both.
+	lab.SetLink("a", "eth1", true)
+	expectRoles(t, lab, 3*time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+	if v := metric(t, a, "mwgc_agent_fault"); v != 0 {
+		t.Errorf("a: mwgc_agent_fault = %v after the link came back", v)
+	}
+	if !strings.Contains(a.Proc.Log(), "fault cleared") {
+		t.Errorf("a logged no end of the fault:\n%s", a.Proc.Log())
+	}
+
+	// Started with eth1 down: Fault from the first status on, b keeps
+	// both groups.
+	if err := a.Proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Proc.Wait(5 * time.Second); err != nil {
+		t.Fatalf("a did not exit on SIGTERM: %v", err)
+	}
+	expectRoles(t, lab, 3*time.Second, map[*Agent]string{b: "Active"})
+	lab.SetLink("a", "eth1", false)
+	a.Start(t)
+	if s, err := a.Status(); err != nil || s.State != "Fault" {
+		t.Fatalf("a started with eth1 down: first status %+v (%v), want Fault", s, err)
+	}
+	tb = transitions(t, b)
+	time.Sleep(500 * time.Millisecond)
+	expectRoles(t, lab, time.Second, map[*Agent]string{a: "Fault", b: "Active"})
+	if nb := transitions(t, b); nb != tb {
+		t.Errorf("b moved while a started in Fault: %d -> %d transitions", tb, nb)
+	}
+	lab.SetLink("a", "eth1", true)
+	expectRoles(t, lab, 3*time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+}
