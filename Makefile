@@ -3,7 +3,7 @@
 GO      ?= go
 BIN     := bin
 PKGS    := ./...
-APT_PKGS := keepalived tcpdump tshark iproute2
+APT_PKGS := keepalived tcpdump tshark iproute2 systemd
 
 .PHONY: all build examples test test-unit lint bench deps fuzz clean
 
@@ -22,7 +22,7 @@ examples: build
 # acts as root and only when something is missing.
 deps:
 	@missing=""; \
-	for c in keepalived tcpdump tshark ip; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in keepalived tcpdump tshark ip systemd-analyze; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing$$missing"; \
