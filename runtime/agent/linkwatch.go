@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,23 +15,33 @@ import (
 // link notifications first and then lists every link, so no change between
 // the two is lost; the listing is reported before it returns. When the
 // subscription fails (a receive error, or a socket buffer overrun that
-// lost notifications), it subscribes and lists again after a short pause, so the
-// agent's view is whole again. It stops when ctx ends.
+// lost notifications), it subscribes and lists again after a short pause,
+// so the agent's view is whole again. It stops when ctx ends.
 func (LinuxNetwork) WatchLinks(ctx context.Context, report LinkReport, warn func(error)) error {
-	w := &linkWatcher{ctx: ctx, report: report, warn: warn}
+	_, err := startLinkWatcher(ctx, netns.None(), report, warn)
+	return err
+}
+
+// startLinkWatcher watches the links of namespace ns (netns.None(): the
+// caller's own, as the agent does; tests pass a namespace of their own).
+func startLinkWatcher(ctx context.Context, ns netns.NsHandle, report LinkReport, warn func(error)) (*linkWatcher, error) {
+	w := &linkWatcher{ctx: ctx, ns: ns, report: report, warn: warn, errs: make(chan error, 1)}
 	first := w.subscribe()
 	go w.run()
-	return first
+	return w, first
 }
 
 type linkWatcher struct {
 	ctx    context.Context
+	ns     netns.NsHandle
 	report LinkReport
 	warn   func(error)
-	// The current subscription; replaced by subscribe.
+	// errs receives the subscription's error callbacks; a stale error of
+	// an earlier subscription costs at most one extra resubscription.
+	errs chan error
+	// The current subscription; nil between a failure and the next try.
 	updates chan netlink.LinkUpdate
 	done    chan struct{}
-	errs    chan error
 }
 
 // retryAfter is the pause before a new subscription, so a socket that
@@ -38,31 +49,43 @@ type linkWatcher struct {
 const retryAfter = 250 * time.Millisecond
 
 func (w *linkWatcher) subscribe() error {
-	w.updates = make(chan netlink.LinkUpdate, 64)
-	w.done = make(chan struct{})
-	w.errs = make(chan error, 1)
-	errs := w.errs
-	err := netlink.LinkSubscribeWithOptions(w.updates, w.done, netlink.LinkSubscribeOptions{
+	updates := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	opts := netlink.LinkSubscribeOptions{
 		ErrorCallback: func(err error) {
 			select {
-			case errs <- err:
+			case w.errs <- err:
 			default:
 			}
 		},
-	})
-	if err != nil {
-		close(w.done)
-		w.updates = nil
+	}
+	if w.ns.IsOpen() {
+		ns := w.ns
+		opts.Namespace = &ns
+	}
+	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
+		close(done)
 		return fmt.Errorf("subscribing to link changes: %w", err)
 	}
-	links, err := listLinks()
+	links, err := listLinks(w.ns)
 	if err != nil {
-		close(w.done)
-		w.updates = nil
+		close(done)
 		return fmt.Errorf("listing links: %w", err)
 	}
+	w.updates, w.done = updates, done
 	w.report(true, links)
 	return nil
+}
+
+// unsubscribe ends the current subscription and lets the library's reader
+// finish (it may be blocked on a full channel).
+func (w *linkWatcher) unsubscribe() {
+	close(w.done)
+	go func(updates chan netlink.LinkUpdate) {
+		for range updates {
+		}
+	}(w.updates)
+	w.updates, w.done = nil, nil
 }
 
 func (w *linkWatcher) run() {
@@ -80,38 +103,35 @@ func (w *linkWatcher) run() {
 		}
 		select {
 		case <-w.ctx.Done():
-			close(w.done)
-			go func(updates chan netlink.LinkUpdate) {
-				for range updates { // let the library's reader finish
-				}
-			}(w.updates)
+			w.unsubscribe()
 			return
 		case u, ok := <-w.updates:
-			if !ok { // the subscription ended (receive error)
+			if !ok {
 				w.warn(errors.New("link subscription ended; subscribing again"))
 				close(w.done)
-				w.updates = nil
+				w.updates, w.done = nil, nil
 				continue
 			}
 			w.report(false, []LinkState{linkStateOf(u.Link.Attrs(), u.Header.Type == unix.RTM_DELLINK)})
 		case err := <-w.errs:
-			w.warn(fmt.Errorf("link subscription: %w; subscribing again", err))
-			// Errors that do not end the subscription (an interrupted
-			// dump, a message from a foreign sender) may have lost
+			// Also errors that leave the subscription running (an
+			// interrupted dump, a foreign sender) may have cost
 			// notifications: start over with a fresh listing.
-			close(w.done)
-			for range w.updates { // drained until the library closes it
-			}
-			w.updates = nil
+			w.warn(fmt.Errorf("link subscription: %w; subscribing again", err))
+			w.unsubscribe()
 		}
 	}
 }
 
-func listLinks() ([]LinkState, error) {
+func listLinks(ns netns.NsHandle) ([]LinkState, error) {
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
 	var links []netlink.Link
-	var err error
 	for range 5 { // a dump interrupted by a concurrent change is retried
-		links, err = netlink.LinkList()
+		links, err = h.LinkList()
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
