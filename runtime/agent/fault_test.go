@@ -273,3 +273,32 @@ func (h *harness) hasSeries(series string) bool {
 	h.agent.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	return strings.Contains(rec.Body.String(), "\n"+series+" ")
 }
+
+// TestLinkUpRestoresLinkLocal: an administrative down flushes the IPv6
+// link-local advert source the agent added; it is added again when the
+// link comes back, before the groups restart.
+func TestLinkUpRestoresLinkLocal(t *testing.T) {
+	p := testPlan()
+	ll := netip.MustParseAddr("fe80::b")
+	p.Interfaces[0].LinkLocal = ll
+	p.Interfaces[0].Addresses = append(p.Interfaces[0].Addresses, netip.MustParsePrefix("2001:db8::11/64"))
+	p.VRRP.Groups = append(p.VRRP.Groups, plan.Group{
+		Name: "inside-v6", VRID: 51, Interface: "eth0", Family: plan.FamilyIPv6, Version: 3,
+		AdvertInterval: plan.Duration(10 * time.Millisecond), Preempt: true, Source: ll,
+		VIPs:  []netip.Prefix{netip.MustParsePrefix("2001:db8::100/64")},
+		Peers: []plan.Peer{{Name: "b", Address: netip.MustParseAddr("fe80::c"), Priority: 100}},
+	})
+	h := start(t, p)
+	h.waitActive()
+	if n := len(h.net.callsMatching("ll eth0 fe80::b")); n != 1 {
+		t.Fatalf("link-local ensured %d times at start, want 1", n)
+	}
+	h.net.setLink("eth0", false)
+	h.waitFault(true)
+	h.net.setLink("eth0", true)
+	h.waitFault(false)
+	if n := len(h.net.callsMatching("ll eth0 fe80::b")); n != 2 {
+		t.Errorf("link-local ensured %d times, want 2 (start and link up)", n)
+	}
+	h.waitActive()
+}

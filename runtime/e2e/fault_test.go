@@ -12,8 +12,8 @@ import (
 	"github.com/mwgc/mwgc/runtime/plan"
 )
 
-// twoSegments: two directors, each with one group on eth0 and one on eth1,
-// the two groups of a node in one sync group.
+// twoSegments: two directors, each with an IPv4 and an IPv6 group on eth0
+// and an IPv4 group on eth1, the groups of a node in one sync group.
 func twoSegments() *Cluster {
 	return &Cluster{
 		Name: "edge",
@@ -23,12 +23,15 @@ func twoSegments() *Cluster {
 		},
 		Groups: []Group{
 			{Name: "inside-v4", VRID: 51, Iface: "eth0", Family: plan.FamilyIPv4, VIPs: []string{"192.0.2.100/24"}},
+			{Name: "inside-v6", VRID: 51, Iface: "eth0", Family: plan.FamilyIPv6, VIPs: []string{"2001:db8::100/64"}},
 			{Name: "outside-v4", VRID: 52, Iface: "eth1", Family: plan.FamilyIPv4, VIPs: []string{"198.51.100.100/24"}},
 		},
 	}
 }
 
-var twoSegmentVIPs = []struct{ iface, prefix string }{{"eth0", "192.0.2.100/24"}, {"eth1", "198.51.100.100/24"}}
+var twoSegmentVIPs = []struct{ iface, prefix string }{
+	{"eth0", "192.0.2.100/24"}, {"eth0", "2001:db8::100/64"}, {"eth1", "198.51.100.100/24"},
+}
 
 // expectRoles waits until every group of each agent is in the given state
 // ("Active", "Backup" or "Fault") and the Active alone holds both VIPs.
@@ -71,8 +74,9 @@ func expectRoles(t *testing.T, lab *netlab.Lab, timeout time.Duration, want map[
 // force its eth0 group Active, a would answer with its higher priority on
 // eth0, and the two would swap every Active_Down_Interval. With it, a
 // leaves the election for both groups, b holds both and nobody moves until
-// the link is back; then a rejoins and preempts. An agent started while
-// eth1 is down starts in Fault.
+// the link is back; then a rejoins and preempts. The same for eth0, where
+// the IPv6 group's link-local source must be restored. An agent started
+// while eth1 is down starts in Fault.
 func TestLinkFault(t *testing.T) {
 	lab := netlab.New(t, "a", "b")
 	c := twoSegments()
@@ -112,6 +116,20 @@ func TestLinkFault(t *testing.T) {
 	}
 	if !strings.Contains(a.Proc.Log(), "fault cleared") {
 		t.Errorf("a logged no end of the fault:\n%s", a.Proc.Log())
+	}
+
+	// eth0 this time, which carries the IPv6 group: an administrative
+	// down flushes the link-local advert source, which the agent must put
+	// back before rejoining, or its IPv6 group could not advertise and the
+	// two nodes would flap over it.
+	lab.SetLink("a", "eth0", false)
+	expectRoles(t, lab, 3*time.Second, map[*Agent]string{a: "Fault", b: "Active"})
+	lab.SetLink("a", "eth0", true)
+	expectRoles(t, lab, 3*time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+	ta, tb = transitions(t, a), transitions(t, b)
+	time.Sleep(time.Second)
+	if na, nb := transitions(t, a), transitions(t, b); na != ta || nb != tb {
+		t.Errorf("flapping after eth0 came back: a %d -> %d, b %d -> %d transitions in 1 s", ta, na, tb, nb)
 	}
 
 	// Started with eth1 down: Fault from the first status on, b keeps
