@@ -9,28 +9,14 @@ import (
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/netlab"
-	"github.com/mwgc/mwgc/runtime/plan"
 )
 
-// twoSegments: two directors, each with an IPv4 and an IPv6 group on eth0
-// and an IPv4 group on eth1, the groups of a node in one sync group.
+// twoSegments: directors a and b of threeDirectors, each with an IPv4 and
+// an IPv6 group on eth0 and an IPv4 group on eth1, in one sync group.
 func twoSegments() *Cluster {
-	return &Cluster{
-		Name: "edge",
-		Directors: []Director{
-			{Node: "a", Priority: 200, Index: 11},
-			{Node: "b", Priority: 150, Index: 12},
-		},
-		Groups: []Group{
-			{Name: "inside-v4", VRID: 51, Iface: "eth0", Family: plan.FamilyIPv4, VIPs: []string{"192.0.2.100/24"}},
-			{Name: "inside-v6", VRID: 51, Iface: "eth0", Family: plan.FamilyIPv6, VIPs: []string{"2001:db8::100/64"}},
-			{Name: "outside-v4", VRID: 52, Iface: "eth1", Family: plan.FamilyIPv4, VIPs: []string{"198.51.100.100/24"}},
-		},
-	}
-}
-
-var twoSegmentVIPs = []struct{ iface, prefix string }{
-	{"eth0", "192.0.2.100/24"}, {"eth0", "2001:db8::100/64"}, {"eth1", "198.51.100.100/24"},
+	c := threeDirectors()
+	c.Directors = c.Directors[:2]
+	return c
 }
 
 // expectRoles waits until every group of each agent is in the given state
@@ -54,12 +40,12 @@ func expectRoles(t *testing.T, lab *netlab.Lab, timeout time.Duration, want map[
 				}
 			}
 			var held []string
-			for _, v := range twoSegmentVIPs {
+			for _, v := range allVIPs {
 				if HasAddrOn(lab, a.Node, v.iface, v.prefix) {
 					held = append(held, v.prefix)
 				}
 			}
-			if (state == "Active") != (len(held) == len(twoSegmentVIPs)) || (state != "Active" && len(held) > 0) {
+			if (state == "Active") != (len(held) == len(allVIPs)) || (state != "Active" && len(held) > 0) {
 				ok = false
 			}
 			why = append(why, fmt.Sprintf("%s=%s(%s) vips=%v down=%v", a.Node, s.State, groupStates(s.Groups), held, s.InterfacesDown))
