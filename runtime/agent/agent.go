@@ -11,7 +11,6 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -621,8 +620,6 @@ func (a *Agent) startReader(c *conn) {
 		}
 	}()
 }
-
-func digestShort(h [32]byte) string { return hex.EncodeToString(h[:8]) }
 
 func (c *conn) close() {
 	c.closed = true

@@ -51,7 +51,6 @@ type Service struct {
 	loadRead  time.Time
 	tableAt   time.Time // last table file write
 	lastWarn  map[engine.DropReason]time.Time
-	sendErrs  uint64
 	closed    bool
 
 	counters counters

@@ -21,8 +21,6 @@ const (
 	MaxInterval = 0x0fff
 	// RequiredTTL is the TTL / hop limit of every VRRP message.
 	RequiredTTL = 255
-
-	v2AuthLen = 8 // VRRPv2 carries 8 bytes of authentication data after the addresses
 )
 
 // Multicast groups adverts are sent to.
