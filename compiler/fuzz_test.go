@@ -1,12 +1,33 @@
 package compiler
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/mwgc/mwgc/runtime/plan"
 )
+
+// agentRefusal compiles a valid result and returns the first plan the
+// agent's decoder refuses, or nil: whatever validate accepts, the agent
+// must accept too.
+func agentRefusal(res *Result) error {
+	plans, err := res.Plans()
+	if err != nil {
+		return err
+	}
+	for _, np := range plans {
+		b, err := plan.Encode(np.Plan)
+		if err != nil {
+			return err
+		}
+		if _, err := plan.Decode(b); err != nil {
+			return fmt.Errorf("plan %s/%s from a valid repository is refused by the agent: %w", np.Cluster, np.Node, err)
+		}
+	}
+	return nil
+}
 
 // FuzzLoad feeds arbitrary bytes as a .cue file. Load must return
 // findings, never panic; whatever it accepts must compile to plans that
@@ -47,18 +68,8 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
-		plans, err := res.Plans()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, np := range plans {
-			b, err := plan.Encode(np.Plan)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := plan.Decode(b); err != nil {
-				t.Fatalf("plan %s/%s from a valid repository is refused by the agent: %v\ninput:\n%s", np.Cluster, np.Node, err, data)
-			}
+		if err := agentRefusal(res); err != nil {
+			t.Fatalf("%v\ninput:\n%s", err, data)
 		}
 	})
 }

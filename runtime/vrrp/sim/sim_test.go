@@ -155,6 +155,17 @@ func checkOneActive(t *testing.T, s *Segment, c cluster, when string) int {
 
 // firstActiveAfter is the first transition to Active after t by a node
 // other than skip.
+// othersThan lists every node of the segment but skip.
+func othersThan(s *Segment, skip int) []int {
+	var nodes []int
+	for i := range s.Nodes {
+		if i != skip {
+			nodes = append(nodes, i)
+		}
+	}
+	return nodes
+}
+
 func firstActiveAfter(s *Segment, t time.Time, skip int) (Record, bool) {
 	for _, r := range s.Transitions {
 		if r.At.After(t) && r.Node != skip && r.To == vrrp.StateActive {
@@ -211,12 +222,7 @@ func TestSilentActiveTakeover(t *testing.T) {
 		startAll(s, c)
 		s.RunFor(c.settle())
 		active := checkOneActive(t, s, c, "before the crash")
-		var backups []int
-		for i := range s.Nodes {
-			if i != active {
-				backups = append(backups, i)
-			}
-		}
+		backups := othersThan(s, active)
 		s.RunFor(time.Duration(s.Rand().Int64N(int64(c.maxInterval()))))
 		crash := s.Now
 		s.Crash(active)
@@ -243,12 +249,7 @@ func TestPriorityZeroHandover(t *testing.T) {
 		startAll(s, c)
 		s.RunFor(c.settle())
 		active := checkOneActive(t, s, c, "before the shutdown")
-		var backups []int
-		for i := range s.Nodes {
-			if i != active {
-				backups = append(backups, i)
-			}
-		}
+		backups := othersThan(s, active)
 		s.RunFor(time.Duration(s.Rand().Int64N(int64(c.maxInterval()))))
 		stop := s.Now
 		s.Shutdown(active)
