@@ -3,7 +3,11 @@
 GO      ?= go
 BIN     := bin
 PKGS    := ./...
-APT_PKGS := keepalived tcpdump tshark iproute2 systemd
+# Debian packages the tests and benchmarks use: real VRRP peers (keepalived,
+# frr), captures (tcpdump, tshark), labs (iproute2, nftables), forged packets
+# (python3-scapy), throughput (iperf3), page checks (chromium), the runtime
+# library of the keepalived 2.4.3 test peer (libmagic1), systemd-analyze.
+APT_PKGS := keepalived frr tcpdump tshark iproute2 nftables python3-scapy iperf3 chromium libmagic1 systemd
 
 .PHONY: all build examples test test-unit lint bench deps fuzz clean
 
@@ -22,13 +26,15 @@ examples: build
 # acts as root and only when something is missing.
 deps:
 	@missing=""; \
-	for c in keepalived tcpdump tshark ip systemd-analyze; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for p in $(APT_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "installing$$missing"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
-			echo "missing:$$missing (network tests need root and: apt-get install $(APT_PKGS))"; \
+			echo "missing:$$missing (network tests need root and: apt-get install$$missing)"; \
 		fi; \
 	fi
 
