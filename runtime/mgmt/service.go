@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/netip"
@@ -124,9 +125,30 @@ func Start(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (*Service,
 // key file. It returns a digest of the keys for change logging.
 func engineConfig(p *plan.Plan) (engine.Config, string, error) {
 	m := p.Management
+	var keys [][]byte
+	keyDigest := "none"
+	switch {
+	case m.Unauthenticated && m.KeyFile == "":
+	case m.KeyFile == "":
+		return engine.Config{}, "", errors.New("mgmt: the plan names no key file and does not say unauthenticated")
+	default:
+		var err error
+		if keys, keyDigest, err = readKeyFile(m.KeyFile); err != nil {
+			return engine.Config{}, "", fmt.Errorf("mgmt: key file %s: %w", m.KeyFile, err)
+		}
+	}
+	cfg, err := EngineConfig(p, keys)
+	return cfg, keyDigest, err
+}
+
+// EngineConfig builds the engine's configuration from a plan with a
+// management section and the keys read from its key file, and checks it
+// as the engine will.
+func EngineConfig(p *plan.Plan, keys [][]byte) (engine.Config, error) {
+	m := p.Management
 	cfg := engine.Config{
 		Cluster: p.Cluster, Node: p.Node, Address: m.Address, Broadcast: m.Broadcast,
-		Interval: m.DiscoveryInterval.D(), DeadAfter: m.DeadAfter,
+		Interval: m.DiscoveryInterval.D(), DeadAfter: m.DeadAfter, Keys: keys,
 	}
 	if d, ok := strings.CutPrefix(p.Digest, "sha256:"); ok {
 		if b, err := hex.DecodeString(d); err == nil && len(b) == wire.DigestLen {
@@ -143,23 +165,11 @@ func engineConfig(p *plan.Plan) (engine.Config, string, error) {
 	for _, mem := range m.Members {
 		cfg.Members = append(cfg.Members, engine.Member{Name: mem.Name, Address: mem.Address, Director: mem.Director})
 	}
-	keyDigest := "none"
-	switch {
-	case m.Unauthenticated && m.KeyFile == "":
-	case m.KeyFile == "":
-		return cfg, "", errors.New("mgmt: the plan names no key file and does not say unauthenticated")
-	default:
-		keys, sum, err := readKeyFile(m.KeyFile)
-		if err != nil {
-			return cfg, "", fmt.Errorf("mgmt: key file %s: %w", m.KeyFile, err)
-		}
-		cfg.Keys, keyDigest = keys, sum
-	}
-	// Validate as the engine will, so Update can refuse before touching anything.
+	// Validate as the engine will, so a reload can refuse before touching anything.
 	if _, err := engine.New(cfg, 1, nil); err != nil {
-		return cfg, "", fmt.Errorf("mgmt: %w", err)
+		return cfg, fmt.Errorf("mgmt: %w", err)
 	}
-	return cfg, keyDigest, nil
+	return cfg, nil
 }
 
 func readKeyFile(path string) ([][]byte, string, error) {
@@ -175,19 +185,31 @@ func readKeyFile(path string) ([][]byte, string, error) {
 	if !st.Mode().IsRegular() {
 		return nil, "", errors.New("not a regular file")
 	}
-	if perm := st.Mode().Perm(); perm&0o022 != 0 || perm&0o004 != 0 {
-		return nil, "", fmt.Errorf("mode %04o lets others read or change the key; chmod 600 (or 640)", perm)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	data, err := io.ReadAll(io.LimitReader(f, MaxKeyFileSize))
 	if err != nil {
 		return nil, "", err
+	}
+	return KeysFromFile(data, st.Mode())
+}
+
+// MaxKeyFileSize bounds what is read of a key file.
+const MaxKeyFileSize = 64 << 10
+
+// KeysFromFile checks a key file's mode (a regular file that others can
+// neither read nor change) and parses its keys. It returns a fingerprint
+// of the keys for logs and change detection, never the keys themselves.
+func KeysFromFile(data []byte, mode fs.FileMode) ([][]byte, string, error) {
+	if !mode.IsRegular() {
+		return nil, "", errors.New("not a regular file")
+	}
+	if perm := mode.Perm(); perm&0o022 != 0 || perm&0o004 != 0 {
+		return nil, "", fmt.Errorf("mode %04o lets others read or change the key; chmod 600 (or 640)", perm)
 	}
 	keys, err := wire.ParseKeyFile(data)
 	if err != nil {
 		return nil, "", err
 	}
-	// A fingerprint per key (8 bytes of its SHA-256) for logs and change
-	// detection; never the key.
+	// 8 bytes of each key's SHA-256.
 	h := fmt.Sprintf("%d key(s)", len(keys))
 	for _, k := range keys {
 		h += fmt.Sprintf(" %x", sha256Short(k))
@@ -351,17 +373,22 @@ func (s *Service) Status() any {
 }
 
 func (s *Service) statusLocked() Status {
-	st := s.eng.Stats()
+	return NewStatus(s.eng, s.cluster, s.node, s.digest, &s.mgmt, s.counters.sendErrors)
+}
+
+// NewStatus is the status of a running engine configured from m.
+func NewStatus(eng *engine.Engine, cluster, node, digest string, m *plan.Management, sendErrors uint64) Status {
+	st := eng.Stats()
 	out := Status{
-		Cluster: s.cluster, Node: s.node, Digest: s.digest, Active: s.eng.Active(),
-		Interface: s.mgmt.Interface, Address: s.mgmt.Address, Broadcast: s.mgmt.Broadcast, Port: s.mgmt.Port,
-		Interval: s.mgmt.DiscoveryInterval.String(), DeadAfter: s.mgmt.DeadAfter,
-		Authenticated: s.mgmt.KeyFile != "", BootID: fmt.Sprintf("%016x", s.eng.BootID()),
-		Answering: s.eng.Directors(), Nodes: s.eng.Table(),
+		Cluster: cluster, Node: node, Digest: digest, Active: eng.Active(),
+		Interface: m.Interface, Address: m.Address, Broadcast: m.Broadcast, Port: m.Port,
+		Interval: m.DiscoveryInterval.String(), DeadAfter: m.DeadAfter,
+		Authenticated: m.KeyFile != "", BootID: fmt.Sprintf("%016x", eng.BootID()),
+		Answering: eng.Directors(), Nodes: eng.Table(),
 		Stats: StatusStats{
 			DiscoveriesSent: st.DiscoveriesSent, AnswersSent: st.AnswersSent,
 			DiscoveriesReceived: st.DiscoveriesReceived, AnswersReceived: st.AnswersReceived,
-			Drops: map[string]uint64{}, SendErrors: s.counters.sendErrors,
+			Drops: map[string]uint64{}, SendErrors: sendErrors,
 		},
 	}
 	if out.Answering == nil {

@@ -26,6 +26,14 @@ type TableFile struct {
 	Nodes     []engine.Node `json:"nodes"`
 }
 
+// Table is the table file's document for this status, written at now.
+func (st Status) Table(now time.Time) TableFile {
+	return TableFile{
+		Cluster: st.Cluster, Node: st.Node, Active: st.Active, Written: now.UTC(),
+		Interval: st.Interval, DeadAfter: st.DeadAfter, Counts: st.Counts, Nodes: st.Nodes,
+	}
+}
+
 // tableWriter writes table snapshots off the protocol's path: the latest
 // snapshot wins, earlier unwritten ones are skipped.
 type tableWriter struct {
@@ -108,11 +116,7 @@ func (s *Service) writeTableLocked() {
 	if s.mgmt.TableFile == "" {
 		return
 	}
-	st := s.statusLocked()
-	s.table.submit(&tableJob{path: s.mgmt.TableFile, doc: TableFile{
-		Cluster: st.Cluster, Node: st.Node, Active: st.Active, Written: s.now().UTC(),
-		Interval: st.Interval, DeadAfter: st.DeadAfter, Counts: st.Counts, Nodes: st.Nodes,
-	}})
+	s.table.submit(&tableJob{path: s.mgmt.TableFile, doc: s.statusLocked().Table(s.now())})
 	s.counters.tableWrites++
 }
 
