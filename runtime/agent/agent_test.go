@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
@@ -90,7 +92,7 @@ func (f *fakeNet) Listen(ifname string, ipv6 bool, source netip.Addr) (PacketCon
 		return nil, errors.New("no such device")
 	}
 	f.calls = append(f.calls, "listen "+key)
-	c := &fakeConn{in: make(chan fakePacket, 16), closed: make(chan struct{})}
+	c := newFakeConn()
 	f.conns[key] = c
 	return c, nil
 }
@@ -99,6 +101,10 @@ func (f *fakeNet) conn(key string) *fakeConn {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.conns[key]
+}
+
+func (f *fakeNet) ListenMgmt(ifname string, port int) (MgmtConn, error) {
+	return nil, errors.New("fakeNet: no management protocol")
 }
 
 func (f *fakeNet) AddVIP(ifname string, p netip.Prefix) error {
@@ -139,21 +145,48 @@ type fakePacket struct {
 	data     []byte
 }
 
+// fakeConn is a VRRP socket of the fake host: a datagram socket pair, so
+// the agent's loop polls a real descriptor. inject puts a packet on the
+// wire towards the agent; WritePacket records what the agent sent.
 type fakeConn struct {
-	in        chan fakePacket
+	fd, peer  int
 	mu        sync.Mutex
 	written   [][]byte
 	closed    chan struct{}
 	closeOnce sync.Once
 }
 
-func (c *fakeConn) ReadPacket(buf []byte) (int, netip.Addr, netip.Addr, int, error) {
-	select {
-	case p := <-c.in:
-		return copy(buf, p.data), p.src, p.dst, 255, nil
-	case <-c.closed:
-		return 0, netip.Addr{}, netip.Addr{}, 0, io.EOF
+func newFakeConn() *fakeConn {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		panic(err)
 	}
+	return &fakeConn{fd: fds[0], peer: fds[1], closed: make(chan struct{})}
+}
+
+// inject frames a packet as src(16) dst(16) ttl(1) data.
+func (c *fakeConn) inject(p fakePacket) {
+	src, dst := p.src.As16(), p.dst.As16()
+	frame := append(append(append(src[:], dst[:]...), 255), p.data...)
+	if _, err := unix.Write(c.peer, frame); err != nil && !c.isClosed() {
+		panic(err)
+	}
+}
+
+func (c *fakeConn) Fd() int { return c.fd }
+
+func (c *fakeConn) TryReadPacket(buf []byte) (int, netip.Addr, netip.Addr, int, error) {
+	var frame [65536]byte
+	n, err := unix.Read(c.fd, frame[:])
+	if err == unix.EAGAIN {
+		return 0, netip.Addr{}, netip.Addr{}, 0, ErrWouldBlock
+	}
+	if err != nil {
+		return 0, netip.Addr{}, netip.Addr{}, 0, err
+	}
+	src := netip.AddrFrom16([16]byte(frame[:16])).Unmap()
+	dst := netip.AddrFrom16([16]byte(frame[16:32])).Unmap()
+	return copy(buf, frame[33:n]), src, dst, int(frame[32]), nil
 }
 
 func (c *fakeConn) WritePacket(msg []byte) error {
@@ -164,7 +197,11 @@ func (c *fakeConn) WritePacket(msg []byte) error {
 }
 
 func (c *fakeConn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		unix.Close(c.fd)
+		unix.Close(c.peer)
+	})
 	return nil
 }
 
@@ -237,10 +274,17 @@ func start(t *testing.T, p *plan.Plan) *harness {
 
 func startWith(t *testing.T, fn *fakeNet, p *plan.Plan) *harness {
 	t.Helper()
+	return startOn(t, fn, fn, p, nil)
+}
+
+// startOn runs an agent on network n (fn is the fake part of it) with a
+// registry of its own unless reg is given.
+func startOn(t *testing.T, n Network, fn *fakeNet, p *plan.Plan, reg *prometheus.Registry) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, net: fn, path: filepath.Join(dir, "plan.json"), done: make(chan error, 1)}
 	h.write(p)
-	a, err := New(Config{PlanPath: h.path, Network: h.net, Debounce: 20 * time.Millisecond,
+	a, err := New(Config{PlanPath: h.path, Network: n, Debounce: 20 * time.Millisecond, Registry: reg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -495,7 +539,7 @@ func TestPacketsDispatchedByVRID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.in <- fakePacket{src: src, dst: netip.MustParseAddr("224.0.0.18"), data: b}
+		c.inject(fakePacket{src: src, dst: netip.MustParseAddr("224.0.0.18"), data: b})
 	}
 	send(peer, 99, 250) // another VRID
 	h.eventually("unknown VRID counted", func() bool {

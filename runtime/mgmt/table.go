@@ -34,9 +34,9 @@ func (st Status) Table(now time.Time) TableFile {
 	}
 }
 
-// tableWriter writes table snapshots off the protocol's path: the latest
+// TableWriter writes table snapshots off the protocol's path: the latest
 // snapshot wins, earlier unwritten ones are skipped.
-type tableWriter struct {
+type TableWriter struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	pending *tableJob
@@ -51,15 +51,18 @@ type tableJob struct {
 	doc  TableFile
 }
 
-func newTableWriter(log *slog.Logger) *tableWriter {
-	w := &tableWriter{log: log, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+// NewTableWriter starts a writer; Close stops it after the last write.
+func NewTableWriter(log *slog.Logger) *TableWriter {
+	w := &TableWriter{log: log, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go w.loop()
 	return w
 }
 
-func (w *tableWriter) submit(j *tableJob) {
+// Submit asks for doc to be written to path (atomically: a reader sees
+// the old table or the new one).
+func (w *TableWriter) Submit(path string, doc TableFile) {
 	w.mu.Lock()
-	w.pending = j
+	w.pending = &tableJob{path: path, doc: doc}
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -67,7 +70,7 @@ func (w *tableWriter) submit(j *tableJob) {
 	}
 }
 
-func (w *tableWriter) loop() {
+func (w *TableWriter) loop() {
 	defer close(w.stopped)
 	for {
 		select {
@@ -80,7 +83,7 @@ func (w *tableWriter) loop() {
 	}
 }
 
-func (w *tableWriter) flush() {
+func (w *TableWriter) flush() {
 	w.mu.Lock()
 	j := w.pending
 	w.pending = nil
@@ -95,7 +98,11 @@ func (w *tableWriter) flush() {
 	}
 }
 
-func (w *tableWriter) close() {
+// Errors counts failed writes.
+func (w *TableWriter) Errors() uint64 { return w.errors.Load() }
+
+// Close writes what is pending and stops.
+func (w *TableWriter) Close() {
 	close(w.done)
 	<-w.stopped
 }
@@ -109,15 +116,6 @@ func writeFileAtomic(path string, doc *TableFile) error {
 	}
 	b = append(b, '\n')
 	return atomicfile.WriteFile(path, b, 0o644)
-}
-
-// writeTableLocked hands the current table to the writer (s.mu held).
-func (s *Service) writeTableLocked() {
-	if s.mgmt.TableFile == "" {
-		return
-	}
-	s.table.submit(&tableJob{path: s.mgmt.TableFile, doc: s.statusLocked().Table(s.now())})
-	s.counters.tableWrites++
 }
 
 func sha256Short(b []byte) []byte {

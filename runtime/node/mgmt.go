@@ -29,11 +29,11 @@ type mgmtPart struct {
 	tableAt   time.Time // last table file write
 	lastWarn  map[engine.DropReason]time.Time
 	nextHouse time.Time // next load and key file read
-	stats     MgmtStats
+	stats     mgmtStats
 }
 
-// MgmtStats counts what the node decided about the management protocol.
-type MgmtStats struct {
+// mgmtStats counts what the node decided about the management protocol.
+type mgmtStats struct {
 	ReloadsOK, ReloadsRefused uint64 // plan updates applied or refused
 	KeyReloads, KeyRefused    uint64 // key file changes applied or refused
 	TableWrites               uint64 // table file writes asked for

@@ -71,7 +71,7 @@ func (n *Node) planFile(now time.Time, ev PlanFile) {
 	}
 	steps := n.setupSteps(c)
 	if len(steps) == 0 {
-		n.commit(now, c, nil)
+		n.finish(now, c, nil)
 		return
 	}
 	n.txn++
@@ -215,15 +215,25 @@ func (n *Node) prepared(now time.Time, ev Prepared) {
 		return
 	}
 	n.pending = nil
-	err := n.stepError(c, ev.Results)
-	var keys *mgmtKeys
-	if err == nil && c.plan.Management != nil {
-		keys, err = n.mgmtKeys(c, ev.Results)
-	}
-	if err != nil {
+	if err := n.stepError(c, ev.Results); err != nil {
 		n.undo(ev.Results)
 		n.fail(now, c, err)
 		return
+	}
+	n.finish(now, c, ev.Results)
+}
+
+// finish checks what the setup read (the key file) and commits c, or
+// undoes the setup.
+func (n *Node) finish(now time.Time, c *candidate, results []Result) {
+	var keys *mgmtKeys
+	if c.plan.Management != nil {
+		var err error
+		if keys, err = n.mgmtKeys(c, results); err != nil {
+			n.undo(results)
+			n.fail(now, c, err)
+			return
+		}
 	}
 	n.commit(now, c, keys)
 }

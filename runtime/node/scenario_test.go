@@ -717,7 +717,7 @@ func (w *world) check(f []string) error {
 		}
 		ms := w.node.mgmt.status(w.node)
 		if f[0] == "mgmt-stats" {
-			c, _ := w.node.MgmtStats()
+			c, _ := w.node.MgmtSnapshot()
 			have := map[string]uint64{"reloads-ok": c.ReloadsOK, "reloads-refused": c.ReloadsRefused,
 				"key-reloads": c.KeyReloads, "key-refused": c.KeyRefused, "table-writes": c.TableWrites,
 				"answers": ms.Stats.AnswersReceived}

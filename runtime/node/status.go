@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
@@ -120,11 +121,15 @@ func fillStats(gs *GroupStatus, st vrrp.Stats) {
 	}
 }
 
-// MgmtStats returns the management protocol's counters; false when it
-// does not run.
-func (n *Node) MgmtStats() (MgmtStats, bool) {
-	if n.mgmt == nil {
-		return MgmtStats{}, false
+// MgmtSnapshot is the management protocol's status and counters for
+// metrics (send and table write errors are the executor's to fill in);
+// false when it does not run.
+func (n *Node) MgmtSnapshot() (mgmt.Snapshot, bool) {
+	p := n.mgmt
+	if p == nil {
+		return mgmt.Snapshot{}, false
 	}
-	return n.mgmt.stats, true
+	c := p.stats
+	return mgmt.Snapshot{Status: p.status(n), ReloadsOK: c.ReloadsOK, ReloadsRefused: c.ReloadsRefused,
+		KeyReloads: c.KeyReloads, KeyRefused: c.KeyRefused, TableWrites: c.TableWrites}, true
 }
