@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"cuelang.org/go/cue"
 )
@@ -30,8 +29,10 @@ type segment struct {
 	doc    segmentDoc
 	inst   *instance
 	broken bool
-	// parsed cidrs; at most one per family is used (the first).
-	v4, v6 netip.Prefix
+	// parsed cidrs; at most one per family is used (the first), found at
+	// index v4At, v6At of doc.CIDRs.
+	v4, v6     netip.Prefix
+	v4At, v6At int
 }
 
 type cluster struct {
@@ -94,10 +95,8 @@ func (c *checker) merge(insts []*instance) {
 				s.doc = *p.Segments[name]
 			}
 			if prev := c.repo.segments[name]; prev != nil {
-				if !prev.broken && !s.broken && (!slices.Equal(prev.doc.CIDRs, s.doc.CIDRs) || prev.doc.Protected != s.doc.Protected) {
-					c.add(SeverityError, "segment-conflict", inst, sel("segments", name),
-						"define a shared segment once, or identically in every package",
-						"segment %s is defined differently at %s", name, c.pos(prev.inst, sel("segments", name)))
+				if !prev.broken && !s.broken {
+					c.compareSegments(prev, s)
 				}
 				continue
 			}
