@@ -25,6 +25,9 @@ type checker struct {
 	// domains links a segment to another name of its broadcast domain
 	// (segments.go).
 	domains map[string]string
+	// partials are the packages checked without the files that do not
+	// parse (partial.go).
+	partials []*partialPackage
 }
 
 type use struct {
@@ -173,6 +176,9 @@ func isHostAddr(p netip.Prefix, a netip.Addr) bool {
 // findings, segments with schema errors are skipped silently.
 func (c *checker) segmentRef(cl *cluster, name string, path []cue.Selector) *segment {
 	s := c.repo.segments[name]
+	if s == nil && c.mayBeDefined(name) {
+		return nil
+	}
 	if s == nil {
 		c.add(SeverityError, "unknown-segment", cl.inst, path,
 			"define the segment under segments: (in any package of the repository), or fix the name",
@@ -183,6 +189,17 @@ func (c *checker) segmentRef(cl *cluster, name string, path []cue.Selector) *seg
 		return nil
 	}
 	return s
+}
+
+// mayBeDefined reports whether a file that does not parse mentions the
+// segment name: it may define it.
+func (c *checker) mayBeDefined(name string) bool {
+	for _, p := range c.partials {
+		if p.mayDefine(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkProtected enforces that VIPs and management IPs live on protected

@@ -88,6 +88,9 @@ func Load(paths []string) (*Result, error) {
 func (c *checker) merge(insts []*instance) {
 	clusters := map[string]*cluster{}
 	for _, inst := range insts {
+		if inst.partial != nil {
+			c.partials = append(c.partials, inst.partial)
+		}
 		p := c.entries(inst)
 		for _, name := range sortedKeys(p.Segments) {
 			s := &segment{name: name, inst: inst, broken: p.Segments[name] == nil}
@@ -137,7 +140,7 @@ type parsed struct {
 
 // entries returns the decoded segments and clusters of inst.
 func (c *checker) entries(inst *instance) *parsed {
-	if !inst.hasErrors {
+	if !inst.hasErrors && inst.partial == nil {
 		// The unified value validated, so the user's own value is concrete
 		// wherever the schema has no default, and the defaults are filled
 		// in while decoding (see defaults.go). Plain data is read straight
@@ -172,7 +175,9 @@ func (c *checker) entries(inst *instance) *parsed {
 				p.Clusters[name] = nil
 				out = &clusterDoc{}
 			}
-			if inst.broken[[2]string{label, name}] {
+			if inst.broken[[2]string{label, name}] || inst.partial != nil {
+				// Schema errors were reported; a partial package may be
+				// completed by the file that does not parse.
 				continue
 			}
 			b, err := it.Value().MarshalJSON()

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mwgc/mwgc/schema"
 )
 
 // writeRepo writes files (path relative to a new directory → content) and
@@ -183,4 +185,97 @@ func TestSegmentDefinedTwiceComparesEveryField(t *testing.T) {
 			wantFinding(t, fs, "segment-conflict", "b/s.cue:3:11", "segment lan", "a/s.cue:3:11", c.want)
 		})
 	}
+}
+
+// A file that does not parse must not hide the findings of the other
+// files of its package, and must not invent findings either (a field the
+// broken file may well hold is not reported missing).
+func TestSyntaxErrorKeepsOtherFilesFindings(t *testing.T) {
+	fs := loadRepo(t, map[string]string{
+		"p/broken.cue": "package p\n\nclusters: demo: vrrp: {\n",
+		"p/nodes.cue": `package p
+
+segments: lan: {cidrs: ["192.0.2.0/24"], protected: true}
+clusters: demo: {
+	mode: "ha-proxy"
+	nodes: a: {priority: 300, colour: "red", interfaces: eth0: {segment: "lan", addresses: ["192.0.2.11"]}}
+}
+`,
+	})
+	wantFinding(t, fs, "syntax", "p/broken.cue:3:25", "expected", "not checked")
+	wantFinding(t, fs, "schema", "p/nodes.cue:6:23", "priority", "300")
+	wantFinding(t, fs, "unknown-field", "p/nodes.cue:6:28", "colour")
+	for _, f := range fs {
+		switch f.Rule {
+		case "syntax", "schema", "unknown-field":
+		default:
+			t.Errorf("finding that the broken file may explain: %v", f)
+		}
+	}
+}
+
+// The helper files of the former cue vet recipe (a copy of the schema and
+// a file embedding #Repo) must not break validate: the findings stay in
+// the user's files, and the copy is pointed out.
+func TestSchemaCopyInPackage(t *testing.T) {
+	schemaCopy := strings.Replace(schema.Source, "package mwgc", "package c", 1)
+	fs := loadRepo(t, map[string]string{
+		"c/mwgc_schema.cue": schemaCopy,
+		"c/mwgc_vet.cue":    "package c\n\n#Repo\n",
+		"c/c.cue": `package c
+
+segments: s: {cidrs: ["192.0.2.0/24"], protected: true}
+clusters: demo: {
+	mode: "explicit-proxy"
+	nodes: "p-1": {priority: 300, interfaces: eth0: {segment: "s", addresses: ["192.0.2.5"]}}
+}
+`,
+	})
+	wantFinding(t, fs, "schema", "c/c.cue:6:27", "priority", "300")
+	for _, f := range fs {
+		if strings.Contains(f.Pos.File, "mwgc_") && f.Rule != "schema-copy" {
+			t.Errorf("finding positioned in a helper file: %v", f)
+		}
+	}
+	if got := findingsOf(fs, "schema-copy"); len(got) != 2 {
+		t.Errorf("want a schema-copy finding for each helper file:\n%s", findingsText(fs))
+	}
+}
+
+// A segment the unparsed file may define is not reported as unknown; one
+// it does not mention still is. A file that refers to a name only the
+// unparsed file could define is left out, and the hint says so.
+func TestSyntaxErrorWhatIsNotChecked(t *testing.T) {
+	fs := loadRepo(t, map[string]string{
+		"shared/segments.cue": "package shared\n\nsegments: lan: {cidrs: [\"192.0.2.0/24\"], protected: true\n",
+		"shared/defaults.cue": "package shared\n\nsegments: wan: #Protected & {cidrs: [\"198.51.100.0/24\"]}\n",
+		"team/cluster.cue": `package team
+
+clusters: demo: {
+	mode: "ha-proxy"
+	nodes: {
+		a: {priority: 200, managementIP: "192.0.2.11", interfaces: eth0: {segment: "lan", addresses: ["192.0.2.11"]}}
+		b: {priority: 100, managementIP: "192.0.2.12", interfaces: eth0: {segment: "lan", addresses: ["192.0.2.12"]}}
+	}
+	vrrp: groups: g: {vrid: 1, segment: "lna", vips: ["192.0.2.10"]}
+	management: {segment: "lan", keyFile: "/k"}
+}
+`,
+	})
+	wantFinding(t, fs, "syntax", "shared/segments.cue:3:58", "not checked at all: shared/defaults.cue")
+	wantFinding(t, fs, "unknown-segment", "team/cluster.cue:9:29", `"lna"`)
+	if len(fs) != 2 {
+		t.Errorf("want the syntax error and the unknown segment only:\n%s", findingsText(fs))
+	}
+}
+
+// Two package names in one directory: the finding points at the package
+// clause that differs, not at the directory.
+func TestMixedPackagesPointAtTheClause(t *testing.T) {
+	fs := loadRepo(t, map[string]string{
+		"d/a.cue": "package clusters\n\nsegments: {}\n",
+		"d/b.cue": "package clusters\n\nclusters: {}\n",
+		"d/c.cue": "// stray\npackage other\n\nclusters: {}\n",
+	})
+	wantFinding(t, fs, "load", "d/c.cue:2:9", "package other", "package clusters")
 }

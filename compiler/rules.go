@@ -18,6 +18,7 @@ var Rules = []Rule{
 	{"unknown-field", SeverityError, "a field the schema does not know (often a typo)"},
 	{"missing-field", SeverityError, "a required field is missing"},
 	{"not-concrete", SeverityError, "a field is left as a type or constraint, not a value"},
+	{"schema-copy", SeverityWarning, "a copy of the mwgc schema (or a file applying #Repo) inside a package; left out"},
 	// Repository-wide.
 	{"segment-conflict", SeverityError, "a segment defined differently in two packages (every field is compared)"},
 	{"cluster-duplicate", SeverityError, "a cluster name used twice in the repository"},
