@@ -67,6 +67,9 @@ func (r *repo) nodePlan(cl *cluster, n *nodeInfo) *plan.Plan {
 	if m := cl.doc.Management; m != nil && usesProtocols(cl.doc.Mode) {
 		p.Management = r.managementPlan(cl, n, m)
 	}
+	if cl.doc.Distribution != nil && p.Management != nil && (director || scans(cl, n)) {
+		p.Distribution = r.distributionPlan(cl, n, director)
+	}
 	return p
 }
 
