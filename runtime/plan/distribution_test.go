@@ -7,6 +7,7 @@ import (
 )
 
 func withDistribution(p *Plan) *Plan {
+	p.Management.Version = 2
 	p.Distribution = &Distribution{
 		Mode: DistributionL2, VIPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, Ports: []int{80, 443},
 		ProxyPort: 9090, Interface: "eth0", Scans: true, VIPInterface: "eth0", Slots: 4096, Seed: 7,
@@ -48,6 +49,7 @@ func TestDistributionErrors(t *testing.T) {
 		{"no nodes", func(p *Plan) { p.Distribution.Nodes = nil }, "no node takes a share"},
 		{"self missing", func(p *Plan) { p.Distribution.Nodes = p.Distribution.Nodes[1:] }, "not among distribution.nodes"},
 		{"no management", func(p *Plan) { p.Management = nil }, "needs the management protocol"},
+		{"management v1", func(p *Plan) { p.Management.Version = 1 }, "needs version 2"},
 		{"scanner with nodes", func(p *Plan) { p.VRRP = nil; p.Management.Members[0].Director = false }, "for directors"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

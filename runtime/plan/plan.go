@@ -159,6 +159,10 @@ type Management struct {
 	TableFile string `json:"tableFile,omitempty"`
 	// Members lists every node allowed to speak the protocol (this one too).
 	Members []Member `json:"members"`
+	// Version of the protocol messages this node sends: 0 or 1, or 2 when
+	// the cluster distributes traffic (answers then carry the node's MAC
+	// and proxy check). Every version is accepted on receive.
+	Version int `json:"version,omitempty"`
 }
 
 // Member is a node that may send discovery or answers.

@@ -100,6 +100,8 @@ const (
 func (d *Distribution) validate(p *Plan, ifaces map[string]*Interface, bad func(string, ...any)) {
 	if p.Management == nil {
 		bad("distribution: needs the management protocol (it finds the available nodes)")
+	} else if p.Management.Version < 2 {
+		bad("management.version: %d, but the distribution needs version 2 (answers with MAC and proxy check)", p.Management.Version)
 	}
 	if d.Mode != DistributionL2 && d.Mode != DistributionNAT {
 		bad("distribution.mode: %q is not %s or %s", d.Mode, DistributionL2, DistributionNAT)
@@ -304,6 +306,9 @@ func (m *Management) validate(self string, ifaces map[string]*Interface, bad fun
 	}
 	if m.DeadAfter < 2 || m.DeadAfter > MaxDeadAfter {
 		bad("management.deadAfter: %d is outside 2..%d", m.DeadAfter, MaxDeadAfter)
+	}
+	if m.Version < 0 || m.Version > 2 {
+		bad("management.version: %d is not 1 or 2", m.Version)
 	}
 	if m.KeyFile == "" && !m.Unauthenticated {
 		bad("management.keyFile: required unless unauthenticated is set explicitly")
