@@ -29,7 +29,7 @@ func TestCheckReport(t *testing.T) {
 
 func TestReportTargetOf(t *testing.T) {
 	p := &plan.Plan{
-		Interfaces: []plan.Interface{{Name: "eth1", Addresses: []netip.Prefix{netip.MustParsePrefix("2001:db8::5/64"), netip.MustParsePrefix("192.0.2.5/24")}}},
+		Interfaces:   []plan.Interface{{Name: "eth1", Addresses: []netip.Prefix{netip.MustParsePrefix("2001:db8::5/64"), netip.MustParsePrefix("192.0.2.5/24")}}},
 		Distribution: &plan.Distribution{Interface: "eth1", ProxyPort: 9090, Scans: true},
 	}
 	if got := reportTargetOf(p); got.ifname != "eth1" || got.proxy.String() != "192.0.2.5:9090" {

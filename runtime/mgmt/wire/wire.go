@@ -36,7 +36,7 @@ const (
 	MaxMessageLen = HeaderLen + 1 + MaxNameLen + 1 + MaxNameLen + DigestLen + 1 + 1 + 2 + 1 + MaxAddresses*18 + ReportLen + MACLen
 	// ReportLen is the size of a version-2 answer's distribution report.
 	ReportLen = 8
-	DigestLen     = sha256.Size
+	DigestLen = sha256.Size
 )
 
 // Type is the message type.
@@ -89,7 +89,7 @@ type Header struct {
 	// Parse sets it to the version received.
 	Version uint8
 	Type    Type
-	Auth Auth
+	Auth    Auth
 	// BootID is drawn at random when the sender starts; sequence numbers
 	// restart at 1 with each boot.
 	BootID uint64
