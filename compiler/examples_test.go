@@ -110,11 +110,13 @@ func TestValidExamplePlans(t *testing.T) {
 // warningRules are rules whose example is valid: they report a warning or
 // a note, and compile still works.
 var warningRules = map[string]Severity{
-	"single-director":            SeverityWarning,
-	"management-unauthenticated": SeverityWarning,
-	"checksum-interop":           SeverityWarning,
-	"segment-waived":             SeverityNote,
-	"schema-copy":                SeverityWarning,
+	"single-director":             SeverityWarning,
+	"management-unauthenticated":  SeverityWarning,
+	"checksum-interop":            SeverityWarning,
+	"segment-waived":              SeverityNote,
+	"vrrp-unauthenticated-waived": SeverityNote,
+	"vrrp-auth-transitional":      SeverityWarning,
+	"schema-copy":                 SeverityWarning,
 }
 
 // TestInvalidExamples checks every examples/invalid/<rule> against its
