@@ -20,6 +20,7 @@ var defaults struct {
 	group      groupDoc
 	management managementDoc
 	auth       authDoc
+	distrib    distributionDoc
 }
 
 // loadDefaults reads the default of every field of the schema's
@@ -35,6 +36,7 @@ func loadDefaults(s cue.Value) error {
 		{"#Group", &defaults.group},
 		{"#Management", &defaults.management},
 		{"#VRRPAuth", &defaults.auth},
+		{"#Distribution", &defaults.distrib},
 	} {
 		b, err := defaultsJSON(s.LookupPath(cue.MakePath(cue.Def(d.def))))
 		if err != nil {
@@ -109,4 +111,17 @@ func (d *authDoc) UnmarshalJSON(b []byte) error {
 	*d = defaults.auth
 	d.Keys = nil
 	return json.Unmarshal(b, (*plain)(d))
+}
+
+func (d *distributionDoc) UnmarshalJSON(b []byte) error {
+	type plain distributionDoc
+	*d = defaults.distrib
+	d.VIPs, d.Ports = nil, nil
+	if err := json.Unmarshal(b, (*plain)(d)); err != nil {
+		return err
+	}
+	if d.Ports == nil {
+		d.Ports = append([]int(nil), defaults.distrib.Ports...)
+	}
+	return nil
 }

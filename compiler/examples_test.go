@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under examples
 
 // validExamples are the repositories `make examples` validates and
 // compiles together.
-var validExamples = []string{"examples/ha-proxy", "examples/transparent-router", "examples/shared-segment"}
+var validExamples = []string{"examples/ha-proxy", "examples/transparent-router", "examples/shared-segment", "examples/distribution"}
 
 // toRepoRoot makes positions read as they do for a user in the repository
 // root (examples/...).
@@ -117,6 +117,7 @@ var warningRules = map[string]Severity{
 	"vrrp-unauthenticated-waived": SeverityNote,
 	"vrrp-auth-transitional":      SeverityWarning,
 	"schema-copy":                 SeverityWarning,
+	"distribution-load-weighting": SeverityWarning,
 }
 
 // TestInvalidExamples checks every examples/invalid/<rule> against its

@@ -69,4 +69,10 @@ var Rules = []Rule{
 	{"scanner-not-on-segment", SeverityError, "a node without an interface on the management segment"},
 	{"management-ip-missing", SeverityError, "a node without managementIP"},
 	{"management-ip-not-on-interface", SeverityError, "a managementIP that is not an address of the node's interface there"},
+	// Distribution.
+	{"distribution-vip", SeverityError, "a distributed VIP that is not an IPv4 VIP of the cluster, or VIPs on two segments"},
+	{"distribution-ports", SeverityError, "a distributed port listed twice"},
+	{"distribution-segment", SeverityError, "a director or a node taking a share without an IPv4 address on the distribution segment"},
+	{"distribution-no-nodes", SeverityError, "no node takes a share of the distributed traffic"},
+	{"distribution-load-weighting", SeverityWarning, "clients follow the nodes' load, so they move when it changes and at a failover"},
 }
