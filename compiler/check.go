@@ -122,6 +122,7 @@ func (c *checker) run() {
 		}
 		if cl.doc.VRRP != nil {
 			c.checkVRRP(cl)
+			c.checkVRRPAuth(cl)
 		}
 		if cl.doc.Management != nil {
 			c.checkManagement(cl)

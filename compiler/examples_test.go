@@ -126,6 +126,8 @@ var warningRules = map[string]Severity{
 	"management-unauthenticated":  SeverityWarning,
 	"checksum-interop":            SeverityWarning,
 	"segment-waived":              SeverityNote,
+	"vrrp-unauthenticated-waived": SeverityNote,
+	"vrrp-auth-transitional":      SeverityWarning,
 	"schema-copy":                 SeverityWarning,
 	"distribution-load-weighting": SeverityWarning,
 }
