@@ -1,6 +1,7 @@
 package plandiff
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -203,3 +204,37 @@ func protectionText(s compiler.Segment) string {
 	}
 	return "not protected"
 }
+
+// otherSections reports the plan sections and VRRP fields this package
+// does not know by name, field by field, so that nothing is hidden.
+func (d *differ) otherSections() {
+	for _, k := range unionKeys(d.b.extra, d.a.extra) {
+		bv, bok := d.b.extra[k]
+		av, aok := d.a.extra[k]
+		switch {
+		case !bok:
+			d.add(Change{Op: OpAdd, Subject: k, Detail: string(av), Wire: true, Effect: unknownEffect})
+		case !aok:
+			d.add(Change{Op: OpRemove, Subject: k, Wire: true, Effect: unknownEffect})
+		default:
+			var bm, am map[string]json.RawMessage
+			if json.Unmarshal(bv, &bm) != nil || json.Unmarshal(av, &am) != nil {
+				if string(bv) != string(av) {
+					d.add(Change{Op: OpUpdate, Subject: k, Detail: fmt.Sprintf("%s → %s", bv, av), Wire: true, Effect: unknownEffect})
+				}
+				continue
+			}
+			for _, f := range otherFields(bm, am, nil) {
+				d.add(Change{Op: OpUpdate, Subject: k, Detail: f, Wire: true, Effect: unknownEffect})
+			}
+		}
+	}
+	if d.b.vrrpExtra != nil && d.a.vrrpExtra != nil {
+		for _, f := range otherFields(d.b.vrrpExtra, d.a.vrrpExtra, []string{"priority", "announce", "groups"}) {
+			d.add(Change{Op: OpUpdate, Subject: "vrrp", Detail: f, Wire: true, Effect: unknownEffect})
+		}
+	}
+}
+
+// unknownEffect is said of a setting whose effect this package does not know.
+const unknownEffect = "the agents apply it as their plans land; mwgc plan does not describe this setting's effect"

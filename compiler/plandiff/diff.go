@@ -68,6 +68,8 @@ func diffCluster(bc, ac *clusterView) *Cluster {
 		d.groups()
 		d.announce()
 		d.management()
+		d.distribution()
+		d.otherSections()
 	}
 	if len(d.changes) == 0 && len(c.Plans) > 0 {
 		// A safety net: never hide a plan change this package cannot name.

@@ -259,7 +259,10 @@ func otherFields(before, after any, known []string) []string {
 }
 
 func jsonFields(v any) map[string]json.RawMessage {
-	b, _ := json.Marshal(v)
+	b, ok := v.([]byte)
+	if !ok {
+		b, _ = json.Marshal(v)
+	}
 	m := map[string]json.RawMessage{}
 	_ = json.Unmarshal(b, &m)
 	for k, raw := range m {
@@ -272,7 +275,7 @@ func jsonFields(v any) map[string]json.RawMessage {
 }
 
 func compact(raw json.RawMessage) string {
-	if raw == nil {
+	if raw == nil || string(raw) == "null" {
 		return "(unset)"
 	}
 	return string(raw)

@@ -1,6 +1,7 @@
 package plandiff
 
 import (
+	"encoding/json"
 	"net/netip"
 	"slices"
 
@@ -19,6 +20,17 @@ type clusterView struct {
 	groups   map[string]*groupView
 	announce *plan.Announce // nil without VRRP
 	mgmt     *plan.Management
+	// extra holds the plan's other top-level sections (such as
+	// distribution) by JSON name, from the first director that has them,
+	// else the first node: reported field by field, generically.
+	extra     map[string]json.RawMessage
+	extraFrom map[string]bool // the section came from a director
+	// vrrpExtra holds the node-level VRRP fields other than priority,
+	// announce and groups, from the first director.
+	vrrpExtra *plan.VRRP
+	// dist is the distribution section of the first director (the one
+	// with the table), nil when the cluster does not distribute.
+	dist *plan.Distribution
 }
 
 type nodeView struct {
@@ -78,11 +90,16 @@ func (cl *clusterView) add(p *plan.Plan) {
 			cl.mgmt = &m
 		}
 	}
+	cl.addExtra(p)
+	if p.Distribution != nil && (cl.dist == nil || (p.VRRP != nil && cl.dist.Slots == 0)) {
+		cl.dist = p.Distribution
+	}
 	if p.VRRP != nil {
 		n.priority = p.VRRP.Priority
 		if cl.announce == nil {
 			a := p.VRRP.Announce
 			cl.announce = &a
+			cl.vrrpExtra = p.VRRP
 		}
 		for _, g := range p.VRRP.Groups {
 			n.groups[g.Name] = g
@@ -100,6 +117,24 @@ func (cl *clusterView) add(p *plan.Plan) {
 		}
 	}
 	cl.nodes[p.Node] = n
+}
+
+// knownSections are the top-level plan fields described by name.
+var knownSections = []string{"apiVersion", "cluster", "node", "mode", "digest", "interfaces", "vrrp", "management", "distribution"}
+
+func (cl *clusterView) addExtra(p *plan.Plan) {
+	if cl.extra == nil {
+		cl.extra, cl.extraFrom = map[string]json.RawMessage{}, map[string]bool{}
+	}
+	director := p.VRRP != nil
+	for k, v := range jsonFields(p) {
+		if slices.Contains(knownSections, k) || string(v) == "null" {
+			continue
+		}
+		if _, ok := cl.extra[k]; !ok || (director && !cl.extraFrom[k]) {
+			cl.extra[k], cl.extraFrom[k] = v, director
+		}
+	}
 }
 
 // candidate is a router that may be Active in a group.
