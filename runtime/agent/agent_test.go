@@ -338,6 +338,9 @@ func (h *harness) eventually(what string, cond func() bool) {
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if st := h.agent.Status(); st != nil {
+				h.t.Logf("status at the timeout: %+v", *st)
+			}
 			h.t.Fatalf("%s: not reached in 5s", what)
 		}
 		time.Sleep(5 * time.Millisecond)

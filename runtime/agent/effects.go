@@ -59,6 +59,12 @@ func (a *Agent) carryOut(effects []node.Effect) {
 		case node.ReadFile:
 			file, err := readFile(e.Path)
 			a.pending = append(a.pending, node.FileRead{Path: e.Path, File: file, Err: err})
+		case node.CheckReport:
+			// It may wait for a connection: off the loop, answered by a post.
+			go func() {
+				r := mgmt.CheckReport(e.Target, e.Timeout)
+				a.post(func() { a.step(node.ReportChecked{Report: r}) })
+			}()
 		case node.ReadLoad:
 			if l, ok := mgmt.ReadLoad(); ok {
 				a.pending = append(a.pending, node.Load{PerMille: l})

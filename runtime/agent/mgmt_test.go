@@ -300,6 +300,9 @@ func TestManagementDirectorOnLoopback(t *testing.T) {
 	scan1.send(scan1.answer("scan-1", svcKey)) // old key still accepted
 	scan1.send(scan1.answer("scan-1", newKey))
 	h.eventually("answers under both keys", func() bool { return h.mgmtStatus().Stats.AnswersReceived >= 4 })
+	if t.Failed() {
+		t.Logf("management stats: %+v", h.mgmtStatus().Stats)
+	}
 	if got := metricValue(t, reg, "mwgc_mgmt_reloads_total", "result", "refused"); got != 2 {
 		t.Errorf("refused reloads %v, want 2", got)
 	}

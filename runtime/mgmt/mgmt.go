@@ -29,7 +29,7 @@ func EngineConfig(p *plan.Plan, keys [][]byte) (engine.Config, error) {
 	m := p.Management
 	cfg := engine.Config{
 		Cluster: p.Cluster, Node: p.Node, Address: m.Address, Broadcast: m.Broadcast,
-		Interval: m.DiscoveryInterval.D(), DeadAfter: m.DeadAfter, Keys: keys,
+		Interval: m.DiscoveryInterval.D(), DeadAfter: m.DeadAfter, Keys: keys, Version: uint8(m.Version),
 	}
 	if d, ok := strings.CutPrefix(p.Digest, "sha256:"); ok {
 		if b, err := hex.DecodeString(d); err == nil && len(b) == wire.DigestLen {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
@@ -130,6 +131,15 @@ type RemoveFile struct{ Path string }
 // ReadLoad asks for the host's load, answered with a Load event.
 type ReadLoad struct{}
 
+// CheckReport asks for the distribution report (mgmt.CheckReport: the
+// interface's MAC, whether the proxy port accepts a connection). It may
+// wait up to Timeout, so the executor runs it off its loop and answers
+// with ReportChecked.
+type CheckReport struct {
+	Target  mgmt.ReportTarget
+	Timeout time.Duration
+}
+
 // ---- Reports: metrics only.
 
 // Transition reports a group's state change.
@@ -208,6 +218,7 @@ func (MgmtSend) isEffect()          {}
 func (WriteTable) isEffect()        {}
 func (RemoveFile) isEffect()        {}
 func (ReadLoad) isEffect()          {}
+func (CheckReport) isEffect()       {}
 func (Transition) isEffect()        {}
 func (Dropped) isEffect()           {}
 func (Received) isEffect()          {}

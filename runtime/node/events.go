@@ -3,6 +3,8 @@ package node
 import (
 	"io/fs"
 	"net/netip"
+
+	"github.com/mwgc/mwgc/runtime/mgmt/wire"
 )
 
 // Event is an input to Node.Step. Every event comes with the time it
@@ -86,6 +88,9 @@ type MgmtPacket struct {
 // capacity.
 type Load struct{ PerMille uint16 }
 
+// ReportChecked answers CheckReport.
+type ReportChecked struct{ Report wire.Report }
+
 // Failed reports a host effect that did not work (only those the node
 // tracks: AddVIP). Effects that fail without a report are logged and
 // counted by the executor.
@@ -100,13 +105,14 @@ type Tick struct{}
 // Stop hands over and closes everything; the node takes no event after it.
 type Stop struct{}
 
-func (PlanFile) isEvent()   {}
-func (Prepared) isEvent()   {}
-func (FileRead) isEvent()   {}
-func (LinkReport) isEvent() {}
-func (VRRPPacket) isEvent() {}
-func (MgmtPacket) isEvent() {}
-func (Load) isEvent()       {}
-func (Failed) isEvent()     {}
-func (Tick) isEvent()       {}
-func (Stop) isEvent()       {}
+func (PlanFile) isEvent()      {}
+func (Prepared) isEvent()      {}
+func (FileRead) isEvent()      {}
+func (LinkReport) isEvent()    {}
+func (VRRPPacket) isEvent()    {}
+func (MgmtPacket) isEvent()    {}
+func (Load) isEvent()          {}
+func (ReportChecked) isEvent() {}
+func (Failed) isEvent()        {}
+func (Tick) isEvent()          {}
+func (Stop) isEvent()          {}

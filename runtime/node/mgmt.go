@@ -29,7 +29,10 @@ type mgmtPart struct {
 	tableAt   time.Time // last table file write
 	lastWarn  map[engine.DropReason]time.Time
 	nextHouse time.Time // next load and key file read
-	stats     mgmtStats
+	// The distribution report: the next check, and whether one is out.
+	nextReport time.Time
+	checking   bool
+	stats      mgmtStats
 }
 
 // mgmtStats counts what the node decided about the management protocol.
@@ -127,6 +130,9 @@ func (n *Node) startMgmt(now time.Time, pl *plan.Plan, keys *mgmtKeys) {
 	}
 	p := &mgmtPart{eng: eng, plan: pl, socket: mgmtSocketOf(m), keys: keys.keys, keyDigest: keys.digest,
 		lastWarn: map[engine.DropReason]time.Time{}, nextHouse: now}
+	if !mgmt.ReportTargetOf(pl).IsZero() {
+		p.nextReport = now
+	}
 	n.mgmt = p
 	p.writeTable(n, now)
 	n.log.Info("management protocol started", "interface", m.Interface, "address", m.Address, "port", m.Port,
@@ -154,6 +160,9 @@ func (p *mgmtPart) update(n *Node, now time.Time, c *candidate, keys *mgmtKeys) 
 	p.stats.ReloadsOK++
 	old := p.plan.Management.TableFile
 	p.plan = c.plan
+	if !mgmt.ReportTargetOf(c.plan).IsZero() && p.nextReport.IsZero() {
+		p.nextReport = now
+	}
 	p.step(n, now, engine.Reconfigure{Config: keys.cfg})
 	if old != m.TableFile {
 		// A reader still following the old path must not act on a table
@@ -198,8 +207,14 @@ func (p *mgmtPart) setActive(n *Node, now time.Time, active bool) {
 
 func (p *mgmtPart) deadline() time.Time {
 	d := p.eng.Deadline()
-	if d.IsZero() || p.nextHouse.Before(d) {
-		return p.nextHouse
+	next := p.nextReport
+	if p.checking {
+		next = time.Time{} // the answer comes first
+	}
+	for _, t := range []time.Time{p.nextHouse, next} {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
 	}
 	return d
 }
@@ -212,8 +227,36 @@ func (p *mgmtPart) tick(n *Node, now time.Time) {
 			n.emit(ReadFile{Path: kf})
 		}
 	}
+	p.checkReport(n, now)
 	if d := p.eng.Deadline(); !d.IsZero() && !now.Before(d) {
 		p.step(n, now, engine.Tick{})
+	}
+}
+
+// checkReport asks for the distribution report when it is due (a node
+// that takes a share of the traffic), one check at a time.
+func (p *mgmtPart) checkReport(n *Node, now time.Time) {
+	m := p.plan.Management
+	target := mgmt.ReportTargetOf(p.plan)
+	if target.IsZero() {
+		p.nextReport = time.Time{}
+		return
+	}
+	if p.nextReport.IsZero() {
+		p.nextReport = now
+	}
+	if now.Before(p.nextReport) || p.checking {
+		return
+	}
+	p.nextReport = now.Add(mgmt.ReportEvery(m))
+	p.checking = true
+	n.emit(CheckReport{Target: target, Timeout: mgmt.ReportTimeout(m)})
+}
+
+func (n *Node) mgmtReport(now time.Time, ev ReportChecked) {
+	if n.mgmt != nil {
+		n.mgmt.checking = false
+		n.mgmt.step(n, now, engine.SetReport{Report: ev.Report})
 	}
 }
 

@@ -93,6 +93,8 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 		n.fileRead(now, ev)
 	case Load:
 		n.mgmtLoad(now, ev)
+	case ReportChecked:
+		n.mgmtReport(now, ev)
 	case Failed:
 		n.failed(ev)
 	case Tick:

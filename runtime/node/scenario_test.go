@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -36,8 +37,10 @@ import (
 //	                           peers form
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
-//	                           bcast port int dead key table members
+//	                           bcast port int dead key table version members
 //	                           (NAME@ADDR[+d],...); "mgmt P none" removes it
+//	dist P                     P takes a share of distributed traffic
+//	                           (proxy port 9090 on eth0)
 //	file PATH MODE [HEX...]    a key file of the fake host (one key per HEX)
 //	nofile PATH                removes it
 //	hide WORD...               leaves out effects whose rendering starts
@@ -61,6 +64,7 @@ import (
 // (the running plan is P) | table NAME STATUS (a row of the management
 // table) | mgmt-active true|false | mgmt-stats K=V... (reloads-ok
 // reloads-refused key-reloads key-refused table-writes answers drop-REASON).
+// Event report SERVING MAC answers a CheckReport.
 
 var t0 = time.Unix(1_000_000, 0)
 
@@ -170,6 +174,11 @@ func (w *world) exec(l scriptLine) error {
 		return nil
 	case "mgmt":
 		return w.defineMgmt(f[1], f[2:])
+	case "dist":
+		p := w.plans[f[1]]
+		p.Distribution = &plan.Distribution{Mode: plan.DistributionL2, VIPs: []netip.Addr{netip.MustParseAddr("192.0.2.100")},
+			Ports: []int{80}, ProxyPort: 9090, Interface: "eth0", Scans: true}
+		return nil
 	case "file":
 		return w.defineFile(f[1:])
 	case "nofile":
@@ -388,6 +397,8 @@ func (w *world) defineMgmt(planName string, args []string) error {
 			m.KeyFile, m.Unauthenticated = v, v == ""
 		case "table":
 			m.TableFile = v
+		case "version":
+			m.Version, err = strconv.Atoi(v)
 		case "members":
 			m.Members = nil
 			for _, s := range strings.Split(v, ",") {
@@ -540,6 +551,12 @@ func (w *world) event(now time.Time, name string, args []string) (Event, error) 
 			return FileRead{Path: args[0], Err: &fs.PathError{Op: "open", Path: args[0], Err: fs.ErrNotExist}}, nil
 		}
 		return FileRead{Path: args[0], File: f}, nil
+	case "report":
+		r := wire.Report{Serving: args[0] == "serving"}
+		if hw, err := net.ParseMAC(args[1]); err == nil {
+			copy(r.MAC[:], hw)
+		}
+		return ReportChecked{Report: r}, nil
 	case "load-avg":
 		n, err := strconv.Atoi(args[0])
 		return Load{PerMille: uint16(n)}, err
@@ -799,6 +816,8 @@ func render(e Effect) string {
 		return "rm " + e.Path
 	case ReadLoad:
 		return "read-load"
+	case CheckReport:
+		return fmt.Sprintf("check-report %v", e.Timeout)
 	case Transition:
 		return fmt.Sprintf("%s: %v->%v", e.Group, e.From, e.To)
 	case Dropped:
