@@ -57,18 +57,19 @@ type Agent struct {
 	initial []byte // the plan New read, started by Run
 
 	// Owned by the loop.
-	node       *node.Node
-	poll       *poller
-	pending    []node.Event // produced by effects, stepped before the next event
-	vrrp       map[node.Socket]*vrrpSocket
-	mgmt       map[node.MgmtSocket]*mgmtSocket
-	announcers map[string]Announcer
-	groups     map[string]*groupState
-	table      *mgmt.TableWriter
-	mgmtErrors uint64 // management datagrams the kernel refused
-	startErr   error  // why the first plan could not start
-	stopped    bool
-	buf        []byte // receive buffer
+	node         *node.Node
+	poll         *poller
+	pending      []node.Event // produced by effects, stepped before the next event
+	vrrp         map[node.Socket]*vrrpSocket
+	mgmt         map[node.MgmtSocket]*mgmtSocket
+	announcers   map[string]Announcer
+	groups       map[string]*groupState
+	table        *mgmt.TableWriter
+	mgmtErrors   uint64 // management datagrams the kernel refused
+	startErr     error  // why the first plan could not start
+	rulesCleaned bool   // a crashed run's nftables tables are gone
+	stopped      bool
+	buf          []byte // receive buffer
 
 	running atomic.Bool
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
@@ -119,6 +120,20 @@ func (f *fakeNet) RemoveVIP(ifname string, p netip.Prefix) error {
 
 func (f *fakeNet) EnsureLinkLocal(ifname string, a netip.Addr) error {
 	f.record("ll %s %v", ifname, a)
+	return nil
+}
+
+func (f *fakeNet) ApplyRules(s nft.State) error {
+	var vips []string
+	for _, a := range s.DropVIPs {
+		vips = append(vips, a.String())
+	}
+	f.record("rules drop [%s]", strings.Join(vips, " "))
+	return nil
+}
+
+func (f *fakeNet) CleanRules() error {
+	f.record("rules clean")
 	return nil
 }
 
@@ -380,8 +395,10 @@ func TestStartCleansUpThenTakesOver(t *testing.T) {
 	h := start(t, testPlan())
 	h.waitActive()
 	calls := h.net.callsMatching("")
-	// The leftover VIP is removed before any socket opens.
-	if diff := cmp.Diff([]string{"remove eth0 192.0.2.100/24", "listen " + connV4}, calls[:2]); diff != "" {
+	// The leftover VIP is removed before any socket opens; a crashed
+	// run's nftables tables go, and the VIP of the group without accept
+	// mode is filtered before it can be added.
+	if diff := cmp.Diff([]string{"remove eth0 192.0.2.100/24", "rules clean", "rules drop [192.0.2.100]", "listen " + connV4}, calls[:4]); diff != "" {
 		t.Errorf("start-up order (-want +got):\n%s", diff)
 	}
 	h.eventually("VIP added", func() bool { return len(h.net.callsMatching("add eth0 192.0.2.100/24")) == 1 })
@@ -411,6 +428,9 @@ func TestStartCleansUpThenTakesOver(t *testing.T) {
 	}
 	if !c.isClosed() {
 		t.Error("socket left open")
+	}
+	if rules := h.net.callsMatching("rules"); rules[len(rules)-1] != "rules drop []" {
+		t.Errorf("nftables rules at stop: %v, want mwgc's tables removed last", rules)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/node"
 )
 
@@ -21,6 +22,11 @@ type Network interface {
 	RemoveVIP(ifname string, p netip.Prefix) error
 	EnsureLinkLocal(ifname string, a netip.Addr) error
 	OpenAnnouncer(ifname string) (Announcer, error)
+	// ApplyRules makes mwgc's nftables tables hold s (runtime/nft: one
+	// transaction, nothing else touched); CleanRules removes every table
+	// of mwgc's, a crashed run's included.
+	ApplyRules(s nft.State) error
+	CleanRules() error
 	// WatchLinks reports the host's link states to report: a full listing
 	// before it returns, then every change, and a full listing again
 	// whenever it had to resubscribe, until ctx ends. An error means the

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mwgc/mwgc/runtime/mgmt"
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/node"
 )
 
@@ -69,6 +70,10 @@ func (a *Agent) carryOut(effects []node.Effect) {
 			if l, ok := mgmt.ReadLoad(); ok {
 				a.pending = append(a.pending, node.Load{PerMille: l})
 			}
+		case node.Rules:
+			if err := a.applyRules(e.State); err != nil {
+				a.log.Error("cannot set the nftables rules (accept mode)", "err", err)
+			}
 		case node.OpenVRRP, node.OpenMgmt:
 			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
 		case node.PlanResult:
@@ -96,6 +101,8 @@ func (a *Agent) prepare(p node.Prepare) {
 			r.Err = a.openMgmt(s.Socket)
 		case node.ReadFile:
 			r.File, r.Err = readFile(s.Path)
+		case node.Rules:
+			r.Err = a.applyRules(s.State)
 		default:
 			r.Err = fmt.Errorf("agent: unknown setup step %T", step)
 		}
@@ -105,6 +112,18 @@ func (a *Agent) prepare(p node.Prepare) {
 		}
 	}
 	a.pending = append(a.pending, node.Prepared{Txn: p.Txn, Results: results})
+}
+
+// applyRules sets mwgc's nftables tables; the first time in a run it
+// removes a crashed run's leftovers first.
+func (a *Agent) applyRules(s nft.State) error {
+	if !a.rulesCleaned {
+		if err := a.net.CleanRules(); err != nil {
+			return err
+		}
+		a.rulesCleaned = true
+	}
+	return a.net.ApplyRules(s)
 }
 
 // readFile reads a key file: at most 64 KiB of a regular file, with its mode.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mwgc/mwgc/runtime/announce"
 	"github.com/mwgc/mwgc/runtime/mgmt"
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/vip"
 	"github.com/mwgc/mwgc/runtime/vrrpnet"
 )
@@ -40,6 +41,9 @@ func (LinuxNetwork) RemoveVIP(ifname string, p netip.Prefix) error { return vip.
 func (LinuxNetwork) EnsureLinkLocal(ifname string, a netip.Addr) error {
 	return vip.EnsureLinkLocal(ifname, a)
 }
+
+func (LinuxNetwork) ApplyRules(s nft.State) error { return nft.New().Apply(s) }
+func (LinuxNetwork) CleanRules() error            { return nft.New().Clean() }
 
 func (LinuxNetwork) OpenAnnouncer(ifname string) (Announcer, error) {
 	a, err := announce.Open(ifname)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
@@ -66,6 +67,12 @@ type EnsureLinkLocal struct {
 	Interface string
 	Addr      netip.Addr
 }
+
+// Rules makes the kernel's nftables ruleset hold State: mwgc's tables
+// only, replaced in one transaction (runtime/nft). A setup step whenever a
+// plan changes what it asks for (the first plan's also clears a crashed
+// run's leftovers); at stop the empty state removes mwgc's tables.
+type Rules struct{ State nft.State }
 
 // ReadFile reads a file (a key). In a Prepare its content comes back in
 // the Result; outside one, as a FileRead event.
@@ -208,6 +215,7 @@ func (OpenVRRP) isEffect()          {}
 func (OpenMgmt) isEffect()          {}
 func (EnsureLinkLocal) isEffect()   {}
 func (ReadFile) isEffect()          {}
+func (Rules) isEffect()             {}
 func (SendAdvert) isEffect()        {}
 func (AddVIP) isEffect()            {}
 func (RemoveVIP) isEffect()         {}

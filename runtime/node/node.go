@@ -181,6 +181,9 @@ func (n *Node) stop(now time.Time) {
 		n.mgmt.close(n, now)
 		n.mgmt = nil
 	}
+	if n.plan != nil {
+		n.emit(Rules{}) // mwgc's tables go with it
+	}
 	for _, s := range socketsOf(n.members) {
 		n.emit(CloseVRRP{Socket: s})
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
@@ -173,8 +174,9 @@ func (c *candidate) newMembers() []*member {
 
 // setupSteps lists what must work before c is committed: for the first
 // plan, removing the VIPs an earlier run left behind (they would answer
-// for the cluster while this node is Backup); IPv6 link-local sources and
-// sockets not open yet; the management socket and key file.
+// for the cluster while this node is Backup); the nftables rules when they
+// change (always for the first plan: a crashed run's go); IPv6 link-local
+// sources and sockets not open yet; the management socket and key file.
 func (n *Node) setupSteps(c *candidate) []Effect {
 	var steps []Effect
 	if c.initial && c.plan.VRRP != nil {
@@ -183,6 +185,9 @@ func (n *Node) setupSteps(c *candidate) []Effect {
 				steps = append(steps, RemoveVIP{Group: g.Name, Interface: g.Interface, VIP: v})
 			}
 		}
+	}
+	if rules := rulesOf(c.plan); c.initial || !rules.Equal(rulesOf(n.plan)) {
+		steps = append(steps, Rules{State: rules})
 	}
 	open := socketsOf(n.members)
 	for _, s := range socketsOf(c.newMembers()) {
@@ -254,6 +259,8 @@ func (n *Node) stepError(c *candidate, results []Result) error {
 			return fmt.Errorf("removing leftover VIP %v from %s: %w", s.VIP, s.Interface, r.Err)
 		case OpenMgmt, ReadFile:
 			return n.mgmtRefused(c, r.Err)
+		case Rules:
+			return fmt.Errorf("nftables (accept mode): %w", r.Err)
 		}
 		return r.Err
 	}
@@ -271,8 +278,31 @@ func (n *Node) undo(results []Result) {
 			n.emit(CloseVRRP{Socket: s.Socket})
 		case OpenMgmt:
 			n.emit(CloseMgmt{Socket: s.Socket})
+		case Rules:
+			n.emit(Rules{State: rulesOf(n.plan)}) // the running plan's again
 		}
 	}
+}
+
+// rulesOf is the nftables state plan p asks for: the VIPs of groups whose
+// Active must not accept packets for them (RFC 9568 §6.4.3: not the owner,
+// Accept_Mode false). They are filtered all the time: while the group is
+// Backup they are not local addresses and nothing reaches the filter, and
+// becoming Active needs no change of the ruleset.
+func rulesOf(p *plan.Plan) nft.State {
+	var s nft.State
+	if p == nil || p.VRRP == nil || p.VRRP.Priority == 255 {
+		return s
+	}
+	for _, g := range p.VRRP.Groups {
+		if g.AcceptMode {
+			continue
+		}
+		for _, v := range g.VIPs {
+			s.DropVIPs = append(s.DropVIPs, v.Addr())
+		}
+	}
+	return s
 }
 
 // commit makes c the running plan. Nothing here can fail.

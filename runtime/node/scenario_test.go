@@ -33,8 +33,8 @@ import (
 //	plan P [from Q] K=V...     defines plan P (a copy of Q); keys: node prio
 //	                           announce=COUNTxINTERVAL[+REPEAT]
 //	group P G K=V...           adds or replaces group G of plan P; keys: vrid
-//	                           if src int prio preempt delay accept vips
-//	                           peers form
+//	                           if src int preempt delay accept (default
+//	                           true, as mwgc's schema) vips peers form
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
 //	                           bcast port int dead key table version members
@@ -298,7 +298,7 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 		return fmt.Errorf("no plan %q", planName)
 	}
 	g := plan.Group{Name: name, Version: 3, Interface: "eth0", Family: plan.FamilyIPv4, Preempt: true,
-		AdvertInterval: plan.Duration(time.Second), Checksum: plan.ChecksumPseudoHeader}
+		AdvertInterval: plan.Duration(time.Second), Checksum: plan.ChecksumPseudoHeader, AcceptMode: true}
 	if i := slices.IndexFunc(p.VRRP.Groups, func(x plan.Group) bool { return x.Name == name }); i >= 0 {
 		g = p.VRRP.Groups[i]
 	}
@@ -792,6 +792,15 @@ func render(e Effect) string {
 		return fmt.Sprintf("link-local %s %v", e.Interface, e.Addr)
 	case ReadFile:
 		return "read " + e.Path
+	case Rules:
+		if e.State.IsZero() {
+			return "rules none"
+		}
+		var vips []string
+		for _, a := range e.State.DropVIPs {
+			vips = append(vips, a.String())
+		}
+		return "rules drop " + strings.Join(vips, ",")
 	case SendAdvert:
 		if len(e.Data) < vrrp.HeaderLen {
 			return "send MALFORMED"

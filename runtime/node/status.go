@@ -41,6 +41,10 @@ type GroupStatus struct {
 	ActiveAddress string `json:"activeAddress,omitempty"`
 	// ActiveInterval is the advert interval in use (learned while Backup).
 	ActiveInterval string `json:"activeInterval,omitempty"`
+	// AcceptsTraffic: the node accepts packets addressed to the VIPs now
+	// (Active, and the owner or Accept_Mode); otherwise they are dropped
+	// (the VIPs of a group without Accept_Mode are filtered all the time).
+	AcceptsTraffic bool `json:"acceptsTraffic"`
 }
 
 // ReloadStatus is the outcome of the last plan file read after the first.
@@ -80,6 +84,7 @@ func (n *Node) Status() *Status {
 			gs.State = StateFault
 		}
 		fillStats(&gs, m.router.Stats())
+		gs.AcceptsTraffic = m.router.AcceptsVIPTraffic() && !fault
 		s.Groups = append(s.Groups, gs)
 	}
 	if n.mgmt != nil {

@@ -48,6 +48,7 @@ import (
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/mgmt/engine"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/plan"
 )
 
@@ -237,6 +238,8 @@ func (inertVRRP) Listen(string, bool, netip.Addr) (agent.PacketConn, error) {
 func (inertVRRP) AddVIP(string, netip.Prefix) error             { return nil }
 func (inertVRRP) RemoveVIP(string, netip.Prefix) error          { return nil }
 func (inertVRRP) EnsureLinkLocal(string, netip.Addr) error      { return nil }
+func (inertVRRP) ApplyRules(nft.State) error                    { return nil }
+func (inertVRRP) CleanRules() error                             { return nil }
 func (inertVRRP) OpenAnnouncer(string) (agent.Announcer, error) { return inertAnnouncer{}, nil }
 func (inertVRRP) WatchLinks(_ context.Context, report agent.LinkReport, _ func(error)) error {
 	report(true, []agent.LinkState{{Index: 1, Name: "lo", Up: true}})
