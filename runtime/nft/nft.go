@@ -198,4 +198,3 @@ func icmpv6Type(typ byte) []expr.Any {
 }
 
 func policyRef(p nftables.ChainPolicy) *nftables.ChainPolicy { return &p }
-
