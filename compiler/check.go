@@ -122,9 +122,13 @@ func (c *checker) run() {
 		}
 		if cl.doc.VRRP != nil {
 			c.checkVRRP(cl)
+			c.checkVRRPAuth(cl)
 		}
 		if cl.doc.Management != nil {
 			c.checkManagement(cl)
+		}
+		if cl.doc.Distribution != nil {
+			c.checkDistribution(cl)
 		}
 	}
 	c.checkUnusedSegments()
@@ -335,6 +339,10 @@ func (c *checker) checkMode(cl *cluster) {
 	if cl.doc.Management != nil {
 		c.add(SeverityError, "mode-unused-protocol", cl.inst, sel("clusters", cl.name, "management"),
 			"remove the management section, or change the mode", "mode %s does not use the management protocol, but cluster %s configures it", cl.doc.Mode, cl.name)
+	}
+	if cl.doc.Distribution != nil {
+		c.add(SeverityError, "mode-unused-protocol", cl.inst, sel("clusters", cl.name, "distribution"),
+			"remove the distribution section, or change the mode", "mode %s has no VIPs to distribute, but cluster %s configures a distribution", cl.doc.Mode, cl.name)
 	}
 }
 

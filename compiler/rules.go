@@ -54,6 +54,14 @@ var Rules = []Rule{
 	{"vrrp-source-missing", SeverityError, "a director without an IPv4 address (IPv4 group) or linkLocal (IPv6 group) there"},
 	{"peer-address", SeverityError, "an external peer address of the wrong family, not link-local for IPv6, or a director's"},
 	{"checksum-interop", SeverityWarning, "an IPv4 group with external peers that sends the message-only checksum, which keepalived and FRR reject"},
+	// VRRP authentication (docs/security.md).
+	{"vrrp-unauthenticated", SeverityError, "a group on an unprotected segment without authentication and without a reason to go without"},
+	{"vrrp-unauthenticated-waived", SeverityNote, "a group runs without authentication on purpose, with the reason"},
+	{"vrrp-auth-conflict", SeverityError, "a group with both authentication and unauthenticated"},
+	{"vrrp-auth-keys", SeverityError, "authentication without a key, a key id listed twice, or an activeKey that is not listed"},
+	{"vrrp-auth-key-path", SeverityError, "a key file path that is not a clean absolute path"},
+	{"vrrp-auth-transitional", SeverityWarning, "authentication in permissive or receive-only mode (a roll-out not finished)"},
+	{"vrrp-auth-peer", SeverityError, "a group that enforces authentication with an external peer that cannot authenticate"},
 	// Management.
 	{"management-key", SeverityError, "neither keyFile nor unauthenticated, or both"},
 	{"management-unauthenticated", SeverityWarning, "the management protocol runs without authentication"},
@@ -62,4 +70,10 @@ var Rules = []Rule{
 	{"scanner-not-on-segment", SeverityError, "a node without an interface on the management segment"},
 	{"management-ip-missing", SeverityError, "a node without managementIP"},
 	{"management-ip-not-on-interface", SeverityError, "a managementIP that is not an address of the node's interface there"},
+	// Distribution.
+	{"distribution-vip", SeverityError, "a distributed VIP that is not an IPv4 VIP of the cluster, or VIPs on two segments"},
+	{"distribution-ports", SeverityError, "a distributed port listed twice"},
+	{"distribution-segment", SeverityError, "a director or a node taking a share without an IPv4 address on the distribution segment"},
+	{"distribution-no-nodes", SeverityError, "no node takes a share of the distributed traffic"},
+	{"distribution-load-weighting", SeverityWarning, "clients follow the nodes' load, so they move when it changes and at a failover"},
 }

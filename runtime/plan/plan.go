@@ -54,6 +54,9 @@ type Plan struct {
 	VRRP *VRRP `json:"vrrp,omitempty"`
 	// Management is nil in explicit proxy mode.
 	Management *Management `json:"management,omitempty"`
+	// Distribution is set when the cluster spreads client traffic over
+	// its nodes (docs/distribution.md).
+	Distribution *Distribution `json:"distribution,omitempty"`
 }
 
 // Interface is one of the node's network interfaces.
@@ -78,6 +81,39 @@ type VRRP struct {
 	// Announce is the gratuitous ARP / unsolicited NA burst sent at takeover.
 	Announce Announce `json:"announce"`
 	Groups   []Group  `json:"groups"`
+	// RolloutGrace: a raised own priority or a longer own interval is used
+	// only this long after the plan lands; peers' previous priorities and
+	// intervals stay allowed twice as long (see docs/security.md).
+	RolloutGrace Duration `json:"rolloutGrace,omitzero"`
+}
+
+// Authentication modes of a group (keepalived's auth_hmac modes).
+const (
+	AuthEnforce     = "enforce"
+	AuthPermissive  = "permissive"
+	AuthReceiveOnly = "receive-only"
+)
+
+// Auth is a group's advert authentication: keepalived's auth_hmac trailer.
+type Auth struct {
+	// Mode is enforce, permissive or receive-only.
+	Mode string `json:"mode"`
+	// Keys are the key files on this node by key id; all verify.
+	Keys []Key `json:"keys"`
+	// ActiveKey is the id that signs.
+	ActiveKey int `json:"activeKey"`
+	// Window is the freshness window (whole seconds, 1s..300s); zero means
+	// max(3 × advertInterval, 5s).
+	Window Duration `json:"window,omitzero"`
+}
+
+// Key names one key file.
+type Key struct {
+	ID int `json:"id"`
+	// File is the absolute path of the key on the node: one key of 32..64
+	// bytes as keepalived reads it ("hex:<digits>" or the text itself),
+	// readable by its owner only.
+	File string `json:"file"`
 }
 
 // Announce describes the burst of gratuitous ARPs (IPv4) and unsolicited
@@ -120,16 +156,24 @@ type Group struct {
 	// Peers lists every other legitimate advertiser of this group. Adverts
 	// from any source not listed here (or this node's own) are dropped.
 	Peers []Peer `json:"peers"`
+	// Auth, when set, signs and verifies adverts; nil runs the group
+	// without authentication.
+	Auth *Auth `json:"auth,omitempty"`
 }
 
 // Peer is another router allowed to advertise for a group.
 type Peer struct {
 	Name    string     `json:"name"`
 	Address netip.Addr `json:"address"`
-	// Priority as configured; informational (the wire tells the truth).
+	// Priority as planned. It is election policy: 255 counts only from a
+	// peer planned with 255, and a higher advertised priority counts as
+	// this one (see docs/security.md).
 	Priority int `json:"priority"`
 	// External peers are not mwgc nodes (e.g. keepalived during a migration).
 	External bool `json:"external,omitempty"`
+	// Auth says the peer signs and verifies the group's authentication
+	// (set for every director when the group has Auth).
+	Auth bool `json:"auth,omitempty"`
 }
 
 // Management is the node's part in the management protocol. Every node
@@ -156,6 +200,10 @@ type Management struct {
 	TableFile string `json:"tableFile,omitempty"`
 	// Members lists every node allowed to speak the protocol (this one too).
 	Members []Member `json:"members"`
+	// Version of the protocol messages this node sends: 0 or 1, or 2 when
+	// the cluster distributes traffic (answers then carry the node's MAC
+	// and proxy check). Every version is accepted on receive.
+	Version int `json:"version,omitempty"`
 }
 
 // Member is a node that may send discovery or answers.
@@ -164,4 +212,46 @@ type Member struct {
 	Address netip.Addr `json:"address"`
 	// Director is true for nodes with a VRRP priority above 0.
 	Director bool `json:"director,omitempty"`
+}
+
+// Distribution modes.
+const (
+	DistributionL2  = "l2"
+	DistributionNAT = "nat"
+)
+
+// Distribution is the node's part in spreading the VIPs' client traffic:
+// the Active director maps clients to the available nodes; a node that
+// takes a share accepts the traffic forwarded to it.
+type Distribution struct {
+	Mode string `json:"mode"`
+	// VIPs whose traffic is distributed (IPv4), and Ports (TCP) of them.
+	VIPs  []netip.Addr `json:"vips"`
+	Ports []int        `json:"ports"`
+	// ProxyPort is where the proxy listens on every node.
+	ProxyPort int `json:"proxyPort"`
+	// Interface is this node's interface on the distribution segment: a
+	// director forwards from it, a node receives on it and announces its
+	// MAC.
+	Interface string `json:"interface"`
+	// Scans: this node takes a share (it accepts distributed traffic and
+	// reports whether its proxy port serves).
+	Scans bool `json:"scans,omitempty"`
+	// Directors only: where the VIP traffic arrives (the VRRP group's
+	// interface), the hash table, and every node that may take a share.
+	VIPInterface  string             `json:"vipInterface,omitempty"`
+	Slots         int                `json:"slots,omitempty"`
+	Seed          uint32             `json:"seed,omitempty"`
+	DirectorsScan bool               `json:"directorsScan,omitempty"`
+	LoadWeighting bool               `json:"loadWeighting,omitempty"`
+	Nodes         []DistributionNode `json:"nodes,omitempty"`
+}
+
+// DistributionNode is a node that may take a share, as directors see it.
+type DistributionNode struct {
+	Name string `json:"name"`
+	// Address is the node's IPv4 address on the distribution segment: the
+	// DNAT target in nat mode, the neighbour checked in l2 mode.
+	Address  netip.Addr `json:"address"`
+	Director bool       `json:"director,omitempty"`
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -18,6 +19,9 @@ const (
 	MaxDeadAfter      = 100
 	MaxAnnounceCount  = 100
 	MaxIfNameLen      = 15
+	MaxRolloutGrace   = time.Hour
+	MinAuthWindow     = time.Second
+	MaxAuthWindow     = 300 * time.Second
 )
 
 // Validate checks every range and cross-reference of the plan and reports
@@ -85,7 +89,98 @@ func (p *Plan) Validate() error {
 			}
 		}
 	}
+	if p.Distribution != nil {
+		p.Distribution.validate(p, ifaces, bad)
+	}
 	return errs.ErrorOrNil()
+}
+
+// Limits of a distribution.
+const (
+	MinSlots = 64
+	MaxSlots = 65536
+)
+
+func (d *Distribution) validate(p *Plan, ifaces map[string]*Interface, bad func(string, ...any)) {
+	if p.Management == nil {
+		bad("distribution: needs the management protocol (it finds the available nodes)")
+	} else if p.Management.Version < 2 {
+		bad("management.version: %d, but the distribution needs version 2 (answers with MAC and proxy check)", p.Management.Version)
+	}
+	if d.Mode != DistributionL2 && d.Mode != DistributionNAT {
+		bad("distribution.mode: %q is not %s or %s", d.Mode, DistributionL2, DistributionNAT)
+	}
+	if len(d.VIPs) == 0 {
+		bad("distribution.vips: at least one VIP")
+	}
+	for i, v := range d.VIPs {
+		if !v.Is4() || v.IsUnspecified() || v.IsMulticast() {
+			bad("distribution.vips[%d]: %v is not a unicast IPv4 address", i, v)
+		}
+	}
+	if len(d.Ports) == 0 {
+		bad("distribution.ports: at least one port")
+	}
+	seen := map[int]bool{}
+	for i, port := range append(append([]int(nil), d.Ports...), d.ProxyPort) {
+		if port < 1 || port > 65535 {
+			bad("distribution port %d: %d is outside 1..65535", i, port)
+		}
+		if i < len(d.Ports) && seen[port] {
+			bad("distribution.ports[%d]: %d appears twice", i, port)
+		}
+		seen[port] = true
+	}
+	if ifaces[d.Interface] == nil {
+		bad("distribution.interface: %q is not among the plan's interfaces", d.Interface)
+	}
+	if p.VRRP == nil {
+		if d.VIPInterface != "" || len(d.Nodes) > 0 {
+			bad("distribution: vipInterface and nodes are for directors; this node runs no VRRP")
+		}
+		if !d.Scans {
+			bad("distribution.scans: a node without VRRP that takes no share has no part in the distribution")
+		}
+		return
+	}
+	if ifaces[d.VIPInterface] == nil {
+		bad("distribution.vipInterface: %q is not among the plan's interfaces", d.VIPInterface)
+	}
+	if d.Slots < MinSlots || d.Slots > MaxSlots {
+		bad("distribution.slots: %d is outside %d..%d", d.Slots, MinSlots, MaxSlots)
+	}
+	vips := map[netip.Addr]bool{}
+	for _, g := range p.VRRP.Groups {
+		for _, v := range g.VIPs {
+			if g.Interface == d.VIPInterface {
+				vips[v.Addr()] = true
+			}
+		}
+	}
+	for i, v := range d.VIPs {
+		if !vips[v] {
+			bad("distribution.vips[%d]: %v is not a VIP of a group on %s", i, v, d.VIPInterface)
+		}
+	}
+	if len(d.Nodes) == 0 {
+		bad("distribution.nodes: no node takes a share")
+	}
+	names := map[string]bool{}
+	for i, n := range d.Nodes {
+		if n.Name == "" || names[n.Name] {
+			bad("distribution.nodes[%d].name: %q must be non-empty and unique", i, n.Name)
+		}
+		names[n.Name] = true
+		if !n.Address.Is4() {
+			bad("distribution.nodes[%d].address: %v is not an IPv4 address", i, n.Address)
+		}
+		if n.Name == p.Node && !d.Scans {
+			bad("distribution.nodes[%d]: this node is listed but scans is false", i)
+		}
+	}
+	if d.Scans && !names[p.Node] {
+		bad("distribution.scans: true, but this node is not among distribution.nodes")
+	}
 }
 
 func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) {
@@ -103,6 +198,9 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 	}
 	if len(v.Groups) == 0 {
 		bad("vrrp.groups: a node with a vrrp section needs at least one group")
+	}
+	if v.RolloutGrace < 0 || v.RolloutGrace.D() > MaxRolloutGrace {
+		bad("vrrp.rolloutGrace: %v is outside 0..%v", v.RolloutGrace, MaxRolloutGrace)
 	}
 	names := map[string]bool{}
 	type key struct {
@@ -190,7 +288,40 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 			if peer.Priority < 0 || peer.Priority > 255 {
 				bad("%s.peers[%d].priority: %d is outside 0..255", at, j, peer.Priority)
 			}
+			if g.Auth != nil && g.Auth.Mode == AuthEnforce && !peer.Auth {
+				bad("%s.peers[%d]: %s cannot authenticate, but the group enforces authentication", at, j, peer.Name)
+			}
 		}
+		if g.Auth != nil {
+			g.Auth.validate(at+".auth", bad)
+		}
+	}
+}
+
+func (a *Auth) validate(at string, bad func(string, ...any)) {
+	switch a.Mode {
+	case AuthEnforce, AuthPermissive, AuthReceiveOnly:
+	default:
+		bad("%s.mode: %q is not %s, %s or %s", at, a.Mode, AuthEnforce, AuthPermissive, AuthReceiveOnly)
+	}
+	if len(a.Keys) == 0 {
+		bad("%s.keys: at least one key is needed", at)
+	}
+	ids := map[int]bool{}
+	for i, k := range a.Keys {
+		if k.ID < 1 || k.ID > 255 || ids[k.ID] {
+			bad("%s.keys[%d].id: %d must be unique in 1..255", at, i, k.ID)
+		}
+		ids[k.ID] = true
+		if !filepath.IsAbs(k.File) || filepath.Clean(k.File) != k.File {
+			bad("%s.keys[%d].file: %q is not a clean absolute path", at, i, k.File)
+		}
+	}
+	if !ids[a.ActiveKey] {
+		bad("%s.activeKey: %d is not among the keys", at, a.ActiveKey)
+	}
+	if w := a.Window.D(); w != 0 && (w < MinAuthWindow || w > MaxAuthWindow || w%time.Second != 0) {
+		bad("%s.window: %v is not whole seconds in %v..%v", at, w, MinAuthWindow, MaxAuthWindow)
 	}
 }
 
@@ -215,6 +346,9 @@ func (m *Management) validate(self string, ifaces map[string]*Interface, bad fun
 	}
 	if m.DeadAfter < 2 || m.DeadAfter > MaxDeadAfter {
 		bad("management.deadAfter: %d is outside 2..%d", m.DeadAfter, MaxDeadAfter)
+	}
+	if m.Version < 0 || m.Version > 2 {
+		bad("management.version: %d is not 1 or 2", m.Version)
 	}
 	if m.KeyFile == "" && !m.Unauthenticated {
 		bad("management.keyFile: required unless unauthenticated is set explicitly")
