@@ -120,7 +120,7 @@ func (cl *clusterView) add(p *plan.Plan) {
 }
 
 // knownSections are the top-level plan fields described by name.
-var knownSections = []string{"apiVersion", "cluster", "node", "mode", "digest", "interfaces", "vrrp", "management", "distribution"}
+var knownSections = []string{"apiVersion", "cluster", "node", "mode", "digest", "interfaces", "vrrp", "management", "distribution", "rollout"}
 
 func (cl *clusterView) addExtra(p *plan.Plan) {
 	if cl.extra == nil {
