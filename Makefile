@@ -17,8 +17,15 @@ MERMAID  := mermaid@12.3.0
 
 all: build
 
+# The go tool does not stamp VCS data in a git worktree; pass it on.
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+BUILDINFO := github.com/mwgc/mwgc/runtime/buildinfo
+LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION) -X $(BUILDINFO).modified=$(MODIFIED)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 # The main job on the bundled examples: validate, then compile plans to out/.
 examples: build
