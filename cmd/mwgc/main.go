@@ -5,6 +5,8 @@
 //	mwgc compile -o DIR [PATH ...]
 //	mwgc schema
 //	mwgc version
+//	mwgc plan [--base GITREF|DIR] [-o text|json|markdown] [PATH ...]
+//	mwgc graph [-o mermaid|markdown|dot] [PATH ...]
 //	mwgc help [COMMAND]
 //
 // Flags may come before or after the paths. Exit status: 0 valid (warnings
@@ -32,6 +34,9 @@ commands:
   compile -o DIR [PATH ...]                   write DIR/<cluster>/<node>.json
   schema                                      print the CUE schema
   version                                     print which build this is
+  plan [--base GITREF|DIR] [-o FORMAT] [PATH ...]
+                                              what a change does on the wire (exit 2: changes)
+  graph [-o mermaid|markdown|dot] [PATH ...]  draw the topology
 
 PATH is a directory (every CUE package below it) or .cue files; default ".".
 Flags may come before or after the paths; -- ends the flags.
@@ -45,6 +50,9 @@ type command struct {
 	synopsis, about string
 	// setup defines the flags on fs and returns what runs the command.
 	setup func(fs *flag.FlagSet) func(args []string, stdout, stderr io.Writer) (int, error)
+	// usageExit is the exit status of a bad flag when not 2 (mwgc plan
+	// exits 2 for "changes present", as terraform plan -detailed-exitcode).
+	usageExit int
 }
 
 var commands = map[string]*command{
@@ -125,6 +133,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case err != nil:
 		fmt.Fprintf(stderr, "mwgc %s: %v\n\n%s", name, err, cmd.usage(fs))
+		if cmd.usageExit != 0 {
+			return cmd.usageExit
+		}
 		return 2
 	}
 	code, err := exec(positional, stdout, stderr)
