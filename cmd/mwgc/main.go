@@ -7,6 +7,7 @@
 //	mwgc version
 //	mwgc plan [--base GITREF|DIR] [-o text|json|markdown] [PATH ...]
 //	mwgc graph [-o mermaid|markdown|dot] [PATH ...]
+//	mwgc status [-o text|json] [ADDR]
 //	mwgc help [COMMAND]
 //
 // Flags may come before or after the paths. Exit status: 0 valid (warnings
@@ -37,6 +38,7 @@ commands:
   plan [--base GITREF|DIR] [-o FORMAT] [PATH ...]
                                               what a change does on the wire (exit 2: changes)
   graph [-o mermaid|markdown|dot] [PATH ...]  draw the topology
+  status [-o text|json] [ADDR]                the cluster as an agent sees it (exit 1: alarms)
 
 PATH is a directory (every CUE package below it) or .cue files; default ".".
 Flags may come before or after the paths; -- ends the flags.
