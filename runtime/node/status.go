@@ -45,6 +45,8 @@ type GroupStatus struct {
 	// (Active, and the owner or Accept_Mode); otherwise they are dropped
 	// (the VIPs of a group without Accept_Mode are filtered all the time).
 	AcceptsTraffic bool `json:"acceptsTraffic"`
+	// Unicast is the unicast transport per peer; nil for multicast groups.
+	Unicast *UnicastStatus `json:"unicast,omitempty"`
 }
 
 // ReloadStatus is the outcome of the last plan file read after the first.
@@ -83,7 +85,9 @@ func (n *Node) Status() *Status {
 		if fault {
 			gs.State = StateFault
 		}
-		fillStats(&gs, m.router.Stats())
+		st := m.router.Stats()
+		fillStats(&gs, st)
+		gs.Unicast = unicastStatus(m, st)
 		gs.AcceptsTraffic = m.router.AcceptsVIPTraffic() && !fault
 		s.Groups = append(s.Groups, gs)
 	}
