@@ -64,6 +64,7 @@ type Agent struct {
 	mgmt         map[node.MgmtSocket]*mgmtSocket
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
+	unicast      map[peerKey]*peerSends // copies sent to unicast peers (unicast.go)
 	table        *mgmt.TableWriter
 	mgmtErrors   uint64 // management datagrams the kernel refused
 	startErr     error  // why the first plan could not start
@@ -102,8 +103,10 @@ func New(cfg Config) (*Agent, error) {
 		cfg: cfg, log: cfg.Logger, net: cfg.Network, reg: reg, met: newMetrics(reg), initial: data,
 		vrrp: map[node.Socket]*vrrpSocket{}, mgmt: map[node.MgmtSocket]*mgmtSocket{},
 		announcers: map[string]Announcer{}, groups: map[string]*groupState{}, buf: make([]byte, 65536),
+		unicast: map[peerKey]*peerSends{},
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
+	reg.MustRegister(unicastCollector{groups: a.unicastGroups})
 	return a, nil
 }
 

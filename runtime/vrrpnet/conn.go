@@ -392,6 +392,45 @@ func (c *Conn) WritePacket(msg []byte) error {
 	return nil
 }
 
+// WritePacketTo sends msg to the unicast address to instead of the group
+// (unicast VRRP, keepalived's unicast_peer): from the same source, with
+// TTL / hop limit 255, without MSG_DONTROUTE, so a peer behind a router is
+// reached (the receiver's plan decides whether a lower TTL counts). The
+// caller computes the IPv4 checksum for to (vrrp.AppendReaddressed); for
+// IPv6 the kernel does. A link-local IPv6 destination is on this Conn's
+// interface. It never blocks.
+func (c *Conn) WritePacketTo(msg []byte, to netip.Addr) error {
+	to = to.Unmap().WithZone("")
+	if !to.IsValid() || to.Is4() == c.ipv6 {
+		return fmt.Errorf("vrrpnet: send on %s: destination %v is not of the socket's family", c.ifi.Name, to)
+	}
+	var dst [unix.SizeofSockaddrInet6]byte
+	dstLen := uint32(unix.SizeofSockaddrInet4)
+	if c.ipv6 {
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&dst[0]))
+		sa.Family, sa.Addr, sa.Scope_id = unix.AF_INET6, to.As16(), uint32(c.ifi.Index)
+		dstLen = unix.SizeofSockaddrInet6
+	} else {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&dst[0]))
+		sa.Family, sa.Addr = unix.AF_INET, to.As4()
+	}
+	iov := unix.Iovec{Base: unsafe.SliceData(msg)}
+	iov.SetLen(len(msg))
+	hdr := unix.Msghdr{Name: &dst[0], Namelen: dstLen, Iov: &iov, Iovlen: 1, Control: &c.oob[0]}
+	hdr.SetControllen(len(c.oob))
+	c.mu.Lock()
+	if c.fd < 0 {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&hdr)), unix.MSG_DONTWAIT)
+	c.mu.Unlock()
+	if errno != 0 {
+		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", to, c.ifi.Name, c.source, os.NewSyscallError("sendmsg", errno))
+	}
+	return nil
+}
+
 // SetReadDeadline makes a blocked or future ReadPacket return
 // os.ErrDeadlineExceeded at t; the zero time removes the deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error {
