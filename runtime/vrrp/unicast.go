@@ -20,10 +20,10 @@ import (
 // AppendReaddressed appends to buf a copy of data, an advert encoded for
 // the VRRP group address from src with checksum form form, re-addressed to
 // the unicast destination to: an IPv4 pseudo-header checksum is computed
-// again for to; the message-only form names no address and is copied as
-// it is, and so is IPv6, whose checksum the kernel computes on send. An
-// authentication trailer after the message is copied unchanged (the IPv4
-// checksum does not cover it).
+// again for to, over the message without an authentication trailer; the
+// message-only form names no address and is copied as it is; IPv6 gets the
+// checksum of its pseudo-header for to over the whole payload, as the
+// kernel computes it on send anyway. A trailer is copied unchanged.
 func AppendReaddressed(buf, data []byte, form ChecksumForm, src, to netip.Addr) ([]byte, error) {
 	src, to = src.Unmap(), to.Unmap()
 	if !src.IsValid() || !to.IsValid() || src.Is4() != to.Is4() {
@@ -31,7 +31,14 @@ func AppendReaddressed(buf, data []byte, form ChecksumForm, src, to netip.Addr) 
 	}
 	start := len(buf)
 	buf = append(buf, data...)
-	if !src.Is4() || form != ChecksumPseudoHeader {
+	if !src.Is4() {
+		if len(data) < HeaderLen {
+			return buf[:start], errors.New("vrrp: readdress: shorter than a VRRP header")
+		}
+		setIPv6Checksum(buf[start:], src, to)
+		return buf, nil
+	}
+	if form != ChecksumPseudoHeader {
 		return buf, nil
 	}
 	if len(data) < HeaderLen {
