@@ -58,12 +58,14 @@ import (
 // NAME ADDR KEYHEX (a management answer from a member) | discovery NAME
 // ADDR KEYHEX | again (the last management message once more).
 //
-// Checks: state S (the node's state in Status; "none" before a plan) | group G STATE [VIPS]
-// (a group's state and held VIPs, "-" for none) | deadline T|none |
+// Checks: state S (the node's state in Status; "none" before a plan) |
+// group-state G STATE VIPS (a group's state and held VIPs, "-" for none) |
+// deadline T|none |
 // error TEXT (the last plan result's error contains TEXT) | digest P
 // (the running plan is P) | table NAME STATUS (a row of the management
 // table) | mgmt-active true|false | mgmt-stats K=V... (reloads-ok
-// reloads-refused key-reloads key-refused table-writes answers drop-REASON).
+// reloads-refused key-reloads key-refused table-writes answers drop-REASON)
+// | advert-first G ADDR (the first address of G's last advert).
 // Event report SERVING MAC answers a CheckReport.
 
 var t0 = time.Unix(1_000_000, 0)
@@ -149,11 +151,12 @@ type world struct {
 	result   PlanResult
 	seq      uint64
 	lastMgmt Event
+	adverts  map[string]SendAdvert // the last advert of each group
 }
 
 func (s *scenario) run(t *testing.T) {
 	w := &world{t: t, node: New(Config{MgmtBootID: 0x5eed}), plans: map[string]*plan.Plan{},
-		files: map[string]File{}, prepares: map[uint64]Prepare{}}
+		files: map[string]File{}, prepares: map[uint64]Prepare{}, adverts: map[string]SendAdvert{}}
 	for _, l := range s.lines {
 		if err := w.exec(l); err != nil {
 			t.Fatalf("%s:%d: %s\n%v", s.file, l.num, l.text, err)
@@ -187,7 +190,7 @@ func (w *world) exec(l scriptLine) error {
 	case "hide":
 		w.hide = append(w.hide, f[1:]...)
 		return nil
-	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats":
+	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first":
 		return w.check(f)
 	}
 	at, err := time.ParseDuration(f[0])
@@ -209,6 +212,9 @@ func (w *world) exec(l scriptLine) error {
 		}
 		if r, ok := e.(PlanResult); ok {
 			w.result = r
+		}
+		if a, ok := e.(SendAdvert); ok {
+			w.adverts[a.Group] = a
 		}
 		r := render(e)
 		if !slices.Contains(w.hide, strings.Fields(r)[0]) {
@@ -695,6 +701,22 @@ func (w *world) check(f []string) error {
 			return nil
 		}
 		return fmt.Errorf("no group %s", f[1])
+	case "advert-first":
+		a, ok := w.adverts[f[1]]
+		if !ok {
+			return fmt.Errorf("group %s sent no advert", f[1])
+		}
+		src, dst := a.Socket.Source, vrrp.GroupIPv4
+		if a.Socket.IPv6 {
+			dst = vrrp.GroupIPv6
+		}
+		ad, _, err := vrrp.Parse(a.Data, src, dst)
+		if err != nil {
+			return err
+		}
+		if got := ad.Addresses[0].String(); got != f[2] {
+			return fmt.Errorf("the advert of %s lists %s first, want %s", f[1], got, f[2])
+		}
 	case "deadline":
 		got := "none"
 		if d := w.node.Deadline(); !d.IsZero() {
