@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./runtime/mgmt/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 30s ./runtime/mgmt/engine
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 60s -fuzzminimizetime 2s ./compiler
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadBytes$$' -fuzztime 60s -fuzzminimizetime 2s ./compiler
 
 # bench prints, in one run: Go micro-benchmarks; mwgc validate/compile beside
 # `cue vet` at 100/1,000/10,000 nodes; mwgc-agent beside keepalived (crash
