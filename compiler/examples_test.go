@@ -114,6 +114,7 @@ var warningRules = map[string]Severity{
 	"management-unauthenticated":  SeverityWarning,
 	"checksum-interop":            SeverityWarning,
 	"segment-waived":              SeverityNote,
+	"schema-copy":                 SeverityWarning,
 	"distribution-load-weighting": SeverityWarning,
 }
 

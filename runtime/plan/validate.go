@@ -327,6 +327,11 @@ func (m *Management) validate(self string, ifaces map[string]*Interface, bad fun
 			bad("management.members[%d].address: %v must be a unique IPv4 address", i, mem.Address)
 		}
 		names[mem.Name], addrs[mem.Address] = true, true
+		if mem.Address == m.Broadcast {
+			// A /31 or /32 has no broadcast address: discovery sent to a
+			// member's own address reaches no one else.
+			bad("management.broadcast: %v is the address of member %s, not a broadcast address", m.Broadcast, mem.Name)
+		}
 		if mem.Name == self {
 			selfListed = true
 			if mem.Address != m.Address {
