@@ -22,7 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mwgc/mwgc/runtime/agent"
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/plan"
 )
 
@@ -105,7 +108,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a, err := agent.New(agent.Config{
 		PlanPath:        *planPath,
 		Logger:          log,
-		StartManagement: agent.StartManagementService,
+		StartManagement: startManagement,
 		Debounce:        *debounce,
 	})
 	if err != nil {
@@ -153,4 +156,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// startManagement runs the management protocol with the traffic
+// distribution riding on it (runtime/distributor).
+func startManagement(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (agent.Management, error) {
+	s, err := distributor.StartManagement(p, log, reg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }

@@ -56,6 +56,7 @@ type Service struct {
 
 	counters counters
 	table    *tableWriter
+	changes  chan struct{} // signalled on every table change (Changes)
 	kick     chan struct{}
 	done     chan struct{}
 	wg       sync.WaitGroup
@@ -96,7 +97,7 @@ func Start(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (*Service,
 		log: log, eng: eng, conn: c, mgmt: *m, cfg: cfg, cluster: p.Cluster, node: p.Node, digest: p.Digest,
 		keyDigest: keyDigest, lastWarn: map[engine.DropReason]time.Time{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now,
-		report: reportTargetOf(p),
+		report: reportTargetOf(p), changes: make(chan struct{}, 1),
 	}
 	s.table = newTableWriter(log)
 	if reg != nil {
@@ -346,6 +347,18 @@ type StatusStats struct {
 	SendErrors          uint64            `json:"sendErrors"`
 }
 
+// Changes is signalled (coalesced) whenever the table changes: a row's
+// status, health, report, load or last-seen time, or the node becoming
+// Active or not. A follower reads Snapshot after each signal.
+func (s *Service) Changes() <-chan struct{} { return s.changes }
+
+// Snapshot is Status, typed.
+func (s *Service) Snapshot() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.statusLocked()
+}
+
 // Status returns the node's view: role, the directors it answers, and the
 // table of nodes (every member "unseen" unless this node is Active).
 func (s *Service) Status() any {
@@ -534,6 +547,15 @@ func (s *Service) stepLocked(ev engine.Event) {
 	if tableChanged {
 		s.tableAt = now
 		s.writeTableLocked()
+	}
+	for _, a := range acts {
+		if _, ok := a.(engine.TableChanged); ok {
+			select {
+			case s.changes <- struct{}{}:
+			default:
+			}
+			break
+		}
 	}
 	if d := s.eng.Deadline(); d != s.deadline {
 		s.deadline = d
