@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -259,8 +260,14 @@ func (d *Distributor) reconcileLocked() {
 		} else {
 			d.lastKey = key
 			status.Applied, status.ApplyTime, status.Error = d.now(), took.String(), ""
+			var out []string
+			for _, n := range status.Nodes {
+				if !n.Eligible {
+					out = append(out, n.Name+":"+n.Reason)
+				}
+			}
 			d.log.Info("traffic distribution programmed", "active", status.Active, "hold", status.Hold,
-				"digest", status.Digest, "eligible", status.Counts["eligible"], "took", took)
+				"digest", status.Digest, "eligible", status.Counts["eligible"], "out", strings.Join(out, " "), "took", took)
 		}
 	}
 	d.status = status

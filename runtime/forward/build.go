@@ -86,8 +86,8 @@ func buildL2(c *nftables.Conn, t *nftables.Table, d *Director) error {
 			elems = append(elems, nftables.SetElement{Key: slotKey(s), Val: []byte(tgt.MAC)})
 		}
 	}
-	if err := c.AddSet(slots, elems); err != nil {
-		return fmt.Errorf("forward: map slots: %w", err)
+	if err := addMap(c, slots, elems); err != nil {
+		return err
 	}
 	accept := nftables.ChainPolicyAccept
 	ch := c.AddChain(&nftables.Chain{Name: "ingress", Table: t, Type: nftables.ChainTypeFilter,
@@ -156,8 +156,8 @@ func buildIP(c *nftables.Conn, t *nftables.Table, s State) error {
 		a4 := a.As4()
 		elems = append(elems, nftables.SetElement{Key: slotKey(s), Val: a4[:]})
 	}
-	if err := c.AddSet(slots, elems); err != nil {
-		return fmt.Errorf("forward: map slots: %w", err)
+	if err := addMap(c, slots, elems); err != nil {
+		return err
 	}
 	dnat := c.AddChain(&nftables.Chain{Name: "dnat", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityNATDest})
@@ -209,4 +209,24 @@ func ifname(n string) []byte {
 	b := make([]byte, 16)
 	copy(b, n)
 	return b
+}
+
+// chunk bounds the elements of one netlink message: the element list is
+// one attribute, whose length field has 16 bits, so a few thousand
+// elements in one message would wrap it and the kernel would silently
+// load only part of the map. The messages still form one transaction.
+const chunk = 512
+
+func addMap(c *nftables.Conn, m *nftables.Set, elems []nftables.SetElement) error {
+	if err := c.AddSet(m, nil); err != nil {
+		return fmt.Errorf("forward: map %s: %w", m.Name, err)
+	}
+	for len(elems) > 0 {
+		n := min(chunk, len(elems))
+		if err := c.SetAddElements(m, elems[:n]); err != nil {
+			return fmt.Errorf("forward: map %s: %w", m.Name, err)
+		}
+		elems = elems[n:]
+	}
+	return nil
 }

@@ -63,7 +63,7 @@ func (r *rig) director(t *testing.T, backends []string) (Director, distrib.Table
 	for _, b := range backends {
 		bs = append(bs, distrib.Backend{Name: b, Weight: 1})
 	}
-	tb := distrib.Build(bs, 256)
+	tb := distrib.Build(bs, distrib.DefaultSlots)
 	var idx int
 	r.l.Do("d", func() error {
 		in, err := net.InterfaceByName("eth0")
@@ -74,7 +74,7 @@ func (r *rig) director(t *testing.T, backends []string) (Director, distrib.Table
 	})
 	dir := Director{L2: true, VIPInterface: "eth0", OutIfindex: idx, OutInterface: "eth0",
 		VIPs: []netip.Addr{vip}, Ports: []uint16{80, 443}, ProxyPort: 9090, Seed: r.seed,
-		Self: netip.MustParseAddr(nodeAddr["d"]), Slots: make([]Target, 256)}
+		Self: netip.MustParseAddr(nodeAddr["d"]), Slots: make([]Target, distrib.DefaultSlots)}
 	macs := map[string]net.HardwareAddr{}
 	for _, n := range []string{"n1", "n2", "n3"} {
 		m, _ := net.ParseMAC(r.l.MAC(n))
