@@ -44,7 +44,8 @@ type Kernel interface {
 	Clean() error
 	// Neighbors maps the IPv4 neighbours of an interface to their MAC.
 	Neighbors(ifname string) (map[netip.Addr]net.HardwareAddr, error)
-	Ifindex(ifname string) (int, error)
+	// Link returns an interface's index and MAC.
+	Link(ifname string) (int, net.HardwareAddr, error)
 }
 
 // Distributor is the distribution of one node.
@@ -332,8 +333,10 @@ func (d *Distributor) directorLocked(p *plan.Plan) (*forward.Director, []Share, 
 	if !dir.Self.IsValid() {
 		dir.Self = selfAddr(p)
 	}
-	if idx, err := d.k.Ifindex(dist.Interface); err == nil {
-		dir.OutIfindex = idx
+	if idx, mac, err := d.k.Link(dist.Interface); err == nil {
+		dir.OutIfindex, dir.OutMAC = idx, mac
+	} else {
+		d.log.Warn("reading the distribution interface", "interface", dist.Interface, "err", err)
 	}
 	macs := map[string]net.HardwareAddr{}
 	var shares []Share
@@ -384,7 +387,7 @@ func stateKey(s forward.State) string {
 		fmt.Fprintf(&b, "node %v %v %d\n", n.VIPs, n.Ports, n.ProxyPort)
 	}
 	if d := s.Director; d != nil {
-		fmt.Fprintf(&b, "dir %v %s %d %s %v %v %d %d %v %v\n", d.L2, d.VIPInterface, d.OutIfindex, d.OutInterface,
+		fmt.Fprintf(&b, "dir %v %s %d %s %s %v %v %d %d %v %v\n", d.L2, d.VIPInterface, d.OutIfindex, d.OutInterface, d.OutMAC,
 			d.VIPs, d.Ports, d.ProxyPort, d.Seed, d.Self, d.Hold)
 		for _, t := range d.Slots {
 			fmt.Fprintf(&b, "%s %s\n", t.MAC, t.Addr)

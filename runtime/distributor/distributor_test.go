@@ -77,7 +77,9 @@ func (k *fakeKernel) Clean() error {
 	return nil
 }
 func (k *fakeKernel) Neighbors(string) (map[netip.Addr]net.HardwareAddr, error) { return k.neigh, nil }
-func (k *fakeKernel) Ifindex(string) (int, error)                               { return 7, nil }
+func (k *fakeKernel) Link(string) (int, net.HardwareAddr, error) {
+	return 7, net.HardwareAddr{2, 0, 0, 0, 0, 1}, nil
+}
 func (k *fakeKernel) last() forward.State {
 	k.mu.Lock()
 	defer k.mu.Unlock()

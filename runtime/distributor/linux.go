@@ -42,13 +42,13 @@ func (LinuxKernel) Neighbors(ifname string) (map[netip.Addr]net.HardwareAddr, er
 	return out, nil
 }
 
-// Ifindex is the index of ifname.
-func (LinuxKernel) Ifindex(ifname string) (int, error) {
+// Link returns the index and MAC of ifname.
+func (LinuxKernel) Link(ifname string) (int, net.HardwareAddr, error) {
 	in, err := net.InterfaceByName(ifname)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return in.Index, nil
+	return in.Index, in.HardwareAddr, nil
 }
 
 // Service is the management protocol with the distribution riding on it:

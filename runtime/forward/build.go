@@ -63,13 +63,17 @@ func slotKey(s int) []byte { return binaryutil.NativeEndian.PutUint32(uint32(s))
 //	  map slots { type integer : ether_addr }   # the director's own slots absent
 //	  chain ingress { type filter hook ingress device VIPIF priority 0; policy accept
 //	    meta protocol ip ip daddr @vips tcp dport @ports
-//	      ether daddr set jhash ip saddr mod N seed S map @slots dup to OUTIF drop
+//	      ether daddr set jhash ip saddr mod N seed S map @slots ether saddr set OUTMAC
+//	      dup to OUTIF drop
 //	  }
 //	}
 //
 // A slot of the director's own is not in the map: the lookup fails, the
 // rule does not match, and the frame goes up the director's own stack,
-// where its node rule redirects it to the local proxy. (google/nftables
+// where its node rule redirects it to the local proxy. The source MAC
+// becomes the director's, as a router's would: with the client's, a
+// switch would learn the client on the director's port and send the
+// node's replies there. (google/nftables
 // v0.3.0 has no fwd expression; dup to the device and drop the original
 // is the same path plus one clone of the packet's header.)
 func buildL2(c *nftables.Conn, t *nftables.Table, d *Director) error {
@@ -100,6 +104,8 @@ func buildL2(c *nftables.Conn, t *nftables.Table, d *Director) error {
 		e = append(e,
 			&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: slots.Name, SetID: slots.ID},
 			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 0, Len: 6},
+			&expr.Immediate{Register: reg1, Data: []byte(d.OutMAC)},
+			&expr.Payload{OperationType: expr.PayloadWrite, SourceRegister: reg1, Base: expr.PayloadBaseLLHeader, Offset: 6, Len: 6},
 			&expr.Immediate{Register: reg1, Data: binaryutil.NativeEndian.PutUint32(uint32(d.OutIfindex))},
 			&expr.Dup{RegAddr: reg1, RegDev: reg1, IsRegDevSet: true},
 			&expr.Verdict{Kind: expr.VerdictDrop},
@@ -114,6 +120,7 @@ func buildL2(c *nftables.Conn, t *nftables.Table, d *Director) error {
 // slot's node and masquerade of those connections toward the nodes.
 //
 //	chain node { type nat hook prerouting priority dstnat + 1
+//	  ip daddr @node-vips tcp dport @node-ports tcp flags & (syn | ack) != syn drop
 //	  ip daddr @node-vips tcp dport @node-ports redirect to :PROXY }
 //	chain dnat { type nat hook prerouting priority dstnat
 //	  ip daddr @vips tcp dport @ports dnat to jhash ip saddr mod N seed S map @slots : PROXY }
@@ -130,7 +137,20 @@ func buildIP(c *nftables.Conn, t *nftables.Table, s State) error {
 		prio := nftables.ChainPriorityRef(*nftables.ChainPriorityNATDest + 1)
 		ch := c.AddChain(&nftables.Chain{Name: "node", Table: t, Type: nftables.ChainTypeNAT,
 			Hooknum: nftables.ChainHookPrerouting, Priority: prio})
+		// A nat chain sees only the first packet of a connection. If that
+		// is not a SYN, the connection lives on another node (this one
+		// just became Active and its forwarding is not in place yet, or
+		// the mapping moved): drop it, the client retransmits, instead of
+		// letting the local stack reset a connection it does not know.
 		e := matchIPv4Service(false, vips, ports)
+		e = append(e,
+			&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1}, // tcp flags
+			&expr.Bitwise{SourceRegister: reg1, DestRegister: reg1, Len: 1, Mask: []byte{0x12}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpNeq, Register: reg1, Data: []byte{0x02}}, // not a SYN without ACK
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		)
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: e})
+		e = matchIPv4Service(false, vips, ports)
 		e = append(e,
 			&expr.Immediate{Register: reg1, Data: binary.BigEndian.AppendUint16(nil, n.ProxyPort)},
 			&expr.Redir{RegisterProtoMin: reg1},

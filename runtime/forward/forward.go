@@ -39,10 +39,14 @@ type Director struct {
 	// nodes; OutInterface its name (nat: masquerade on it).
 	OutIfindex   int
 	OutInterface string
-	VIPs         []netip.Addr
-	Ports        []uint16
-	ProxyPort    uint16
-	Seed         uint32
+	// OutMAC is the outgoing interface's MAC (l2): forwarded frames carry
+	// it as their source, as a router's would, so that switches do not
+	// learn the client's MAC on the director's port.
+	OutMAC    net.HardwareAddr
+	VIPs      []netip.Addr
+	Ports     []uint16
+	ProxyPort uint16
+	Seed      uint32
 	// Slots: one target per slot, len = table size. A zero Target is this
 	// director itself: l2 lets the frame up its own stack, nat maps it to
 	// Self.
@@ -149,8 +153,8 @@ func (s *State) validate() error {
 		if len(dir.VIPs) == 0 || len(dir.Ports) == 0 || dir.ProxyPort == 0 || len(dir.Slots) == 0 {
 			errs = append(errs, errors.New("director: VIPs, ports, proxy port and slots are required"))
 		}
-		if dir.L2 && (dir.VIPInterface == "" || dir.OutIfindex <= 0) {
-			errs = append(errs, errors.New("director l2: VIP interface and outgoing interface index are required"))
+		if dir.L2 && (dir.VIPInterface == "" || dir.OutIfindex <= 0 || len(dir.OutMAC) != 6) {
+			errs = append(errs, errors.New("director l2: VIP interface, outgoing interface index and MAC are required"))
 		}
 		if !dir.L2 && (!dir.Self.Is4() || dir.OutInterface == "") {
 			errs = append(errs, errors.New("director nat: own IPv4 address and outgoing interface are required"))

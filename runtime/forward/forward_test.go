@@ -45,6 +45,7 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	netlab.Require(t, "ip", "nft")
 	l := netlab.New(t, "c", "d", "n1", "n2", "n3")
+	learningSwitch(t, l)
 	r := &rig{l: l, drv: map[string]*Driver{}, proxies: map[string]*fwdtest.Proxy{}, seed: distrib.Seed("lab")}
 	for n, a := range nodeAddr {
 		l.AddAddr(n, a+"/24")
@@ -65,14 +66,15 @@ func (r *rig) director(t *testing.T, backends []string) (Director, distrib.Table
 	}
 	tb := distrib.Build(bs, distrib.DefaultSlots)
 	var idx int
+	var dmac net.HardwareAddr
 	r.l.Do("d", func() error {
 		in, err := net.InterfaceByName("eth0")
 		if err == nil {
-			idx = in.Index
+			idx, dmac = in.Index, in.HardwareAddr
 		}
 		return err
 	})
-	dir := Director{L2: true, VIPInterface: "eth0", OutIfindex: idx, OutInterface: "eth0",
+	dir := Director{L2: true, VIPInterface: "eth0", OutIfindex: idx, OutInterface: "eth0", OutMAC: dmac,
 		VIPs: []netip.Addr{vip}, Ports: []uint16{80, 443}, ProxyPort: 9090, Seed: r.seed,
 		Self: netip.MustParseAddr(nodeAddr["d"]), Slots: make([]Target, distrib.DefaultSlots)}
 	macs := map[string]net.HardwareAddr{}
@@ -220,4 +222,13 @@ func TestNATForwardingMatchesTheModel(t *testing.T) {
 			t.Errorf("nat: %s saw %v, want only the director %s", n, peers, nodeAddr["d"])
 		}
 	}
+}
+
+// learningSwitch makes the lab's bridge learn MACs, like a real switch:
+// netlab's hub would hide a director that forwards frames with the
+// client's source MAC (the switch then sends the client's traffic to the
+// director's port).
+func learningSwitch(t *testing.T, l *netlab.Lab) {
+	t.Helper()
+	l.Run("sw", "ip", "link", "set", "br0", "type", "bridge", "ageing_time", "30000")
 }
