@@ -85,9 +85,9 @@ func buildL2(c *nftables.Conn, t *nftables.Table, d *Director) error {
 	slots := &nftables.Set{Table: t, Name: "slots", IsMap: true, KeyType: nftables.TypeInteger,
 		DataType: nftables.TypeEtherAddr, KeyByteOrder: binaryutil.NativeEndian}
 	var elems []nftables.SetElement
-	for s, tgt := range d.Slots {
-		if tgt.MAC != nil {
-			elems = append(elems, nftables.SetElement{Key: slotKey(s), Val: []byte(tgt.MAC)})
+	for s := range d.Slots {
+		if v := slotValue(d, s); v != nil {
+			elems = append(elems, nftables.SetElement{Key: slotKey(s), Val: v})
 		}
 	}
 	if err := addMap(c, slots, elems); err != nil {
@@ -168,13 +168,8 @@ func buildIP(c *nftables.Conn, t *nftables.Table, s State) error {
 	slots := &nftables.Set{Table: t, Name: "slots", IsMap: true, KeyType: nftables.TypeInteger,
 		DataType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.NativeEndian}
 	var elems []nftables.SetElement
-	for s, tgt := range d.Slots {
-		a := d.Self
-		if tgt.Addr.IsValid() {
-			a = tgt.Addr
-		}
-		a4 := a.As4()
-		elems = append(elems, nftables.SetElement{Key: slotKey(s), Val: a4[:]})
+	for s := range d.Slots {
+		elems = append(elems, nftables.SetElement{Key: slotKey(s), Val: slotValue(d, s)})
 	}
 	if err := addMap(c, slots, elems); err != nil {
 		return err

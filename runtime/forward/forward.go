@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 
 	"github.com/google/nftables"
@@ -107,6 +108,16 @@ func (d *Driver) Apply(s State) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
+	if d.applied != nil && sameShape(d.applied, &s) {
+		// Only slots moved (a node came or went): change just those map
+		// elements, leaving hooks and rules in place. Registering a hook
+		// waits for an RCU grace period; this does not. Any failure
+		// (someone changed our table) falls back to a full rebuild.
+		if err := d.applySlots(d.applied.Director, s.Director); err == nil {
+			d.applied = s.clone()
+			return nil
+		}
+	}
 	c, err := d.conn()
 	if err != nil {
 		return err
@@ -132,9 +143,103 @@ func (d *Driver) Apply(s State) error {
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("forward: nftables transaction: %w", err)
 	}
-	cp := s
-	d.applied = &cp
+	d.applied = s.clone()
 	return nil
+}
+
+// clone copies s deeply: the caller may change what it passed.
+func (s State) clone() *State {
+	out := State{}
+	if s.Director != nil {
+		dir := *s.Director
+		dir.VIPs, dir.Ports = slices.Clone(dir.VIPs), slices.Clone(dir.Ports)
+		dir.OutMAC = slices.Clone(dir.OutMAC)
+		dir.Slots = make([]Target, len(s.Director.Slots))
+		for i, t := range s.Director.Slots {
+			dir.Slots[i] = Target{MAC: slices.Clone(t.MAC), Addr: t.Addr}
+		}
+		out.Director = &dir
+	}
+	if s.Node != nil {
+		n := *s.Node
+		n.VIPs, n.Ports = slices.Clone(n.VIPs), slices.Clone(n.Ports)
+		out.Node = &n
+	}
+	return &out
+}
+
+// sameShape reports whether b differs from a in the director's slots only.
+func sameShape(a, b *State) bool {
+	if a.Director == nil || b.Director == nil || !reflect.DeepEqual(a.Node, b.Node) {
+		return false
+	}
+	x, y := *a.Director, *b.Director
+	if len(x.Slots) != len(y.Slots) {
+		return false
+	}
+	x.Slots, y.Slots = nil, nil
+	return reflect.DeepEqual(x, y)
+}
+
+// applySlots changes the elements of the slot map that differ between old
+// and new, in one transaction.
+func (d *Driver) applySlots(old, new *Director) error {
+	c, err := d.conn()
+	if err != nil {
+		return err
+	}
+	m := &nftables.Set{Name: "slots", IsMap: true, KeyType: nftables.TypeInteger}
+	if new.L2 {
+		m.Table, m.DataType = &nftables.Table{Name: TableName, Family: nftables.TableFamilyNetdev}, nftables.TypeEtherAddr
+	} else {
+		m.Table, m.DataType = &nftables.Table{Name: TableName, Family: nftables.TableFamilyIPv4}, nftables.TypeIPAddr
+	}
+	var del, add []nftables.SetElement
+	for i := range new.Slots {
+		ov, nv := slotValue(old, i), slotValue(new, i)
+		if string(ov) == string(nv) {
+			continue
+		}
+		if ov != nil {
+			del = append(del, nftables.SetElement{Key: slotKey(i)})
+		}
+		if nv != nil {
+			add = append(add, nftables.SetElement{Key: slotKey(i), Val: nv})
+		}
+	}
+	for len(del) > 0 {
+		n := min(chunk, len(del))
+		if err := c.SetDeleteElements(m, del[:n]); err != nil {
+			return err
+		}
+		del = del[n:]
+	}
+	for len(add) > 0 {
+		n := min(chunk, len(add))
+		if err := c.SetAddElements(m, add[:n]); err != nil {
+			return err
+		}
+		add = add[n:]
+	}
+	return c.Flush()
+}
+
+// slotValue is the map value of slot i: the MAC (l2; nil for the
+// director's own slots, which are not in the map) or the address (nat).
+func slotValue(d *Director, i int) []byte {
+	t := d.Slots[i]
+	if d.L2 {
+		if t.MAC == nil {
+			return nil
+		}
+		return []byte(t.MAC)
+	}
+	a := d.Self
+	if t.Addr.IsValid() {
+		a = t.Addr
+	}
+	a4 := a.As4()
+	return a4[:]
 }
 
 // Clean removes both tables if they exist (a crashed run's leftovers, or
@@ -144,8 +249,14 @@ func (d *Driver) Clean() error {
 	return d.Apply(State{})
 }
 
-// Applied is the state last applied successfully (nil before the first).
-func (d *Driver) Applied() *State { return d.applied }
+// Applied is a copy of the state last applied successfully (nil before
+// the first).
+func (d *Driver) Applied() *State {
+	if d.applied == nil {
+		return nil
+	}
+	return d.applied.clone()
+}
 
 func (s *State) validate() error {
 	var errs []error

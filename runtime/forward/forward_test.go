@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -154,6 +155,17 @@ func TestL2ForwardingMatchesTheModel(t *testing.T) {
 		if before[c] != after[c] && before[c] != "n2" {
 			t.Errorf("client %v moved from %s to %s, though only n2 left", c, before[c], after[c])
 		}
+	}
+
+	// n2 back (only map elements change), after someone removed our
+	// netdev table: the incremental change fails and a full rebuild
+	// restores it.
+	r.l.Run("d", "nft", "delete", "table", "netdev", TableName)
+	if err := r.drv["d"].Apply(State{Director: &dir, Node: r.drv["d"].Applied().Node}); err != nil {
+		t.Fatal(err)
+	}
+	if again := r.check(t, tb); fmt.Sprint(again) != fmt.Sprint(before) {
+		t.Fatal("with n2 back, clients are not where they were")
 	}
 
 	// Hold: the distributed traffic is dropped, nothing answers.
