@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -18,6 +19,9 @@ const (
 	MaxDeadAfter      = 100
 	MaxAnnounceCount  = 100
 	MaxIfNameLen      = 15
+	MaxRolloutGrace   = time.Hour
+	MinAuthWindow     = time.Second
+	MaxAuthWindow     = 300 * time.Second
 )
 
 // Validate checks every range and cross-reference of the plan and reports
@@ -195,6 +199,9 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 	if len(v.Groups) == 0 {
 		bad("vrrp.groups: a node with a vrrp section needs at least one group")
 	}
+	if v.RolloutGrace < 0 || v.RolloutGrace.D() > MaxRolloutGrace {
+		bad("vrrp.rolloutGrace: %v is outside 0..%v", v.RolloutGrace, MaxRolloutGrace)
+	}
 	names := map[string]bool{}
 	type key struct {
 		iface  string
@@ -281,7 +288,40 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 			if peer.Priority < 0 || peer.Priority > 255 {
 				bad("%s.peers[%d].priority: %d is outside 0..255", at, j, peer.Priority)
 			}
+			if g.Auth != nil && g.Auth.Mode == AuthEnforce && !peer.Auth {
+				bad("%s.peers[%d]: %s cannot authenticate, but the group enforces authentication", at, j, peer.Name)
+			}
 		}
+		if g.Auth != nil {
+			g.Auth.validate(at+".auth", bad)
+		}
+	}
+}
+
+func (a *Auth) validate(at string, bad func(string, ...any)) {
+	switch a.Mode {
+	case AuthEnforce, AuthPermissive, AuthReceiveOnly:
+	default:
+		bad("%s.mode: %q is not %s, %s or %s", at, a.Mode, AuthEnforce, AuthPermissive, AuthReceiveOnly)
+	}
+	if len(a.Keys) == 0 {
+		bad("%s.keys: at least one key is needed", at)
+	}
+	ids := map[int]bool{}
+	for i, k := range a.Keys {
+		if k.ID < 1 || k.ID > 255 || ids[k.ID] {
+			bad("%s.keys[%d].id: %d must be unique in 1..255", at, i, k.ID)
+		}
+		ids[k.ID] = true
+		if !filepath.IsAbs(k.File) || filepath.Clean(k.File) != k.File {
+			bad("%s.keys[%d].file: %q is not a clean absolute path", at, i, k.File)
+		}
+	}
+	if !ids[a.ActiveKey] {
+		bad("%s.activeKey: %d is not among the keys", at, a.ActiveKey)
+	}
+	if w := a.Window.D(); w != 0 && (w < MinAuthWindow || w > MaxAuthWindow || w%time.Second != 0) {
+		bad("%s.window: %v is not whole seconds in %v..%v", at, w, MinAuthWindow, MaxAuthWindow)
 	}
 }
 
