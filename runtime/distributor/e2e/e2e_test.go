@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -196,9 +197,9 @@ func (x *lab) ask() map[netip.Addr]string {
 	return fwdtest.AskAll(x.l, "c", x.clients, service, 2*time.Second)
 }
 
-// forger answers discovery as s4 with the real key but a broadcast MAC:
-// a member announcing nonsense.
-func (x *lab) forger(stop chan struct{}) {
+// forger answers discovery as s4 with the real key but a MAC of its
+// choosing (*mac, changed by the test): a member announcing nonsense.
+func (x *lab) forger(stop chan struct{}, mac *atomic.Pointer[[6]byte]) {
 	x.l.Do("s4", func() error {
 		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addrs["s4"]), Port: 9793})
 		if err != nil {
@@ -211,7 +212,7 @@ func (x *lab) forger(stop chan struct{}) {
 				m := &wire.Message{
 					Header: wire.Header{Version: wire.Version2, Type: wire.TypeAnswer, BootID: boot, Seq: seq, Time: time.Now().UnixMilli()},
 					Answer: &wire.Answer{Cluster: cluster, Node: "s4", Health: wire.HealthAvailable,
-						Report: &wire.Report{Serving: true, MAC: [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}},
+						Report: &wire.Report{Serving: true, MAC: *mac.Load()}},
 				}
 				b, _ := wire.Seal(m, x.key)
 				for _, d := range []string{addrs["da"], addrs["db"]} {
@@ -246,7 +247,9 @@ func TestDistributionEndToEnd(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	defer close(stop)
-	x.forger(stop)
+	var forged atomic.Pointer[[6]byte]
+	forged.Store(&[6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	x.forger(stop, &forged)
 
 	// 1. da Active, every sharer eligible; s3 (no proxy) and s4 (broadcast MAC) not.
 	st := x.dist("da", "da distributes over the four sharers", 10*time.Second, func(s *distributor.Status) bool {
@@ -256,6 +259,14 @@ func TestDistributionEndToEnd(t *testing.T) {
 	if st.Digest != digest {
 		t.Errorf("da's mapping digest %s, the model's %s", st.Digest, digest)
 	}
+
+	// s4 now announces a plausible unicast MAC that is not its own: the
+	// director's ARP entry for s4 (made when s4 resolved the director to
+	// answer it) disagrees.
+	forged.Store(&[6]byte{0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee})
+	x.dist("da", "s4 with another host's MAC", 5*time.Second, func(s *distributor.Status) bool {
+		return reason(s, "s4") == distrib.ReasonMACMismatch && eligible(s, sharers...)
+	})
 
 	// 2. Spread and stickiness: every client where the model says, twice.
 	first := x.ask()
@@ -370,7 +381,7 @@ func TestDistributionEndToEnd(t *testing.T) {
 			t.Errorf("client %v moved from %s to %s at the failover", c, first[c], after[c])
 		}
 	}
-	if s := x.dist("db", "db", time.Second, func(*distributor.Status) bool { return true }); reason(s, "s4") != distrib.ReasonBadMAC || reason(s, "s3") != distrib.ReasonProxyClosed {
+	if s := x.dist("db", "db", time.Second, func(*distributor.Status) bool { return true }); reason(s, "s4") != distrib.ReasonMACMismatch || reason(s, "s3") != distrib.ReasonProxyClosed {
 		t.Errorf("new Active: s3 %q, s4 %q", reason(s, "s3"), reason(s, "s4"))
 	}
 	for _, n := range []string{"s3", "s4"} {
