@@ -389,6 +389,22 @@ func TestDistributionEndToEnd(t *testing.T) {
 			t.Errorf("%s got traffic", n)
 		}
 	}
+
+	// 6. Stop (SIGTERM) removes the tables: the Active's forwarding and a
+	// node's redirect; nothing else in the ruleset is touched.
+	for _, n := range []string{"db", "s2"} {
+		x.l.Run(n, "nft", "add", "table", "inet", "someone-else")
+		if tabs := x.l.Run(n, "nft", "list", "tables"); !strings.Contains(tabs, "mwgc-distrib") {
+			t.Fatalf("%s has no distribution table before its stop: %s", n, tabs)
+		}
+		x.agents[n].Proc.Terminate()
+		if err := x.agents[n].Proc.Wait(10 * time.Second); err != nil {
+			t.Fatalf("%s did not stop: %v", n, err)
+		}
+		if tabs := x.l.Run(n, "nft", "list", "tables"); strings.Contains(tabs, "mwgc-distrib") || !strings.Contains(tabs, "someone-else") {
+			t.Errorf("%s after its stop: %s", n, tabs)
+		}
+	}
 }
 
 // download fetches size bytes through the VIP from client, reading at
