@@ -22,11 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/mwgc/mwgc/runtime/agent"
 	"github.com/mwgc/mwgc/runtime/buildinfo"
-	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/plan"
 )
 
@@ -119,10 +116,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	a, err := agent.New(agent.Config{
-		PlanPath:        *planPath,
-		Logger:          log,
-		StartManagement: startManagement,
-		Debounce:        *debounce,
+		PlanPath: *planPath,
+		Logger:   log,
+		Debounce: *debounce,
 	})
 	if err != nil {
 		log.Error("plan refused", "path", *planPath, "err", err)
@@ -169,14 +165,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	return exitOK
-}
-
-// startManagement runs the management protocol with the traffic
-// distribution riding on it (runtime/distributor).
-func startManagement(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (agent.Management, error) {
-	s, err := distributor.StartManagement(p, log, reg)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }

@@ -32,15 +32,19 @@ var (
 		"Duration of the last successful nftables transaction.", nil, nil)
 )
 
-type metrics struct {
-	d          *Distributor
+// Collector exports a node's distribution at scrape time: status returns
+// the current Status (false: none to report).
+type Collector struct {
+	status     func() (Status, bool)
 	ok, failed atomic.Uint64
 	lastNanos  atomic.Int64
 }
 
-func newMetrics(d *Distributor) *metrics { return &metrics{d: d} }
+// NewCollector returns a collector reading status.
+func NewCollector(status func() (Status, bool)) *Collector { return &Collector{status: status} }
 
-func (m *metrics) applied(err error, took time.Duration) {
+// Applied counts one transaction of the executor.
+func (m *Collector) Applied(err error, took time.Duration) {
 	if err != nil {
 		m.failed.Add(1)
 		return
@@ -49,15 +53,18 @@ func (m *metrics) applied(err error, took time.Duration) {
 	m.lastNanos.Store(int64(took))
 }
 
-func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+func (m *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descActive, descHold, descNodeRule, descShare, descEligible,
 		descNodes, descMapping, descApplies, descApplySeconds} {
 		ch <- d
 	}
 }
 
-func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	s := m.d.Status()
+func (m *Collector) Collect(ch chan<- prometheus.Metric) {
+	s, ok := m.status()
+	if !ok {
+		s = Status{}
+	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}

@@ -129,8 +129,8 @@ func (x *lab) start(node string) {
 
 // status is the agent's /status with the distribution decoded.
 type status struct {
-	State      string                    `json:"state"`
-	Management distributor.ServiceStatus `json:"management"`
+	State        string              `json:"state"`
+	Distribution *distributor.Status `json:"distribution"`
 }
 
 func (x *lab) status(node string) (*status, error) {
@@ -148,10 +148,10 @@ func (x *lab) dist(node, what string, timeout time.Duration, cond func(*distribu
 	var last *distributor.Status
 	agente2e.Eventually(x.t, timeout, what, func() (bool, string) {
 		s, err := x.status(node)
-		if err != nil || s.Management.Distribution == nil {
+		if err != nil || s.Distribution == nil {
 			return false, fmt.Sprint(err)
 		}
-		last = s.Management.Distribution
+		last = s.Distribution
 		return cond(last), fmt.Sprintf("%+v", *last)
 	})
 	return last
@@ -275,7 +275,7 @@ func TestDistributionEndToEnd(t *testing.T) {
 			s, _ := x.status("da")
 			t.Logf("da: %s", x.l.Run("da", "sh", "-c", "nft list ruleset | grep -v ' : ' | head -40; nft list map netdev mwgc-distrib slots | grep -c ' : '"))
 			t.Logf("db: %s", x.l.Run("db", "sh", "-c", "nft list ruleset; ip -br addr"))
-			t.Fatalf("client %v answered by %q, the model says %q; da's distribution now %+v", c, first[c], want[c], s.Management.Distribution)
+			t.Fatalf("client %v answered by %q, the model says %q; da's distribution now %+v", c, first[c], want[c], s.Distribution)
 		}
 	}
 	counts := fwdtest.Tally(first)

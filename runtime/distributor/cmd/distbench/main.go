@@ -173,43 +173,9 @@ func fmts(v []float64) string {
 	return strings.Join(s, " ")
 }
 
-// source is a management table under the bench's control.
-type source struct {
-	mu  sync.Mutex
-	st  mgmt.Status
-	chg chan struct{}
-}
-
-func (s *source) Snapshot() mgmt.Status {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.st
-	st.Nodes = slices.Clone(s.st.Nodes)
-	return st
-}
-func (s *source) Changes() <-chan struct{} { return s.chg }
-
-// timedKernel records when a transaction that leaves a node out commits.
-type timedKernel struct {
-	distributor.LinuxKernel
-	mu      sync.Mutex
-	applied chan time.Time
-}
-
-func (k *timedKernel) Apply(s forward.State) error {
-	err := k.LinuxKernel.Apply(s)
-	if err == nil && s.Director != nil {
-		select {
-		case k.applied <- time.Now():
-		default:
-		}
-	}
-	return err
-}
-
-// reprogram: the distributor with the real kernel in a namespace; a node
-// is marked down in the table at t0; the transaction carrying the new map
-// has committed at t1. t1 - t0 is decision plus nftables transaction.
+// reprogram: in a namespace with the real kernel, a node is marked down in
+// the table at t0; the transaction carrying the new map has committed at
+// t1. t1 - t0 is decision plus nftables transaction.
 func reprogram(tb testing.TB, trials int) {
 	l := netlab.New(tb, "d")
 	l.AddAddr("d", dirAddr.String()+"/24")
@@ -226,7 +192,10 @@ func reprogram(tb testing.TB, trials int) {
 	}
 }
 
-// reprogramN runs inside the namespace (on its locked thread).
+// reprogramN runs inside the namespace (on its locked thread): what the
+// node and its executor do when the management table marks a node down —
+// decide (distributor.Desired) and apply (runtime/forward, only the
+// changed map elements) — timed from the table change to the commit.
 func reprogramN(tb testing.TB, n, trials int) []time.Duration {
 	p := &plan.Plan{Node: "d", VRRP: &plan.VRRP{Priority: 200},
 		Interfaces: []plan.Interface{{Name: "eth0", Addresses: []netip.Prefix{netip.PrefixFrom(dirAddr, 24)}}},
@@ -234,46 +203,36 @@ func reprogramN(tb testing.TB, n, trials int) []time.Duration {
 		Distribution: &plan.Distribution{Mode: plan.DistributionL2, VIPs: []netip.Addr{vip}, Ports: []int{80, 443},
 			ProxyPort: 9090, Interface: "eth0", VIPInterface: "eth0", Scans: true, Slots: distrib.DefaultSlots,
 			Seed: 7, DirectorsScan: true}}
-	src := &source{chg: make(chan struct{}, 1)}
-	src.st.Active = true
+	table := mgmt.Status{Active: true}
 	for i := range n {
 		name := fmt.Sprintf("n%02d", i)
 		p.Distribution.Nodes = append(p.Distribution.Nodes, plan.DistributionNode{Name: name, Address: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})})
-		src.st.Nodes = append(src.st.Nodes, engine.Node{Name: name, Status: engine.StatusUp, Health: "available",
+		table.Nodes = append(table.Nodes, engine.Node{Name: name, Status: engine.StatusUp, Health: "available",
 			Reported: true, Serving: true, MAC: fmt.Sprintf("02:00:00:00:00:%02x", i+1)})
 	}
-	k := &timedKernel{LinuxKernel: distributor.NewLinuxKernel(), applied: make(chan time.Time, 1)}
-	d, err := distributor.New(p, src, k, nil, nil)
+	in, err := net.InterfaceByName("eth0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer d.Close()
-	d.SetActive(true)
-	wait := func() time.Time {
-		select {
-		case t := <-k.applied:
-			return t
-		case <-time.After(5 * time.Second):
-			tb.Fatal("no transaction")
-			return time.Time{}
+	drv := forward.New()
+	defer drv.Clean()
+	apply := func() {
+		st, _, _ := distributor.Desired(distributor.Input{Plan: p, Active: true, Table: table})
+		st.Director.OutIfindex, st.Director.OutMAC = in.Index, in.HardwareAddr
+		if err := drv.Apply(st); err != nil {
+			tb.Fatal(err)
 		}
 	}
-	wait()
+	apply()
 	var out []time.Duration
 	for i := range trials {
 		victim := i % n
 		for _, up := range []bool{false, true} {
-			for len(k.applied) > 0 {
-				<-k.applied
-			}
-			src.mu.Lock()
-			src.st.Nodes[victim].Status = map[bool]engine.Status{true: engine.StatusUp, false: engine.StatusDown}[up]
-			src.mu.Unlock()
+			table.Nodes[victim].Status = map[bool]engine.Status{true: engine.StatusUp, false: engine.StatusDown}[up]
 			t0 := time.Now()
-			src.chg <- struct{}{}
-			t1 := wait()
+			apply()
 			if !up {
-				out = append(out, t1.Sub(t0))
+				out = append(out, time.Since(t0))
 			}
 		}
 	}
