@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/distrib"
@@ -54,8 +55,9 @@ func (n *Node) distribute(now time.Time, askNeighbors bool) {
 	d.weights = weights
 	status.Applied, status.ApplyTime, status.Error = d.status.Applied, d.status.ApplyTime, d.status.Error
 	d.status = status
-	if active && askNeighbors && p.Distribution.Mode == plan.DistributionL2 {
-		n.emit(ReadNeighbors{Interface: p.Distribution.Interface})
+	if active && askNeighbors && p.Distribution.Mode == plan.DistributionL2 &&
+		!slices.ContainsFunc(n.out, func(e Effect) bool { _, ok := e.(ReadNeighbors); return ok }) {
+		n.emit(ReadNeighbors{Interface: p.Distribution.Interface}) // once per step
 	}
 	if d.last != nil && reflect.DeepEqual(*d.last, st) {
 		return

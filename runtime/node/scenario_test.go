@@ -40,8 +40,9 @@ import (
 //	mgmt P K=V...              management section of plan P; keys: if addr
 //	                           bcast port int dead key table version members
 //	                           (NAME@ADDR[+d],...); "mgmt P none" removes it
-//	dist P                     P takes a share of distributed traffic
-//	                           (proxy port 9090 on eth0)
+//	dist P [nodes=N@A[+d],...] P takes a share of distributed traffic
+//	                           (proxy port 9090 on eth0); with nodes, P is
+//	                           a director mapping 64 slots over them
 //	file PATH MODE [HEX...]    a key file of the fake host (one key per HEX)
 //	nofile PATH                removes it
 //	hide WORD...               leaves out effects whose rendering starts
@@ -57,7 +58,9 @@ import (
 // first peer; keys src prio int vrid ttl) | tick | stop | failed-add G VIP
 // | key PATH (the periodic re-read of a key file) | load-avg N | answer
 // NAME ADDR KEYHEX (a management answer from a member) | discovery NAME
-// ADDR KEYHEX | again (the last management message once more).
+// ADDR KEYHEX [MAC] (with MAC: version 2, proxy serving) | discovery NAME
+// ADDR KEYHEX | again (the last management message once more) |
+// neighbors IF ADDR=MAC... (answers ReadNeighbors).
 //
 // Checks: state S (the node's state in Status; "none" before a plan) | group G STATE [VIPS]
 // (a group's state and held VIPs, "-" for none) | deadline T|none |
@@ -179,6 +182,18 @@ func (w *world) exec(l scriptLine) error {
 		p := w.plans[f[1]]
 		p.Distribution = &plan.Distribution{Mode: plan.DistributionL2, VIPs: []netip.Addr{netip.MustParseAddr("192.0.2.100")},
 			Ports: []int{80}, ProxyPort: 9090, Interface: "eth0", Scans: true}
+		// nodes=NAME@ADDR[+d],... makes it a director's: the table of 64
+		// slots over those nodes, directors scanning too.
+		for _, kv := range f[2:] {
+			if list, ok := strings.CutPrefix(kv, "nodes="); ok {
+				d := p.Distribution
+				d.VIPInterface, d.Slots, d.Seed, d.DirectorsScan = "eth0", 64, 7, true
+				for _, m := range strings.Split(list, ",") {
+					name, addr, _ := strings.Cut(strings.TrimSuffix(m, "+d"), "@")
+					d.Nodes = append(d.Nodes, plan.DistributionNode{Name: name, Address: netip.MustParseAddr(addr), Director: strings.HasSuffix(m, "+d")})
+				}
+			}
+		}
 		return nil
 	case "file":
 		return w.defineFile(f[1:])
@@ -561,6 +576,17 @@ func (w *world) event(now time.Time, name string, args []string) (Event, error) 
 	case "load-avg":
 		n, err := strconv.Atoi(args[0])
 		return Load{PerMille: uint16(n)}, err
+	case "neighbors":
+		ev := Neighbors{Interface: args[0], MACs: map[netip.Addr]net.HardwareAddr{}}
+		for _, kv := range args[1:] {
+			a, m, _ := strings.Cut(kv, "=")
+			hw, err := net.ParseMAC(m)
+			if err != nil {
+				return nil, err
+			}
+			ev.MACs[netip.MustParseAddr(a)] = hw
+		}
+		return ev, nil
 	case "answer", "discovery":
 		ev, err := w.mgmtMessage(now, name, args)
 		w.lastMgmt = ev
@@ -652,6 +678,15 @@ func (w *world) mgmtMessage(now time.Time, kind string, args []string) (Event, e
 	if kind == "answer" {
 		m.Type = wire.TypeAnswer
 		m.Answer = &wire.Answer{Cluster: "edge", Node: name, Health: wire.HealthAvailable, Load: 42}
+		if len(args) > 3 { // a MAC: a version-2 answer, proxy serving
+			hw, err := net.ParseMAC(args[3])
+			if err != nil {
+				return nil, err
+			}
+			m.Version = wire.Version2
+			m.Answer.Report = &wire.Report{Serving: true}
+			copy(m.Answer.Report.MAC[:], hw)
+		}
 	} else {
 		m.Type = wire.TypeDiscovery
 		m.Discovery = &wire.Discovery{Cluster: "edge", Node: name, IntervalMillis: 1000}
