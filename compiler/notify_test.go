@@ -60,7 +60,7 @@ func TestNotify(t *testing.T) {
 
 func TestNotifyRefused(t *testing.T) {
 	for notify, rule := range map[string]string{
-		`{active: ["page.sh"]}`:                     "schema",
+		`{active: ["page.sh"]}`:                    "schema",
 		`{backup: ["/bin/true"], timeout: "0.5s"}`: "interval-range",
 		`{backup: ["/bin/true"], timeout: "1h"}`:   "interval-range",
 	} {
