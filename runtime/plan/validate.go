@@ -243,6 +243,9 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 	if v.RolloutGrace < 0 || v.RolloutGrace.D() > MaxRolloutGrace {
 		bad("vrrp.rolloutGrace: %v is outside 0..%v", v.RolloutGrace, MaxRolloutGrace)
 	}
+	if v.Notify != nil {
+		v.Notify.validate(bad)
+	}
 	names := map[string]bool{}
 	type key struct {
 		iface  string
@@ -442,4 +445,32 @@ func hasAddr(list []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Limits of notify commands.
+const (
+	MinNotifyTimeout = time.Second
+	MaxNotifyTimeout = 10 * time.Minute
+)
+
+func (n *Notify) validate(bad func(string, ...any)) {
+	if t := n.Timeout.D(); t < MinNotifyTimeout || t > MaxNotifyTimeout {
+		bad("vrrp.notify.timeout: %v is outside %v..%v", n.Timeout, MinNotifyTimeout, MaxNotifyTimeout)
+	}
+	if len(n.Active)+len(n.Backup)+len(n.Fault) == 0 {
+		bad("vrrp.notify: no command")
+	}
+	for _, c := range []struct {
+		state string
+		argv  []string
+	}{{"active", n.Active}, {"backup", n.Backup}, {"fault", n.Fault}} {
+		if len(c.argv) > 0 && (!filepath.IsAbs(c.argv[0]) || filepath.Clean(c.argv[0]) != c.argv[0]) {
+			bad("vrrp.notify.%s: %q is not a clean absolute path", c.state, c.argv[0])
+		}
+		for i, a := range c.argv {
+			if strings.ContainsRune(a, 0) {
+				bad("vrrp.notify.%s[%d]: contains a NUL byte", c.state, i)
+			}
+		}
+	}
 }
