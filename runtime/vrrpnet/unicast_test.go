@@ -23,7 +23,9 @@ func TestWritePacketTo(t *testing.T) {
 	}
 	ll := func(n string) netip.Addr { return netip.MustParseAddr(lab.LinkLocal(n)) }
 	g4 := func(n string) netip.Addr { return netip.AddrFrom4([4]byte{192, 0, 2, byte(n[0] - 'a' + 1)}) }
-	g6 := func(n string) netip.Addr { return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(n[0] - 'a' + 1)}) }
+	g6 := func(n string) netip.Addr {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(n[0] - 'a' + 1)})
+	}
 	for _, tc := range []struct {
 		name string
 		ipv6 bool
