@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -42,6 +43,12 @@ type peerState struct {
 	stats  PeerStats
 }
 
+// disagree counts a disagreement and reports it as an action of this step.
+func (r *Router) disagree(ps *peerState, d Disagreement, format string, args ...any) {
+	ps.stats.Disagreements[d]++
+	r.notes = append(r.notes, Disagreed{Peer: ps.stats.Addr, Reason: d, Err: fmt.Errorf("vrrp: advert from %v disagrees with the plan: "+format, append([]any{ps.stats.Addr}, args...)...)})
+}
+
 // leaveHold is how long priority-0 adverts of a peer that contradicted its
 // last one are ignored: at least a minute, at least ten of its intervals.
 func leaveHold(interval time.Duration) time.Duration {
@@ -70,10 +77,10 @@ func (r *Router) admitPriority(now time.Time, ps *peerState, prio uint8) (uint8,
 		return prio, false // the previous plan's value, during a roll-out
 	}
 	if prio == 255 {
-		ps.stats.Disagreements[DisagreeOwner]++
+		r.disagree(ps, DisagreeOwner, "priority 255, but the plan makes it no owner (priority %d)", planned)
 		return 0, true
 	}
-	ps.stats.Disagreements[DisagreePriority]++
+	r.disagree(ps, DisagreePriority, "priority %d, planned %d", prio, planned)
 	// Lower than planned is believed: it can only make us keep or take
 	// the Active role, and a preempting Backup still waits for its down
 	// timer, which the real Active's own adverts keep resetting. Higher
@@ -90,7 +97,7 @@ func (r *Router) admitInterval(now time.Time, ps *peerState, advertised time.Dur
 		lo, hi = min(lo, ps.prev.Interval), max(hi, ps.prev.Interval)
 	}
 	if advertised != lo && advertised != hi {
-		ps.stats.Disagreements[DisagreeInterval]++
+		r.disagree(ps, DisagreeInterval, "interval %v, planned %v", advertised, r.plannedInterval(ps.policy))
 	}
 	return min(max(advertised, lo), hi)
 }
@@ -111,7 +118,7 @@ func (r *Router) checkLeave(now time.Time, ps *peerState, prio uint8) bool {
 		// It said it left, yet it advertises again within its own
 		// Active_Down_Interval: one of the two was not the peer.
 		if now.Sub(ps.leftAt) <= ActiveDownInterval(1, r.plannedInterval(ps.policy)) {
-			ps.stats.Disagreements[DisagreeLeave]++
+			r.disagree(ps, DisagreeLeave, "priority 0 %v ago, advertising again; its priority-0 adverts are ignored until %v", now.Sub(ps.leftAt), now.Add(hold).Format(time.RFC3339))
 			ps.stats.LeaveHeldUntil = now.Add(hold)
 		}
 		ps.leftAt = time.Time{}

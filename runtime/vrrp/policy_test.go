@@ -66,6 +66,9 @@ func TestPolicyActive(t *testing.T) {
 		if got := dropOf(acts); got != tc.want || transitions(acts) != 0 || a.State() != StateActive {
 			t.Fatalf("priority %d: drop %v, actions %v", tc.prio, got, acts)
 		}
+		if d, ok := acts[0].(Disagreed); !ok || d.Reason != tc.dis || d.Peer != authB || d.Err == nil {
+			t.Fatalf("priority %d: first action %#v, want Disagreed %v", tc.prio, acts[0], tc.dis)
+		}
 		if got := a.Stats().Peers[0].Disagreements[tc.dis]; got != tc.count {
 			t.Fatalf("step %d: %v disagreements %d", i, tc.dis, got)
 		}

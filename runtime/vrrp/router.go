@@ -45,6 +45,8 @@ type Router struct {
 	advert Advert              // template for our adverts, Addresses from cfg.VIPs
 	stats  Stats
 	rx     Advert // reused for parsing
+	// notes are Disagreed actions of the current receive, put first.
+	notes []Action
 	// lastAnswer is when an advert was last sent out of cadence in answer
 	// to a received one; answers are limited so a flood is not amplified.
 	lastAnswer time.Time
@@ -300,9 +302,9 @@ func (r *Router) Step(now time.Time, ev Event) []Action {
 	case Tick:
 		return r.tick(now)
 	case Packet:
-		return r.receive(now, ev)
+		return r.receiveNoted(now, ev)
 	case *Packet:
-		return r.receive(now, *ev)
+		return r.receiveNoted(now, *ev)
 	case Reconfigure:
 		return r.reconfigure(now, ev.Config)
 	case *Reconfigure:
@@ -454,6 +456,17 @@ func (r *Router) answer(now time.Time) []Action {
 func (r *Router) drop(reason DropReason, src netip.Addr, err error) []Action {
 	r.stats.Drops[reason]++
 	return []Action{Dropped{Reason: reason, Src: src, Err: err}}
+}
+
+// receiveNoted is receive with the policy's Disagreed actions in front.
+func (r *Router) receiveNoted(now time.Time, p Packet) []Action {
+	r.notes = r.notes[:0]
+	acts := r.receive(now, p)
+	if len(r.notes) == 0 {
+		return acts
+	}
+	out := make([]Action, 0, len(r.notes)+len(acts))
+	return append(append(out, r.notes...), acts...)
 }
 
 // receive runs the checks of RFC 9568 §7.1 and then §6.4.2 / §6.4.3.
