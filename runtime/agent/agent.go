@@ -72,6 +72,7 @@ type Agent struct {
 	lastReload   reloadStatus
 
 	mgmtReg *trackingRegisterer
+	auth    authState // keys, alarms, watchers (auth.go)
 
 	pendingPlan *plan.Plan // read by New, started by Run
 	pendingHash [32]byte
@@ -215,6 +216,7 @@ func New(cfg Config) (*Agent, error) {
 		statusCh:   make(chan chan *Status),
 		stop:       make(chan struct{}),
 	}
+	a.auth.init(reg)
 	a.pendingPlan, a.pendingHash = p, sha256.Sum256(data)
 	return a, nil
 }
@@ -295,6 +297,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.running.Store(true)
 	defer a.running.Store(false)
 	a.resetTimer()
+	keyTick := time.NewTicker(keyRereadEvery)
+	defer keyTick.Stop()
 
 	for {
 		select {
@@ -313,6 +317,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.reload(force)
 		case reply := <-a.statusCh:
 			reply <- a.status()
+		case now := <-keyTick.C:
+			a.rereadKeys(now)
+			a.expireAlarms(now)
 		}
 		a.resetTimer()
 	}
@@ -441,6 +448,9 @@ func (a *Agent) executeOne(m *member, act vrrp.Action) {
 			m.lastDropLog[reason] = now
 			a.log.Warn("advert dropped", "group", name, "reason", reason, "src", act.Src, "err", act.Err)
 		}
+		a.authAction(m, act)
+	case vrrp.Disagreed:
+		a.authAction(m, act)
 	case vrrp.Rejected:
 		a.log.Error("engine refused an event", "group", name, "err", act.Err)
 	default:
@@ -560,6 +570,7 @@ func (a *Agent) closeAll() {
 		c.close()
 	}
 	a.conns = map[connKey]*conn{}
+	a.closeWatchers()
 	close(a.stop)
 	a.wg.Wait()
 	for _, l := range a.announcers {

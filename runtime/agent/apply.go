@@ -12,33 +12,8 @@ import (
 
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
+	"github.com/mwgc/mwgc/runtime/vrrpplan"
 )
-
-// groupConfig turns a plan group into the engine's configuration.
-func groupConfig(p *plan.Plan, g *plan.Group) vrrp.Config {
-	cfg := vrrp.Config{
-		VRID:           uint8(g.VRID),
-		Priority:       uint8(p.VRRP.Priority),
-		Source:         g.Source,
-		AdvertInterval: g.AdvertInterval.D(),
-		Preempt:        g.Preempt,
-		PreemptDelay:   g.PreemptDelay.D(),
-		AcceptMode:     g.AcceptMode,
-		VIPs:           slices.Clone(g.VIPs),
-	}
-	for _, peer := range g.Peers {
-		cfg.Peers = append(cfg.Peers, peer.Address)
-	}
-	switch {
-	case g.Family == plan.FamilyIPv6:
-		cfg.Checksum = vrrp.ChecksumIPv6
-	case g.Checksum == plan.ChecksumRFC9568:
-		cfg.Checksum = vrrp.ChecksumRFC9568
-	default:
-		cfg.Checksum = vrrp.ChecksumPseudoHeader
-	}
-	return cfg
-}
 
 func groupConnKey(g *plan.Group) connKey {
 	return connKey{ifname: g.Interface, ipv6: g.Family == plan.FamilyIPv6, source: g.Source}
@@ -58,6 +33,10 @@ type applyStats struct {
 // handed over.
 func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, error) {
 	var st applyStats
+	keys, err := a.readKeys(np)
+	if err != nil {
+		return st, err
+	}
 	var groups []plan.Group
 	if np.VRRP != nil {
 		groups = np.VRRP.Groups
@@ -84,7 +63,10 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 	}
 	for i := range groups {
 		g := groups[i]
-		cfg := groupConfig(np, &g)
+		cfg, err := vrrpplan.Config(np, &g, keys)
+		if err != nil {
+			return st, err
+		}
 		key := groupConnKey(&g)
 		need[key] = true
 		if m := old[g.Name]; m != nil && m.conn.key == key && m.cfg.VRID == cfg.VRID {
@@ -154,6 +136,8 @@ func (a *Agent) apply(now time.Time, np *plan.Plan, initial bool) (applyStats, e
 	// ---- Commit. Nothing below can fail.
 	// The new plan's announce settings apply to VIPs this commit adds.
 	a.plan = np
+	a.useKeys(keys)
+	a.watchInterfaces(np)
 
 	// Removed groups hand over first, on their still open sockets.
 	for _, m := range a.members {

@@ -25,6 +25,8 @@ type Status struct {
 	Groups         []GroupStatus `json:"groups"`
 	Management     any           `json:"management,omitempty"`
 	LastReload     *reloadStatus `json:"lastReload,omitempty"`
+	// Alarms are the impersonation alarms raised and not cleared.
+	Alarms []AlarmStatus `json:"alarms"`
 }
 
 // GroupStatus is one VRRP group in Status.
@@ -44,6 +46,15 @@ type GroupStatus struct {
 	ActiveAddress string `json:"activeAddress,omitempty"`
 	// ActiveInterval is the advert interval in use (learned while Backup).
 	ActiveInterval string `json:"activeInterval,omitempty"`
+	// Auth is the group's authentication; nil without.
+	Auth *AuthStatus `json:"auth,omitempty"`
+	// Peers: what each listed peer advertised against the plan.
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// PendingPriority / PendingInterval: a raise that waits for PendingAt
+	// (the plan's rolloutGrace).
+	PendingPriority uint8     `json:"pendingPriority,omitempty"`
+	PendingInterval string    `json:"pendingInterval,omitempty"`
+	PendingAt       time.Time `json:"pendingAt,omitzero"`
 }
 
 func fillStats(gs *GroupStatus, st vrrp.Stats) {
@@ -102,12 +113,15 @@ func (a *Agent) status() *Status {
 		if fault {
 			gs.State = stateFaultName
 		}
-		fillStats(&gs, m.router.Stats())
+		st := m.router.Stats()
+		fillStats(&gs, st)
+		fillAuthStats(&gs, st)
 		s.Groups = append(s.Groups, gs)
 	}
 	if a.mgmt != nil {
 		s.Management = a.mgmt.Status()
 	}
+	s.Alarms = a.alarmStatus()
 	if !a.lastReload.At.IsZero() {
 		r := a.lastReload
 		s.LastReload = &r

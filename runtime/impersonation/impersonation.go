@@ -139,6 +139,9 @@ func (t *Tracker) Frame(now time.Time, iface string, src netip.Addr, mac net.Har
 	return t.raise(now, key{OwnAddress, src, iface}, "")
 }
 
+// IsOwn reports whether addr is one of this node's own addresses.
+func (t *Tracker) IsOwn(addr netip.Addr) bool { return t.own[norm(addr)] }
+
 // AuthFailure records an advert in peer src's name that failed
 // authentication in group with the engine's drop reason.
 func (t *Tracker) AuthFailure(now time.Time, group string, src netip.Addr, reason string) *Event {
