@@ -177,7 +177,11 @@ func (a *Agent) logAlarm(ev *impersonation.Event) {
 	if ev == nil {
 		return
 	}
-	args := []any{"kind", ev.Kind.String(), "address", ev.Addr, "where", ev.Where, "mac", ev.MAC,
+	macs := make([]string, len(ev.MACs))
+	for i, m := range ev.MACs {
+		macs[i] = m.MAC
+	}
+	args := []any{"kind", ev.Kind.String(), "address", ev.Addr, "where", ev.Where, "macs", macs,
 		"since", ev.Since.Format(time.RFC3339Nano), "count", ev.Count, "since_last_line", ev.Unlogged}
 	if ev.Reason != "" {
 		args = append(args, "reason", ev.Reason)
@@ -284,10 +288,12 @@ type AlarmStatus struct {
 	Where   string    `json:"where"`
 	MAC     string    `json:"mac,omitempty"`
 	MACSeen time.Time `json:"macSeen,omitzero"`
-	Reason  string    `json:"reason,omitempty"`
-	Since   time.Time `json:"since"`
-	Last    time.Time `json:"last"`
-	Count   uint64    `json:"count"`
+	// MACs: every Ethernet source seen with Address lately, latest first.
+	MACs   []impersonation.MACSeen `json:"macs,omitempty"`
+	Reason string                  `json:"reason,omitempty"`
+	Since  time.Time               `json:"since"`
+	Last   time.Time               `json:"last"`
+	Count  uint64                  `json:"count"`
 }
 
 func (a *Agent) alarmStatus() []AlarmStatus {
@@ -296,7 +302,7 @@ func (a *Agent) alarmStatus() []AlarmStatus {
 	a.auth.mu.Unlock()
 	out := make([]AlarmStatus, 0, len(list))
 	for _, al := range list {
-		out = append(out, AlarmStatus{Kind: al.Kind.String(), Address: al.Addr.String(), Where: al.Where, MAC: al.MAC, MACSeen: al.MACSeen,
+		out = append(out, AlarmStatus{Kind: al.Kind.String(), Address: al.Addr.String(), Where: al.Where, MAC: al.MAC, MACSeen: al.MACSeen, MACs: al.MACs,
 			Reason: al.Reason, Since: al.Since, Last: al.Last, Count: al.Count})
 	}
 	return out
