@@ -31,6 +31,9 @@ type KeepalivedInstance struct {
 	PreemptDelay time.Duration // whole seconds; 0 = none
 	// Extra lines placed verbatim inside the vrrp_instance block.
 	Extra []string
+	// GlobalFirst allows an IPv6 instance whose first VIP is global (an
+	// mwgc peer advertises no link-local VIP; keepalived accepts it).
+	GlobalFirst bool
 	// AuthHMAC configures keepalived 2.4.2+'s authenticated adverts
 	// (needs Binary set to such a build, e.g. Keepalived243).
 	AuthHMAC *KeepalivedAuth
@@ -122,7 +125,7 @@ func (c KeepalivedConfig) Render() (string, error) {
 				// RFC 9568 5.2.9: an IPv6 advert's first address is the
 				// virtual router's link-local; keepalived follows the config
 				// order and drops adverts whose address count differs.
-				if ipv6 && !p.Addr().IsLinkLocalUnicast() {
+				if ipv6 && !p.Addr().IsLinkLocalUnicast() && !in.GlobalFirst {
 					return "", fmt.Errorf("keepalived config: instance %d: the first IPv6 VIP must be link-local (fe80::/64), got %s", in.VRID, v)
 				}
 			} else if p.Addr().Is6() != ipv6 {
@@ -250,8 +253,12 @@ func (l *Lab) StartKeepalived(node string, cfg KeepalivedConfig) *Keepalived {
 	if err := checkKeepalivedConfig(cfg.binary(), k.configPath); err != nil {
 		l.t.Fatalf("netlab: %v\nconfig:\n%s", err, text)
 	}
-	k.parent = l.Start(node, cfg.binary(), "-n", "-l", "-D", "-P",
-		"-f", k.configPath, "-p", k.pidFile, "-r", k.vrrpPidFile)
+	args := []string{"-n", "-l", "-D", "-P", "-f", k.configPath, "-p", k.pidFile, "-r", k.vrrpPidFile}
+	if cfg.Binary != "" {
+		// The 2.4.3 build has no LVS, so no -P (VRRP only) to ask for.
+		args = slices.Delete(args, 3, 4)
+	}
+	k.parent = l.Start(node, cfg.binary(), args...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := k.ChildPid(); err == nil {
