@@ -1,8 +1,10 @@
 package vrrp
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/vrrp/auth"
@@ -23,8 +25,45 @@ var authDrops = [auth.NumResults]DropReason{
 }
 
 // setAuth installs, changes or removes the authenticator. A change keeps
-// the send sequence and the peers' high-water marks.
-func (r *Router) setAuth(cfg *auth.Config) {
+// the send sequence and the peers' high-water marks. A key whose secret
+// changed under the same id (a key file changed in place) keeps its
+// previous secret: it still signs with it for PolicyGrace and verifies it
+// for twice as long, so that every node has read the new file before
+// anyone depends on it.
+func (r *Router) setAuth(now time.Time, old, cfg *auth.Config) {
+	r.prevKeys = slices.DeleteFunc(r.prevKeys, func(k auth.Key) bool { return cfg == nil || !hasKeyID(cfg.Keys, k.ID) })
+	if old != nil && cfg != nil && r.planned.PolicyGrace > 0 {
+		for _, k := range cfg.Keys {
+			i := slices.IndexFunc(old.Keys, func(o auth.Key) bool { return o.ID == k.ID })
+			if i < 0 || bytes.Equal(old.Keys[i].Secret, k.Secret) {
+				continue
+			}
+			r.prevKeys = slices.DeleteFunc(r.prevKeys, func(p auth.Key) bool { return p.ID == k.ID })
+			r.prevKeys = append(r.prevKeys, auth.Key{ID: k.ID, Secret: old.Keys[i].Secret})
+			r.signPrevUntil = now.Add(r.planned.PolicyGrace)
+			r.prevUntil = now.Add(2 * r.planned.PolicyGrace)
+		}
+	}
+	r.installAuth(now, cfg)
+}
+
+func hasKeyID(keys []auth.Key, id uint8) bool {
+	return slices.ContainsFunc(keys, func(k auth.Key) bool { return k.ID == id })
+}
+
+// installAuth gives the authenticator cfg with the previous secrets still
+// in their grace.
+func (r *Router) installAuth(now time.Time, cfg *auth.Config) {
+	if cfg != nil && len(r.prevKeys) > 0 {
+		if !now.Before(r.prevUntil) {
+			r.prevKeys = nil
+		} else {
+			c := *cfg
+			c.Previous = r.prevKeys
+			c.SignPrevious = now.Before(r.signPrevUntil) && hasKeyID(r.prevKeys, c.ActiveKey)
+			cfg = &c
+		}
+	}
 	switch {
 	case cfg == nil:
 		r.auth = nil
@@ -42,6 +81,26 @@ func (r *Router) setAuth(cfg *auth.Config) {
 	if r.auth != nil {
 		r.auth.Forget(func(a netip.Addr) bool { return r.peers[a] != nil })
 	}
+}
+
+// prevKeysDeadline is when the previous secrets' grace changes next.
+func (r *Router) prevKeysDeadline() time.Time {
+	switch {
+	case len(r.prevKeys) == 0:
+		return time.Time{}
+	case r.signPrevUntil.After(r.lastKeyStep):
+		return r.signPrevUntil
+	}
+	return r.prevUntil
+}
+
+// stepPrevKeys ends the previous secrets' grace when it is due.
+func (r *Router) stepPrevKeys(now time.Time) {
+	if d := r.prevKeysDeadline(); d.IsZero() || now.Before(d) {
+		return
+	}
+	r.lastKeyStep = now
+	r.installAuth(now, r.planned.Auth)
 }
 
 // splitTrailer separates a trailer from the message. As in keepalived, a

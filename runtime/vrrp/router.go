@@ -40,11 +40,16 @@ type Router struct {
 	planned   Config
 	pendingAt time.Time
 
-	peers  map[netip.Addr]*peerState
-	auth   *auth.Authenticator // nil without Config.Auth
-	advert Advert              // template for our adverts, Addresses from cfg.VIPs
-	stats  Stats
-	rx     Advert // reused for parsing
+	peers map[netip.Addr]*peerState
+	auth  *auth.Authenticator // nil without Config.Auth
+	// prevKeys are secrets of key ids whose key changed in place: signed
+	// with until signPrevUntil, verified until prevUntil (authn.go).
+	prevKeys                 []auth.Key
+	signPrevUntil, prevUntil time.Time
+	lastKeyStep              time.Time
+	advert                   Advert // template for our adverts, Addresses from cfg.VIPs
+	stats                    Stats
+	rx                       Advert // reused for parsing
 	// notes are Disagreed actions of the current receive, put first.
 	notes []Action
 	// lastAnswer is when an advert was last sent out of cadence in answer
@@ -165,14 +170,14 @@ func normalize(cfg Config) (Config, error) {
 // apply installs a normalized planned config: the policy and keys at once,
 // a raised priority or lengthened interval only after PolicyGrace.
 func (r *Router) apply(now time.Time, cfg Config) {
-	oldGroupInterval := r.planned.AdvertInterval
+	oldGroupInterval, oldAuth := r.planned.AdvertInterval, r.planned.Auth
 	use := cfg
 	if r.cfg.VRID != 0 { // not the first config
 		use = r.holdOwnChanges(now, cfg)
 	}
 	r.planned = cfg
 	r.setPolicy(now, cfg, oldGroupInterval)
-	r.setAuth(cfg.Auth)
+	r.setAuth(now, oldAuth, cfg.Auth)
 	r.install(use)
 }
 
@@ -230,6 +235,9 @@ func (r *Router) Deadline() time.Time {
 	}
 	if !r.pendingAt.IsZero() && (d.IsZero() || r.pendingAt.Before(d)) {
 		d = r.pendingAt
+	}
+	if k := r.prevKeysDeadline(); !k.IsZero() && (d.IsZero() || k.Before(d)) {
+		d = k
 	}
 	return d
 }
@@ -349,6 +357,7 @@ func (r *Router) shutdown(now time.Time) []Action {
 
 func (r *Router) tick(now time.Time) []Action {
 	r.applyPending(now)
+	r.stepPrevKeys(now)
 	switch r.state {
 	case StateActive:
 		if r.adverTimer.IsZero() || now.Before(r.adverTimer) {
