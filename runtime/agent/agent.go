@@ -306,6 +306,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.shutdown()
 			return nil
 		case pkt := <-a.inbound:
+			// A due advert goes first: under a flood of packets the timer's
+			// goroutine may wait for the scheduler, so look at the clock.
+			if a.sg != nil {
+				if d := a.sg.Deadline(); !d.IsZero() && !time.Now().Before(d) {
+					a.execute(a.sg.Step(time.Now(), -1, vrrp.Tick{}))
+				}
+			}
 			a.dispatch(pkt)
 		case <-a.timer.C:
 			if a.sg != nil {

@@ -284,3 +284,79 @@ func TestPolicyWithoutAuth(t *testing.T) {
 	}
 	_ = syscall.SIGKILL
 }
+
+// TestKeyRotation walks docs/security.md's key rotation on two agents as
+// plan reloads (key 2 added, made active, key 1 removed), then replaces
+// key 2's file in place. No restart, no transition, and the client always
+// finds the VIP at the Active.
+func TestKeyRotation(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "c")
+	dir := t.TempDir()
+	k1, k2 := filepath.Join(dir, "vrrp-1.key"), filepath.Join(dir, "vrrp-2.key")
+	writeKeyFile(t, k1)
+	writeKeyFile(t, k2)
+	cl := pair()
+	cl.RolloutGrace = 2 * time.Second
+	cl.Auth = &plan.Auth{Mode: plan.AuthEnforce, Keys: []plan.Key{{ID: 1, File: k1}}, ActiveKey: 1}
+	cl.SetupAddresses(lab)
+	lab.AddAddr("c", clientNet)
+	a := StartAgent(t, lab, cl.Plan("a"))
+	b := StartAgent(t, lab, cl.Plan("b"))
+	waitState(t, a, "Active", 5*time.Second)
+	waitState(t, b, "Backup", 5*time.Second)
+	trA, trB := transitions(t, a), transitions(t, b)
+	pidA, pidB := a.Proc.Pid(), b.Proc.Pid()
+	holder := SampleHolder(t, lab, "c", vip4)
+	start := time.Now()
+	for _, step := range []*plan.Auth{
+		{Mode: plan.AuthEnforce, Keys: []plan.Key{{ID: 1, File: k1}, {ID: 2, File: k2}}, ActiveKey: 1},
+		{Mode: plan.AuthEnforce, Keys: []plan.Key{{ID: 1, File: k1}, {ID: 2, File: k2}}, ActiveKey: 2},
+		{Mode: plan.AuthEnforce, Keys: []plan.Key{{ID: 2, File: k2}}, ActiveKey: 2},
+	} {
+		cl.Auth = step
+		for _, ag := range []*Agent{a, b} {
+			WritePlan(t, ag.PlanPath, cl.Plan(ag.Node))
+		}
+		for _, ag := range []*Agent{a, b} {
+			Eventually(t, 3*time.Second, ag.Node+" on the new keys", func() (bool, string) {
+				s, err := ag.Status()
+				if err != nil || s.Groups[0].Auth == nil {
+					return false, "no status"
+				}
+				au := s.Groups[0].Auth
+				return int(au.ActiveKey) == step.ActiveKey && len(au.KeyIDs) == len(step.Keys), ""
+			})
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	// b hears a sign with key 2.
+	Eventually(t, 2*time.Second, "b verifies key 2", func() (bool, string) {
+		s, err := b.Status()
+		if err != nil {
+			return false, err.Error()
+		}
+		return s.Groups[0].Peers[0].LastKeyID == 2, ""
+	})
+	// Key 2's file replaced in place: both re-read it within a second.
+	writeKeyFile(t, k2)
+	for _, ag := range []*Agent{a, b} {
+		Eventually(t, 3*time.Second, ag.Node+" reads the changed key file", func() (bool, string) {
+			return strings.Contains(ag.Proc.Log(), "VRRP key files changed"), ""
+		})
+	}
+	time.Sleep(2 * cl.RolloutGrace) // through the grace of the previous secret
+	if got := transitions(t, a) + transitions(t, b); got != trA+trB {
+		t.Errorf("%d transitions during the rotation", got-trA-trB)
+	}
+	if a.Proc.Pid() != pidA || b.Proc.Pid() != pidB || a.Proc.Exited() || b.Proc.Exited() {
+		t.Errorf("an agent restarted")
+	}
+	for _, ag := range []*Agent{a, b} {
+		if v, _ := ag.Metric(`mwgc_agent_drops_total{group="inside-v4",reason="auth-bad-mac"}`); v != 0 {
+			t.Errorf("%s refused %v adverts during the rotation", ag.Node, v)
+		}
+	}
+	if err := HeldOnlyBy(holder.Since(start), lab.MAC("a"), 3); err != nil {
+		t.Errorf("the VIP moved during the rotation: %v", err)
+	}
+}

@@ -58,17 +58,16 @@ func (f *Forger) SendVRRP(src netip.Addr, ttl uint8, payload []byte) error {
 	return err
 }
 
-// Flood calls next for frame i and sends what it returns at rate frames
-// per second for d, in bursts every millisecond; it returns how many
-// frames it sent.
-func (f *Forger) Flood(rate int, d time.Duration, next func(i int) (netip.Addr, []byte)) (int, error) {
+// Flood sends the payload next returns for frame i as an advert from src
+// at rate frames per second for d, in bursts every millisecond; it returns
+// how many frames it sent.
+func (f *Forger) Flood(src netip.Addr, rate int, d time.Duration, next func(i int) []byte) (int, error) {
 	start := time.Now()
 	sent := 0
 	for elapsed := time.Duration(0); elapsed < d; elapsed = time.Since(start) {
 		due := int(int64(rate) * int64(elapsed) / int64(time.Second))
 		for ; sent < due; sent++ {
-			src, payload := next(sent)
-			if err := f.SendVRRP(src, 255, payload); err != nil {
+			if err := f.SendVRRP(src, 255, next(sent)); err != nil {
 				return sent, err
 			}
 		}

@@ -145,23 +145,45 @@ func (r *Router) authenticate(now time.Time, src netip.Addr, ps *peerState, msg,
 func (r *Router) authFailed(now time.Time, src netip.Addr, ps *peerState, res auth.Result, tr auth.Trailer) []Action {
 	ps.stats.AuthFailures++
 	ps.stats.LastAuthFailure = now
-	var detail string
+	e := &authError{src: src, res: res, tr: tr, now: now.Unix(), window: r.auth.Window(r.cfg.AdvertInterval)}
 	switch res {
+	case auth.UnknownKey:
+		e.keys = r.auth.KeyIDs()
+	case auth.Replay:
+		e.mark, _ = r.auth.Mark(src)
+	}
+	return r.drop(authDrops[res], src, e)
+}
+
+// authError explains an authentication failure. It is formatted only when
+// someone reads it: under a flood of forgeries most are only counted.
+type authError struct {
+	src    netip.Addr
+	res    auth.Result
+	tr     auth.Trailer
+	now    int64
+	window time.Duration
+	keys   []uint8
+	mark   auth.Seq
+}
+
+func (e *authError) Error() string {
+	var detail string
+	switch e.res {
 	case auth.Missing:
 		detail = "no authentication trailer (mode enforce)"
 	case auth.Stale:
-		detail = fmt.Sprintf("timestamp %d is more than %v from our clock %d", tr.Seq.Sec(), r.auth.Window(r.cfg.AdvertInterval), now.Unix())
+		detail = fmt.Sprintf("timestamp %d is more than %v from our clock %d", e.tr.Seq.Sec(), e.window, e.now)
 	case auth.UnknownKey:
-		detail = fmt.Sprintf("key id %d is not configured (have %v)", tr.KeyID, r.auth.KeyIDs())
+		detail = fmt.Sprintf("key id %d is not configured (have %v)", e.tr.KeyID, e.keys)
 	case auth.Malformed:
-		detail = fmt.Sprintf("trailer type %d reserved %#x", tr.Type, tr.Reserved)
+		detail = fmt.Sprintf("trailer type %d reserved %#x", e.tr.Type, e.tr.Reserved)
 	case auth.BadMAC:
-		detail = fmt.Sprintf("HMAC with key id %d does not match", tr.KeyID)
+		detail = fmt.Sprintf("HMAC with key id %d does not match", e.tr.KeyID)
 	case auth.Replay:
-		mark, _ := r.auth.Mark(src)
-		detail = fmt.Sprintf("sequence %#x is not above the last accepted %#x", uint64(tr.Seq), uint64(mark))
+		detail = fmt.Sprintf("sequence %#x is not above the last accepted %#x", uint64(e.tr.Seq), uint64(e.mark))
 	}
-	return r.drop(authDrops[res], src, fmt.Errorf("vrrp: advert in the name of peer %v failed authentication: %s", src, detail))
+	return fmt.Sprintf("vrrp: advert in the name of peer %v failed authentication: %s", e.src, detail)
 }
 
 // sign appends the trailer to our advert; IPv6 then gets its checksum over
