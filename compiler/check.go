@@ -28,6 +28,10 @@ type checker struct {
 	// partials are the packages checked without the files that do not
 	// parse (partial.go).
 	partials []*partialPackage
+	// usedSegments and unknownSegments (with the first use) record the
+	// segment references, for misspelt names (hints.go).
+	usedSegments    map[string]bool
+	unknownSegments map[string]Position
 }
 
 type use struct {
@@ -52,12 +56,14 @@ type vridKey struct {
 func newChecker(l *loader, r *repo) *checker {
 	return &checker{
 		l: l, repo: r,
-		brokenClusters: map[string]bool{},
-		addrs:          map[netip.Addr]use{},
-		linkLocals:     map[segAddr]use{},
-		vrids:          map[vridKey]use{},
-		waiverDone:     map[string]bool{},
-		domains:        map[string]string{},
+		brokenClusters:  map[string]bool{},
+		addrs:           map[netip.Addr]use{},
+		linkLocals:      map[segAddr]use{},
+		vrids:           map[vridKey]use{},
+		waiverDone:      map[string]bool{},
+		domains:         map[string]string{},
+		usedSegments:    map[string]bool{},
+		unknownSegments: map[string]Position{},
 	}
 }
 
@@ -125,6 +131,7 @@ func (c *checker) run() {
 			c.checkDistribution(cl)
 		}
 	}
+	c.checkUnusedSegments()
 }
 
 func (c *checker) liveClusters() []*cluster {
@@ -184,11 +191,10 @@ func (c *checker) segmentRef(cl *cluster, name string, path []cue.Selector) *seg
 		return nil
 	}
 	if s == nil {
-		c.add(SeverityError, "unknown-segment", cl.inst, path,
-			"define the segment under segments: (in any package of the repository), or fix the name",
-			"segment %q is not defined", name)
+		c.unknownSegment(cl, name, path)
 		return nil
 	}
+	c.usedSegments[name] = true
 	if s.broken {
 		return nil
 	}
@@ -435,6 +441,13 @@ func (c *checker) checkVRRP(cl *cluster) {
 
 		c.checkDuration(cl, gpath("advertInterval"), g.AdvertInterval, plan.MinAdvertInterval, plan.MaxAdvertInterval, 10*time.Millisecond)
 		c.checkDuration(cl, gpath("preemptDelay"), g.PreemptDelay, 0, plan.MaxPreemptDelay, 0)
+		// The agent enforces accept mode: without it, the Active director
+		// drops every connection its clients make to the proxy on the VIP.
+		if !g.AcceptMode && cl.doc.Mode == plan.ModeHAProxy {
+			c.add(SeverityError, "accept-mode-ha-proxy", cl.inst, gpath("acceptMode"),
+				"remove acceptMode: false (the default is true); strict accept mode is for transparent-router clusters, whose clients only route through the VIP",
+				"group %s runs without accept mode in ha-proxy mode: the Active would drop every client connection to the proxy on its VIPs (RFC 9568 §6.4.3)", gname)
+		}
 
 		// VIPs: one family, inside the segment, not a node's address
 		// unless that node is the owner, unique in the repository.

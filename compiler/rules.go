@@ -15,7 +15,8 @@ var Rules = []Rule{
 	{"syntax", SeverityError, "CUE syntax error"},
 	{"conflict", SeverityError, "the package contradicts itself, before the schema applies"},
 	{"schema", SeverityError, "a value has the wrong type or is out of the schema's range"},
-	{"unknown-field", SeverityError, "a field the schema does not know (often a typo)"},
+	{"unknown-field", SeverityError, "a field the schema does not know (often a typo); the hint names the nearest field"},
+	{"name-invalid", SeverityError, "a segment, cluster, node, group or peer name that is not a DNS label, or an interface name Linux refuses"},
 	{"missing-field", SeverityError, "a required field is missing"},
 	{"not-concrete", SeverityError, "a field is left as a type or constraint, not a value"},
 	{"schema-copy", SeverityWarning, "a copy of the mwgc schema (or a file applying #Repo) inside a package; left out"},
@@ -52,6 +53,7 @@ var Rules = []Rule{
 	{"director-not-on-segment", SeverityError, "a director without an interface on a group's segment"},
 	{"vrrp-source-missing", SeverityError, "a director without an IPv4 address (IPv4 group) or linkLocal (IPv6 group) there"},
 	{"peer-address", SeverityError, "an external peer address of the wrong family, not link-local for IPv6, or a director's"},
+	{"accept-mode-ha-proxy", SeverityError, "a group without accept mode in ha-proxy mode, where clients connect to the VIP and the Active would drop them"},
 	{"checksum-interop", SeverityWarning, "an IPv4 group with external peers that sends the message-only checksum, which keepalived and FRR reject"},
 	// VRRP authentication (docs/security.md).
 	{"vrrp-unauthenticated", SeverityError, "a group on an unprotected segment without authentication and without a reason to go without"},

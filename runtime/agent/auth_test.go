@@ -14,7 +14,7 @@ import (
 	"github.com/mwgc/mwgc/runtime/vrrp/auth"
 )
 
-func writeKey(t *testing.T, path string, secret []byte, mode os.FileMode) {
+func writeVRRPKey(t *testing.T, path string, secret []byte, mode os.FileMode) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte("hex:"+hex.EncodeToString(secret)+"\n"), mode); err != nil {
@@ -54,7 +54,7 @@ func TestAuthKeyFiles(t *testing.T) {
 	dir := t.TempDir()
 	k1, k2, k2b := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 40)
 	f1, f2 := filepath.Join(dir, "vrrp-1.key"), filepath.Join(dir, "vrrp-2.key")
-	writeKey(t, f1, k1, 0o600)
+	writeVRRPKey(t, f1, k1, 0o600)
 	withAuth := func(active int, files ...string) *plan.Plan {
 		p := testPlan()
 		g := &p.VRRP.Groups[0]
@@ -74,18 +74,18 @@ func TestAuthKeyFiles(t *testing.T) {
 	transitions := h.metric(`mwgc_agent_transitions_total{from="Backup",group="inside-v4",to="Active"}`)
 
 	// Rotation: add key 2, then make it active.
-	writeKey(t, f2, k2, 0o600)
+	writeVRRPKey(t, f2, k2, 0o600)
 	h.write(withAuth(1, f1, f2))
 	h.eventually("key 2 known", func() bool { return len(h.status().Groups[0].Auth.KeyIDs) == 2 })
 	h.write(withAuth(2, f1, f2))
 	h.eventually("signed with key 2", func() bool { return verifies(t, c, 2, k2) })
 
 	// The file of key 2 changed in place: in use within the re-read.
-	writeKey(t, f2, k2b, 0o600)
+	writeVRRPKey(t, f2, k2b, 0o600)
 	h.eventually("new content of key 2 in use", func() bool { return verifies(t, c, 2, k2b) })
 
 	// Readable by others: refused, counted, the key in use stays.
-	writeKey(t, f2, k2, 0o644)
+	writeVRRPKey(t, f2, k2, 0o644)
 	h.eventually("world-readable key refused", func() bool { return h.metric("mwgc_agent_key_file_errors_total") >= 1 })
 	time.Sleep(1500 * time.Millisecond)
 	if !verifies(t, c, 2, k2b) {

@@ -50,7 +50,7 @@ func (a *Agent) watch() (stop func(), err error) {
 				a.log.Warn("watching the plan directory", "dir", dir, "err", err)
 				debounce.Reset(a.cfg.Debounce)
 			case <-debounce.C:
-				a.requestReload(false)
+				a.post(func() { a.readPlan(false) })
 			}
 		}
 	}()

@@ -133,8 +133,8 @@ func TestAuthKeepalived(t *testing.T) {
 	p.kcfg.Instances[0].AuthHMAC = &netlab.KeepalivedAuth{Keys: map[int]string{1: other}, ActiveKey: 1}
 	p.kcfg.Instances[1].AuthHMAC = p.kcfg.Instances[0].AuthHMAC
 	k = lab.StartKeepalived("k", p.kcfg)
-	waitMetric(t, a, `mwgc_agent_drops_total{group="inside-v4",reason="auth-bad-mac"}`, 5, 5*time.Second)
-	waitMetric(t, a, `mwgc_agent_drops_total{group="inside-v6",reason="auth-bad-mac"}`, 5, 5*time.Second)
+	waitMetric(t, a, `mwgc_agent_drops_total{group="inside-v4",reason="auth-bad-mac"}`, 3, 10*time.Second)
+	waitMetric(t, a, `mwgc_agent_drops_total{group="inside-v6",reason="auth-bad-mac"}`, 3, 10*time.Second)
 	Eventually(t, 3*time.Second, "keepalived counts mwgc's adverts as invalid", func() (bool, string) {
 		return strings.Contains(k.Log(), "invalid authentication HMAC from 192.0.2.11") &&
 			strings.Contains(k.Log(), "invalid authentication HMAC from fe80::b"), ""

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/rand"
+	"fmt"
 	"encoding/hex"
 	"net/netip"
 	"os"
@@ -11,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mwgc/mwgc/runtime/agent"
 	"github.com/mwgc/mwgc/runtime/netlab"
+	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 	"github.com/mwgc/mwgc/runtime/vrrp/auth"
@@ -81,15 +82,25 @@ func waitMetric(t *testing.T, a *Agent, series string, atLeast float64, timeout 
 		if err != nil {
 			return false, err.Error()
 		}
-		return v >= atLeast, ""
+		if v >= atLeast {
+			return true, ""
+		}
+		body, _ := a.Get("/metrics")
+		var lines []string
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.Contains(l, "drops_total{") || strings.Contains(l, "received_total{") {
+				lines = append(lines, l)
+			}
+		}
+		return false, fmt.Sprintf("%v; %s", v, strings.Join(lines, "; "))
 	})
 }
 
 // waitAlarm waits for an alarm of kind about addr that lists the given
 // MAC in a's /status.
-func waitAlarm(t *testing.T, a *Agent, kind string, addr netip.Addr, mac string, timeout time.Duration) agent.AlarmStatus {
+func waitAlarm(t *testing.T, a *Agent, kind string, addr netip.Addr, mac string, timeout time.Duration) node.AlarmStatus {
 	t.Helper()
-	var found agent.AlarmStatus
+	var found node.AlarmStatus
 	Eventually(t, timeout, a.Node+" alarm "+kind+" "+addr.String(), func() (bool, string) {
 		s, err := a.Status()
 		if err != nil {
@@ -111,7 +122,7 @@ func waitAlarm(t *testing.T, a *Agent, kind string, addr netip.Addr, mac string,
 	return found
 }
 
-func alarmList(as []agent.AlarmStatus) string {
+func alarmList(as []node.AlarmStatus) string {
 	var parts []string
 	for _, a := range as {
 		var macs []string
@@ -341,7 +352,7 @@ func TestKeyRotation(t *testing.T) {
 	writeKeyFile(t, k2)
 	for _, ag := range []*Agent{a, b} {
 		Eventually(t, 3*time.Second, ag.Node+" reads the changed key file", func() (bool, string) {
-			return strings.Contains(ag.Proc.Log(), "VRRP key files changed"), ""
+			return strings.Contains(ag.Proc.Log(), "VRRP key file changed"), ""
 		})
 	}
 	time.Sleep(2 * cl.RolloutGrace) // through the grace of the previous secret
