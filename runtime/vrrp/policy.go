@@ -21,8 +21,8 @@ import (
 //     the allowed set), never on the advertised one: a forged 40.95 s
 //     interval cannot silence the group, a forged 10 ms one cannot make
 //     the Backup take over early;
-//   - a peer that sent priority 0 and then kept advertising has its
-//     priority-0 adverts ignored for leaveHold (extended while they keep
+//   - a peer that sent priority 0 and then advertised again within two
+//     of its intervals has its priority-0 adverts ignored for leaveHold (extended while they keep
 //     coming), so forged "I leave" adverts in the Active's name cause at
 //     most one takeover-and-return per attack instead of a flap per advert.
 //
@@ -115,9 +115,11 @@ func (r *Router) checkLeave(now time.Time, ps *peerState, prio uint8) bool {
 		return false
 	}
 	if !ps.leftAt.IsZero() {
-		// It said it left, yet it advertises again within its own
-		// Active_Down_Interval: one of the two was not the peer.
-		if now.Sub(ps.leftAt) <= ActiveDownInterval(1, r.plannedInterval(ps.policy)) {
+		// It said it left, yet it advertises again within two of its
+		// intervals: one of the two was not the peer. (A peer that really
+		// left and came back starts as Backup and sends nothing for at
+		// least three intervals; only an owner comes back at once.)
+		if now.Sub(ps.leftAt) <= 2*r.plannedInterval(ps.policy) {
 			r.disagree(ps, DisagreeLeave, "priority 0 %v ago, advertising again; its priority-0 adverts are ignored until %v", now.Sub(ps.leftAt), now.Add(hold).Format(time.RFC3339))
 			ps.stats.LeaveHeldUntil = now.Add(hold)
 		}

@@ -203,3 +203,23 @@ func TestPolicyOwnRaiseWaits(t *testing.T) {
 		t.Fatalf("disagreements %d, want 1 (only after 2 × grace)", got)
 	}
 }
+
+// TestPolicyLeaveRestart: a peer that really left and comes back after
+// restarting (silent for three intervals as Backup) is not held: its next
+// priority 0 is honoured at once.
+func TestPolicyLeaveRestart(t *testing.T) {
+	_, b := policyPair(t, 0)
+	b.Step(t0, Start{})
+	now := t0.Add(100 * time.Millisecond)
+	b.Step(now, forged(t, authA, 200, 10))
+	b.Step(now.Add(10*time.Millisecond), forged(t, authA, 0, 10)) // a leaves
+	now = now.Add(10*time.Millisecond + 3*100*time.Millisecond + SkewTime(200, 100*time.Millisecond))
+	b.Step(now, forged(t, authA, 200, 10)) // back after its own Active_Down_Interval
+	if got := b.Stats().Peers[0].Disagreements[DisagreeLeave]; got != 0 {
+		t.Fatalf("a restart counted as a contradiction (%d)", got)
+	}
+	b.Step(now.Add(50*time.Millisecond), forged(t, authA, 0, 10))
+	if got := b.Deadline().Sub(now.Add(50 * time.Millisecond)); got != SkewTime(100, 100*time.Millisecond) {
+		t.Fatalf("the next leave: takeover in %v, want Skew_Time", got)
+	}
+}
