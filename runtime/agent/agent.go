@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/plan"
@@ -65,9 +66,11 @@ type Agent struct {
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
 	table        *mgmt.TableWriter
-	mgmtErrors   uint64 // management datagrams the kernel refused
-	startErr     error  // why the first plan could not start
-	rulesCleaned bool   // a crashed run's nftables tables are gone
+	mgmtErrors   uint64    // management datagrams the kernel refused
+	startErr     error     // why the first plan could not start
+	rulesCleaned bool      // a crashed run's nftables tables are gone
+	fwd          Forwarder // traffic distribution; nil when the Network has none
+	distMetrics  *distributor.Collector
 	stopped      bool
 	buf          []byte     // receive buffer
 	spoof        watchState // impersonation watchers (watchers.go)
@@ -106,6 +109,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
 	a.spoof.init(reg)
+	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
+		a.fwd = fn.NewForwarder()
+	}
+	a.distMetrics = distributor.NewCollector(a.distStatus)
+	reg.MustRegister(a.distMetrics)
 	return a, nil
 }
 

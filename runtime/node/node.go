@@ -53,6 +53,7 @@ type Node struct {
 	sg      *vrrp.SyncGroup
 	links   linkTracker
 	mgmt    *mgmtPart
+	dist    distPart
 	// mgmtStarts counts management engines started: each is a new boot.
 	mgmtStarts uint64
 	stopped    bool
@@ -100,6 +101,10 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 		n.failed(ev)
 	case WatchFrame:
 		n.watchFrame(now, ev)
+	case Neighbors:
+		n.distNeighbors(now, ev)
+	case ForwardingApplied:
+		n.distApplied(ev)
 	case Tick:
 		n.tick(now)
 	case Stop:
@@ -135,6 +140,7 @@ func (n *Node) Deadline() time.Time {
 		earlier(n.mgmt.deadline())
 	}
 	earlier(n.authDeadline())
+	earlier(n.dist.deadline())
 	return d
 }
 
@@ -155,6 +161,9 @@ func (n *Node) tick(now time.Time) {
 	}
 	if n.plan != nil {
 		n.authTick(now)
+	}
+	if h := n.dist.deadline(); !h.IsZero() && !now.Before(h) {
+		n.distribute(now, false) // the takeover hold is over
 	}
 }
 
@@ -188,6 +197,7 @@ func (n *Node) stop(now time.Time) {
 		n.mgmt.close(n, now)
 		n.mgmt = nil
 	}
+	n.distStop()
 	if n.plan != nil {
 		n.emit(Rules{}) // mwgc's tables go with it
 	}

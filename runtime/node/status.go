@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
@@ -21,7 +22,9 @@ type Status struct {
 	InterfacesDown []string      `json:"interfacesDown,omitempty"`
 	Groups         []GroupStatus `json:"groups"`
 	Management     any           `json:"management,omitempty"`
-	LastReload     *ReloadStatus `json:"lastReload,omitempty"`
+	// Distribution is traffic distribution (docs/distribution.md).
+	Distribution *distributor.Status `json:"distribution,omitempty"`
+	LastReload   *ReloadStatus       `json:"lastReload,omitempty"`
 	// Alarms are the impersonation alarms raised and not cleared.
 	Alarms []AlarmStatus `json:"alarms"`
 }
@@ -102,6 +105,9 @@ func (n *Node) Status() *Status {
 	}
 	if n.mgmt != nil {
 		s.Management = n.mgmt.status(n)
+	}
+	if ds, ok := n.DistributionStatus(); ok {
+		s.Distribution = &ds
 	}
 	if !n.last.At.IsZero() {
 		r := n.last
