@@ -72,7 +72,8 @@ type Agent struct {
 	fwd          Forwarder // traffic distribution; nil when the Network has none
 	distMetrics  *distributor.Collector
 	stopped      bool
-	buf          []byte // receive buffer
+	buf          []byte     // receive buffer
+	spoof        watchState // impersonation watchers (watchers.go)
 
 	running atomic.Bool
 }
@@ -107,6 +108,7 @@ func New(cfg Config) (*Agent, error) {
 		announcers: map[string]Announcer{}, groups: map[string]*groupState{}, buf: make([]byte, 65536),
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
+	a.spoof.init(reg)
 	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
 		a.fwd = fn.NewForwarder()
 	}
@@ -261,6 +263,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // closeAll releases what is still open: normally nothing (the node's Stop
 // closed its sockets), after a failed start the announcers at most.
 func (a *Agent) closeAll() {
+	a.closeWatchers()
 	for key, s := range a.vrrp {
 		a.closeVRRP(key, s)
 	}
