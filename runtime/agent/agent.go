@@ -198,15 +198,15 @@ func (a *Agent) Run(ctx context.Context) error {
 // step feeds the node one event, carries out its effects, and then the
 // events those produced (a Prepare's answer, a key file read, ...).
 func (a *Agent) step(ev node.Event) {
-	a.pending = append(a.pending, ev)
-	for len(a.pending) > 0 && !a.stopped {
-		ev := a.pending[0]
-		a.pending = a.pending[1:]
-		a.carryOut(a.node.Step(time.Now(), ev))
+	a.pending = append(a.pending[:0], ev)
+	for i := 0; i < len(a.pending) && !a.stopped; i++ {
+		ev := a.pending[i]
+		a.carryOut(a.node.Step(time.Now(), ev)) // may append to a.pending
 		if _, ok := ev.(node.Stop); ok {
 			a.stopped = true
 		}
 	}
+	clear(a.pending)
 	a.pending = a.pending[:0]
 }
 
