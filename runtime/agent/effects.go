@@ -89,7 +89,9 @@ func (a *Agent) carryOut(effects []node.Effect) {
 		case node.PlanResult:
 			a.planResult(e)
 		default:
-			a.report(e)
+			if !a.authReport(e) {
+				a.report(e)
+			}
 		}
 	}
 }

@@ -36,6 +36,7 @@ import (
 //	group P G K=V...           adds or replaces group G of plan P; keys: vrid
 //	                           if src int preempt delay accept (default
 //	                           true, as mwgc's schema) vips peers form
+//	                           (peers=ADDR[@PRIO],...: the plan's priority of each, default 100)
 //	                           unicast=MINTTL|off
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
@@ -47,6 +48,7 @@ import (
 //	                           a director mapping 64 slots over them
 //	file PATH MODE [HEX...]    a key file of the fake host (one key per HEX)
 //	nofile PATH                removes it
+//	show WORD...               shows effects hidden by default ("watch")
 //	hide WORD...               leaves out effects whose rendering starts
 //	                           with WORD (see render)
 //	TIME EVENT ARGS            feeds an event at t0+TIME; the lines that
@@ -166,7 +168,8 @@ type world struct {
 
 func (s *scenario) run(t *testing.T) {
 	w := &world{t: t, node: New(Config{MgmtBootID: 0x5eed}), plans: map[string]*plan.Plan{},
-		files: map[string]File{}, prepares: map[uint64]Prepare{}, adverts: map[string]SendAdvert{}}
+		files: map[string]File{}, prepares: map[uint64]Prepare{}, adverts: map[string]SendAdvert{},
+		hide: []string{"watch"}} // the impersonation watchers: "show watch" to see them
 	for _, l := range s.lines {
 		if err := w.exec(l); err != nil {
 			t.Fatalf("%s:%d: %s\n%v", s.file, l.num, l.text, err)
@@ -211,6 +214,9 @@ func (w *world) exec(l scriptLine) error {
 		return nil
 	case "hide":
 		w.hide = append(w.hide, f[1:]...)
+		return nil
+	case "show":
+		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
 		return nil
 	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "unicast-peer":
 		return w.check(f)
@@ -367,11 +373,19 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 		case "peers":
 			g.Peers = nil
 			for i, s := range strings.Split(v, ",") {
+				// ADDR or ADDR@PRIORITY (the plan's priority of the peer, default 100)
+				prio := 100
+				if at := strings.IndexByte(s, '@'); at >= 0 {
+					if prio, err = strconv.Atoi(s[at+1:]); err != nil {
+						break
+					}
+					s = s[:at]
+				}
 				var a netip.Addr
 				if a, err = netip.ParseAddr(s); err != nil {
 					break
 				}
-				g.Peers = append(g.Peers, plan.Peer{Name: fmt.Sprintf("peer%d", i+1), Address: a, Priority: 100})
+				g.Peers = append(g.Peers, plan.Peer{Name: fmt.Sprintf("peer%d", i+1), Address: a, Priority: prio})
 			}
 		case "form":
 			g.Checksum = v
@@ -959,6 +973,14 @@ func render(e Effect) string {
 		return "interfaces " + strings.Join(parts, " ")
 	case PlanResult:
 		return "plan " + e.Result
+	case Watch:
+		return fmt.Sprintf("watch %s for %v", strings.Join(e.Interfaces, ","), e.Addresses)
+	case Impersonation:
+		return fmt.Sprintf("impersonation %s %d", e.Kind, e.Count)
+	case PolicyDisagreement:
+		return fmt.Sprintf("disagree %s %v %s", e.Group, e.Peer, e.Reason)
+	case KeyFileRefused:
+		return "key-refused " + e.Path
 	}
 	return fmt.Sprintf("%T", e)
 }

@@ -25,6 +25,8 @@ type Status struct {
 	// Distribution is traffic distribution (docs/distribution.md).
 	Distribution *distributor.Status `json:"distribution,omitempty"`
 	LastReload   *ReloadStatus       `json:"lastReload,omitempty"`
+	// Alarms are the impersonation alarms raised and not cleared.
+	Alarms []AlarmStatus `json:"alarms"`
 }
 
 // GroupStatus is one VRRP group in Status.
@@ -48,6 +50,15 @@ type GroupStatus struct {
 	// (Active, and the owner or Accept_Mode); otherwise they are dropped
 	// (the VIPs of a group without Accept_Mode are filtered all the time).
 	AcceptsTraffic bool `json:"acceptsTraffic"`
+	// Auth is the group's authentication; nil without.
+	Auth *AuthStatus `json:"auth,omitempty"`
+	// Peers: what each listed peer advertised against the plan.
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// PendingPriority / PendingInterval: a raise that waits for PendingAt
+	// (the plan's rolloutGrace).
+	PendingPriority uint8     `json:"pendingPriority,omitempty"`
+	PendingInterval string    `json:"pendingInterval,omitempty"`
+	PendingAt       time.Time `json:"pendingAt,omitzero"`
 	// Unicast is the unicast transport per peer; nil for multicast groups.
 	Unicast *UnicastStatus `json:"unicast,omitempty"`
 }
@@ -90,6 +101,7 @@ func (n *Node) Status() *Status {
 		}
 		st := m.router.Stats()
 		fillStats(&gs, st)
+		fillAuthStats(&gs, st)
 		gs.Unicast = unicastStatus(m, st)
 		gs.AcceptsTraffic = m.router.AcceptsVIPTraffic() && !fault
 		s.Groups = append(s.Groups, gs)
@@ -104,6 +116,7 @@ func (n *Node) Status() *Status {
 		r := n.last
 		s.LastReload = &r
 	}
+	s.Alarms = n.alarmStatus()
 	return s
 }
 

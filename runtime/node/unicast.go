@@ -4,8 +4,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
+	"github.com/mwgc/mwgc/runtime/vrrpplan"
 )
 
 // Unicast groups (plan.Group.Unicast), for networks without multicast: the
@@ -24,7 +24,7 @@ func (n *Node) emitAdvert(m *member, data []byte) {
 		n.emit(SendAdvert{Socket: m.socket(), Group: g.Name, Data: data})
 		return
 	}
-	form := checksumForm(g)
+	form := vrrpplan.ChecksumForm(g)
 	// One allocation for every copy: the effects are carried out before
 	// the next Step, and the engine's advert is fresh for each send.
 	buf := make([]byte, 0, len(g.Peers)*len(data))
@@ -38,26 +38,6 @@ func (n *Node) emitAdvert(m *member, data []byte) {
 		}
 		n.emit(SendAdvert{Socket: m.socket(), Group: g.Name, Data: buf[start:len(buf):len(buf)], To: p.Address, Peer: p.Name})
 	}
-}
-
-// checksumForm is the checksum form group g sends.
-func checksumForm(g *plan.Group) vrrp.ChecksumForm {
-	switch {
-	case g.Family == plan.FamilyIPv6:
-		return vrrp.ChecksumIPv6
-	case g.Checksum == plan.ChecksumRFC9568:
-		return vrrp.ChecksumRFC9568
-	}
-	return vrrp.ChecksumPseudoHeader
-}
-
-// unicastConfig sets the engine's unicast settings from the plan.
-func unicastConfig(cfg *vrrp.Config, g *plan.Group) {
-	if g.Unicast == nil {
-		return
-	}
-	cfg.Unicast = true
-	cfg.MinTTL = uint8(g.Unicast.MinTTL)
 }
 
 // keepsLinkLocal: the socket sends from an IPv6 link-local address, which
