@@ -75,6 +75,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzUnicastRouter$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzReaddressed$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -parallel 1 ./runtime/mgmt/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 30s ./runtime/mgmt/engine
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 60s -fuzzminimizetime 2s ./compiler

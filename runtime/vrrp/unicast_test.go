@@ -199,3 +199,44 @@ func FuzzReaddressed(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnicastRouter: a unicast router (minimum TTL 64) fed arbitrary
+// packets from its peer, addressed to its source, to the group or to
+// another address, never panics; it accepts only what parses for that
+// destination with a TTL its rules allow, and every drop is charged to
+// the peer it came from.
+func FuzzUnicastRouter(f *testing.F) {
+	f.Add(valid(f, v4src), 255, uint8(0))
+	f.Add(valid(f, v4src), 64, uint8(0))
+	f.Add(valid(f, v4src), 255, uint8(1))
+	f.Add(valid(f, v4src), 255, uint8(2))
+	self := netip.MustParseAddr("192.0.2.1")
+	f.Fuzz(func(t *testing.T, data []byte, ttl int, where uint8) {
+		dst := []netip.Addr{self, GroupIPv4, netip.MustParseAddr("192.0.2.100")}[int(where)%3]
+		r, err := NewRouter(Config{VRID: 7, Priority: 100, Source: self, AdvertInterval: 100 * time.Millisecond,
+			Preempt: true, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")}, Peers: []netip.Addr{v4src},
+			Unicast: true, MinTTL: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Unix(0, 0)
+		r.Step(now, Start{})
+		r.Step(now, Packet{Src: v4src, Dst: dst, TTL: ttl, Data: data})
+		s := r.Stats()
+		var drops, peerDrops uint64
+		for i := range s.Drops {
+			drops += s.Drops[i]
+			peerDrops += s.Peers[0].Drops[i]
+		}
+		if drops+s.AdvertsReceived != 1 || peerDrops != drops {
+			t.Fatalf("1 packet: %d dropped (%d charged to the peer), %d received", drops, peerDrops, s.AdvertsReceived)
+		}
+		if s.AdvertsReceived == 0 {
+			return
+		}
+		okTTL := (dst == self && ttl >= 64 && ttl <= 255) || (dst == GroupIPv4 && ttl == 255)
+		if _, _, err := Parse(data, v4src, dst); err != nil || !okTTL {
+			t.Fatalf("accepted a packet to %v with TTL %d that parses with %v", dst, ttl, err)
+		}
+	})
+}
