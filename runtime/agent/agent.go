@@ -65,9 +65,10 @@ type Agent struct {
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
 	table        *mgmt.TableWriter
-	mgmtErrors   uint64 // management datagrams the kernel refused
-	startErr     error  // why the first plan could not start
-	rulesCleaned bool   // a crashed run's nftables tables are gone
+	notifier     notifier // notify commands, run off the loop
+	mgmtErrors   uint64   // management datagrams the kernel refused
+	startErr     error    // why the first plan could not start
+	rulesCleaned bool     // a crashed run's nftables tables are gone
 	stopped      bool
 	buf          []byte // receive buffer
 
@@ -104,6 +105,7 @@ func New(cfg Config) (*Agent, error) {
 		announcers: map[string]Announcer{}, groups: map[string]*groupState{}, buf: make([]byte, 65536),
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
+	a.notifier.total = newNotifyCounter(reg)
 	return a, nil
 }
 
@@ -140,11 +142,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.node = a.newNode()
 	a.table = mgmt.NewTableWriter(a.log)
 	a.poll = p
+	a.startNotifier()
 	defer func() {
 		a.running.Store(false)
 		p.drain()
 		a.closeAll()
 		a.table.Close()
+		a.notifier.runner.Close()
 		p.close()
 	}()
 

@@ -78,6 +78,8 @@ func (a *Agent) carryOut(effects []node.Effect) {
 			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
 		case node.PlanResult:
 			a.planResult(e)
+		case node.Notify:
+			a.submitNotify(e)
 		default:
 			a.report(e)
 		}

@@ -168,6 +168,9 @@ code{font:12px ui-monospace,Menlo,Consolas,monospace}
 {{- if .Management}}
 <p>Management protocol: {{.Management}}</p>
 {{- end}}
+{{- if .Notify}}
+<p id="notify">Notify commands: {{.Notify}}</p>
+{{- end}}
 </section>
 {{- if .Extra}}
 <section id="extra">

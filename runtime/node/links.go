@@ -3,6 +3,7 @@ package node
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/vrrp"
@@ -169,13 +170,19 @@ func (n *Node) applyFault(now time.Time, change faultChange) {
 func (n *Node) enterFault(now time.Time) {
 	n.log.Warn("fault: leaving the VRRP election for every group until all interfaces are up",
 		"interfaces_down", n.links.Down())
+	from := make([]string, len(n.members))
+	for i, m := range n.members {
+		from[i] = m.router.State().String()
+	}
 	if n.sg != nil {
 		n.execute(now, n.sg.Step(now, -1, vrrp.Shutdown{}))
 	}
 	n.emit(FaultChanged{Fault: true})
-	for _, m := range n.members {
+	reason := "interface " + strings.Join(n.links.Down(), ", ") + " down"
+	for i, m := range n.members {
 		m.bursts = nil
 		n.emit(GroupState{Group: m.group.Name, State: StateFault})
+		n.notify(now, m, from[i], StateFault, reason)
 	}
 	n.followSyncState(now)
 }

@@ -167,6 +167,7 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 		n.emit(Transition{Group: g.Name, From: act.From, To: act.To}, GroupState{Group: g.Name, State: act.To.String()})
 		n.log.Info("transition", "group", g.Name, "vrid", g.VRID, "family", g.Family,
 			"from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
+		n.notify(now, m, act.From.String(), act.To.String(), act.Reason)
 	case vrrp.Dropped:
 		n.emit(Dropped{Group: g.Name, Reason: act.Reason.String()})
 		// A rogue or misconfigured sender can flood: one line per group and
