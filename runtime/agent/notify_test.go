@@ -67,6 +67,14 @@ func TestPage(t *testing.T) {
 	if csp := rec.Header().Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'") {
 		t.Errorf("Content-Security-Policy %q", csp)
 	}
+	if !strings.Contains(body, `<meta http-equiv="refresh" content="2">`) {
+		t.Error("the page does not refresh itself")
+	}
+	rec = httptest.NewRecorder()
+	h.agent.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/?refresh=0", nil))
+	if strings.Contains(rec.Body.String(), `http-equiv="refresh"`) || !strings.Contains(rec.Body.String(), "This node is the Active director") {
+		t.Error("?refresh=0 still refreshes, or is not the page")
+	}
 	rec = httptest.NewRecorder()
 	h.agent.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/nothing", nil))
 	if rec.Code != 404 {

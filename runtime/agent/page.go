@@ -5,13 +5,30 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/clusterview"
 )
 
-// pageRefresh is how often the cluster page reloads itself.
+// pageRefresh is how often the cluster page reloads itself, unless the
+// URL asks otherwise: ?refresh=SECONDS (1..3600), 0 for never.
 const pageRefresh = 2 * time.Second
+
+func refreshOf(r *http.Request) time.Duration {
+	q := r.URL.Query().Get("refresh")
+	if q == "" {
+		return pageRefresh
+	}
+	n, err := strconv.Atoi(q)
+	switch {
+	case err != nil || n < 0:
+		return pageRefresh
+	case n == 0:
+		return -1
+	}
+	return time.Duration(min(n, 3600)) * time.Second
+}
 
 // servePage serves the cluster page on "/": the status document rendered
 // by runtime/clusterview, the same view `mwgc status` prints.
@@ -36,7 +53,7 @@ func (a *Agent) servePage(w http.ResponseWriter, r *http.Request) {
 		port = "80"
 	}
 	var b bytes.Buffer
-	if err := clusterview.WriteHTML(&b, v, clusterview.PageOptions{Refresh: pageRefresh, Port: port, Generated: now}); err != nil {
+	if err := clusterview.WriteHTML(&b, v, clusterview.PageOptions{Refresh: refreshOf(r), Port: port, Generated: now}); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
