@@ -102,7 +102,9 @@ func TestNotifyAndClusterPage(t *testing.T) {
 	}
 	Eventually(t, 30*time.Second, "notify commands", func() (bool, string) {
 		l := logged()
-		return slices.ContainsFunc(l, func(s string) bool { return strings.HasPrefix(s, "a inside-v4 Backup->Active vips=192.0.2.100 reason=") }) &&
+		return slices.ContainsFunc(l, func(s string) bool {
+			return strings.HasPrefix(s, "a inside-v4 Backup->Active vips=192.0.2.100 reason=")
+		}) &&
 			slices.Contains(l, "b inside-v4 Initialize->Backup vips=192.0.2.100 reason=startup"), strings.Join(l, "\n")
 	})
 
