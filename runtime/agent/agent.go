@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/plan"
@@ -65,10 +66,12 @@ type Agent struct {
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
 	table        *mgmt.TableWriter
-	notifier     notifier // notify commands, run off the loop
-	mgmtErrors   uint64   // management datagrams the kernel refused
-	startErr     error    // why the first plan could not start
-	rulesCleaned bool     // a crashed run's nftables tables are gone
+	notifier     notifier  // notify commands, run off the loop
+	mgmtErrors   uint64    // management datagrams the kernel refused
+	startErr     error     // why the first plan could not start
+	rulesCleaned bool      // a crashed run's nftables tables are gone
+	fwd          Forwarder // traffic distribution; nil when the Network has none
+	distMetrics  *distributor.Collector
 	stopped      bool
 	buf          []byte // receive buffer
 
@@ -106,6 +109,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
 	a.notifier.total = newNotifyCounter(reg)
+	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
+		a.fwd = fn.NewForwarder()
+	}
+	a.distMetrics = distributor.NewCollector(a.distStatus)
+	reg.MustRegister(a.distMetrics)
 	return a, nil
 }
 
@@ -194,15 +202,15 @@ func (a *Agent) Run(ctx context.Context) error {
 // step feeds the node one event, carries out its effects, and then the
 // events those produced (a Prepare's answer, a key file read, ...).
 func (a *Agent) step(ev node.Event) {
-	a.pending = append(a.pending, ev)
-	for len(a.pending) > 0 && !a.stopped {
-		ev := a.pending[0]
-		a.pending = a.pending[1:]
-		a.carryOut(a.node.Step(time.Now(), ev))
+	a.pending = append(a.pending[:0], ev)
+	for i := 0; i < len(a.pending) && !a.stopped; i++ {
+		ev := a.pending[i]
+		a.carryOut(a.node.Step(time.Now(), ev)) // may append to a.pending
 		if _, ok := ev.(node.Stop); ok {
 			a.stopped = true
 		}
 	}
+	clear(a.pending)
 	a.pending = a.pending[:0]
 }
 

@@ -315,6 +315,7 @@ func (f File) keys(readErr error) ([][]byte, string, error) {
 func (p *mgmtPart) step(n *Node, now time.Time, ev engine.Event) {
 	m := p.plan.Management
 	tableChanged := false
+	distChanged := false
 	for _, a := range p.eng.Step(now, ev) {
 		switch a := a.(type) {
 		case engine.Send:
@@ -338,6 +339,7 @@ func (p *mgmtPart) step(n *Node, now time.Time, ev engine.Event) {
 					"reason", a.Reason, "src", a.Src, "err", a.Err)
 			}
 		case engine.TableChanged:
+			distChanged = true
 			// Status changes are written at once; mere last-seen and load
 			// refreshes at most every tableRefresh (a thousand rows of JSON
 			// every second would cost more than the protocol itself).
@@ -349,6 +351,9 @@ func (p *mgmtPart) step(n *Node, now time.Time, ev engine.Event) {
 	if tableChanged {
 		p.tableAt = now
 		p.writeTable(n, now)
+	}
+	if distChanged && n.mgmt == p {
+		n.distribute(now, true)
 	}
 }
 

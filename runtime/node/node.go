@@ -53,6 +53,7 @@ type Node struct {
 	sg      *vrrp.SyncGroup
 	links   linkTracker
 	mgmt    *mgmtPart
+	dist    distPart
 	// mgmtStarts counts management engines started: each is a new boot.
 	mgmtStarts uint64
 	stopped    bool
@@ -97,6 +98,10 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 		n.mgmtReport(now, ev)
 	case Failed:
 		n.failed(ev)
+	case Neighbors:
+		n.distNeighbors(now, ev)
+	case ForwardingApplied:
+		n.distApplied(ev)
 	case Tick:
 		n.tick(now)
 	case Stop:
@@ -131,6 +136,7 @@ func (n *Node) Deadline() time.Time {
 	if n.mgmt != nil {
 		earlier(n.mgmt.deadline())
 	}
+	earlier(n.dist.deadline())
 	return d
 }
 
@@ -148,6 +154,9 @@ func (n *Node) tick(now time.Time) {
 	n.runBursts(now)
 	if n.mgmt != nil {
 		n.mgmt.tick(n, now)
+	}
+	if h := n.dist.deadline(); !h.IsZero() && !now.Before(h) {
+		n.distribute(now, false) // the takeover hold is over
 	}
 }
 
@@ -181,6 +190,7 @@ func (n *Node) stop(now time.Time) {
 		n.mgmt.close(n, now)
 		n.mgmt = nil
 	}
+	n.distStop()
 	if n.plan != nil {
 		n.emit(Rules{}) // mwgc's tables go with it
 	}

@@ -364,6 +364,7 @@ func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 		}
 		n.followSyncState(now)
 	}
+	n.distribute(now, true) // the plan's distribution may have changed
 	n.reportCommit(now, c)
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
@@ -22,7 +23,9 @@ type Status struct {
 	InterfacesDown []string      `json:"interfacesDown,omitempty"`
 	Groups         []GroupStatus `json:"groups"`
 	Management     any           `json:"management,omitempty"`
-	LastReload     *ReloadStatus `json:"lastReload,omitempty"`
+	// Distribution is traffic distribution (docs/distribution.md).
+	Distribution *distributor.Status `json:"distribution,omitempty"`
+	LastReload   *ReloadStatus       `json:"lastReload,omitempty"`
 	// Rollout is the digest compiled for every node of the cluster, as
 	// this node's plan lists them: the cluster page compares them with
 	// the digests the nodes report.
@@ -115,6 +118,9 @@ func (n *Node) Status() *Status {
 	}
 	if r := n.plan.Rollout; r != nil {
 		s.Rollout = slices.Clone(r.Nodes)
+	}
+	if ds, ok := n.DistributionStatus(); ok {
+		s.Distribution = &ds
 	}
 	if !n.last.At.IsZero() {
 		r := n.last

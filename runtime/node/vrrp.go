@@ -200,6 +200,7 @@ func (n *Node) followSyncState(now time.Time) {
 	if n.mgmt != nil {
 		n.mgmt.setActive(n, now, active)
 	}
+	n.distribute(now, true)
 }
 
 // burst is one announcement burst of a group: Count packets per VIP,

@@ -309,11 +309,21 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 			bad("%s.vips: a group needs at least one VIP", at)
 		}
 		seen := map[netip.Addr]bool{}
+		linkLocals := 0
 		for j, vip := range g.VIPs {
 			a := vip.Addr()
+			// An IPv6 virtual router may have one link-local VIP (RFC 9568
+			// §5.2.9: adverts list it first, erratum 8300; hosts learn it as
+			// their default router's address).
+			ll := vip.IsValid() && a.IsLinkLocalUnicast()
+			if ll {
+				linkLocals++
+			}
 			switch {
-			case !vip.IsValid() || a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast():
+			case !vip.IsValid() || a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() || (ll && is4):
 				bad("%s.vips[%d]: %v is not a unicast %s address", at, j, vip, g.Family)
+			case ll && linkLocals > 1:
+				bad("%s.vips[%d]: %v is a second link-local VIP (a virtual router has at most one)", at, j, vip)
 			case seen[a]:
 				bad("%s.vips[%d]: %v appears twice", at, j, a)
 			case in != nil && hasAddr(in.Addresses, a) && v.Priority != 255:
