@@ -6,8 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/nft"
@@ -74,7 +76,7 @@ func (a *Agent) carryOut(effects []node.Effect) {
 			if err := a.applyRules(e.State); err != nil {
 				a.log.Error("cannot set the nftables rules (accept mode)", "err", err)
 			}
-		case node.OpenVRRP, node.OpenMgmt:
+		case node.OpenVRRP, node.OpenMgmt, node.CheckWritable:
 			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
 		case node.PlanResult:
 			a.planResult(e)
@@ -101,6 +103,8 @@ func (a *Agent) prepare(p node.Prepare) {
 			r.Err = a.openMgmt(s.Socket)
 		case node.ReadFile:
 			r.File, r.Err = readFile(s.Path)
+		case node.CheckWritable:
+			r.Err = checkWritable(s.Path)
 		case node.Rules:
 			r.Err = a.applyRules(s.State)
 		default:
@@ -124,6 +128,25 @@ func (a *Agent) applyRules(s nft.State) error {
 		a.rulesCleaned = true
 	}
 	return a.net.ApplyRules(s)
+}
+
+// checkWritable checks that a file can be created in path's directory (the
+// table file is written beside and renamed): the directory exists and
+// this process may write there, which a read-only mount (systemd's
+// ProtectSystem) denies too.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", dir, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("directory %s is not writable: %w", dir, err)
+	}
+	return nil
 }
 
 // readFile reads a key file: at most 64 KiB of a regular file, with its mode.

@@ -89,6 +89,20 @@ func (t *linkTracker) Up(name string) bool {
 	return !found && !t.listed
 }
 
+// Exists reports whether the host has an interface of that name; without a
+// listing it cannot tell, and says yes.
+func (t *linkTracker) Exists(name string) bool {
+	if !t.listed {
+		return true
+	}
+	for _, l := range t.byIndex {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Down lists the watched interfaces that are down or missing, sorted.
 func (t *linkTracker) Down() []string {
 	var down []string

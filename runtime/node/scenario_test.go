@@ -792,6 +792,8 @@ func render(e Effect) string {
 		return fmt.Sprintf("link-local %s %v", e.Interface, e.Addr)
 	case ReadFile:
 		return "read " + e.Path
+	case CheckWritable:
+		return "writable " + e.Path
 	case Rules:
 		if e.State.IsZero() {
 			return "rules none"
