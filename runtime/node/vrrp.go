@@ -36,6 +36,7 @@ func socketOf(g *plan.Group) Socket {
 // groupConfig turns a plan group into the engine's configuration.
 func groupConfig(p *plan.Plan, g *plan.Group) vrrp.Config {
 	cfg := vrrp.Config{
+		Name:           g.Name,
 		VRID:           uint8(g.VRID),
 		Priority:       uint8(p.VRRP.Priority),
 		Source:         g.Source,
@@ -165,8 +166,9 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 			m.bursts = nil
 		}
 		n.emit(Transition{Group: g.Name, From: act.From, To: act.To}, GroupState{Group: g.Name, State: act.To.String()})
+		from, to, reason := n.faultMove.logged(act)
 		n.log.Info("transition", "group", g.Name, "vrid", g.VRID, "family", g.Family,
-			"from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
+			"from", from, "to", to, "reason", reason)
 	case vrrp.Dropped:
 		n.emit(Dropped{Group: g.Name, Reason: act.Reason.String()})
 		// A rogue or misconfigured sender can flood: one line per group and
