@@ -254,6 +254,11 @@ func (a *Agent) group(name string) *groupState {
 			recv:      a.met.advertsReceived.WithLabelValues(name),
 			announced: a.met.announcements.WithLabelValues(name),
 		}
+		// The error counters exist from the start, at zero: an alert on
+		// their rate works before the first error.
+		a.met.sendErrors.WithLabelValues(name)
+		a.met.vipErrors.WithLabelValues(name, "add")
+		a.met.vipErrors.WithLabelValues(name, "remove")
 		a.groups[name] = g
 	}
 	return g
