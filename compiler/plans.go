@@ -86,6 +86,7 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		Priority:     n.doc.Priority,
 		Announce:     plan.Announce{Count: v.Announce.Count, Interval: dur(v.Announce.Interval), RepeatAfter: dur(v.Announce.RepeatAfter)},
 		RolloutGrace: dur(v.RolloutGrace),
+		Notify:       notifyPlan(v.Notify),
 	}
 	for _, gname := range sortedKeys(v.Groups) {
 		g := v.Groups[gname]

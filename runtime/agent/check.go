@@ -22,7 +22,7 @@ type CheckReport struct {
 	// Interfaces the plan uses, found on the host; KeyFile read and found
 	// private; TableDir found writable. NotChecked: what only a start does.
 	Interfaces []string
-	KeyFile    string
+	KeyFiles   []string
 	TableDir   string
 	NotChecked []string
 }
@@ -39,8 +39,8 @@ func (r CheckReport) String() string {
 	default:
 		checked = append(checked, "interfaces "+strings.Join(r.Interfaces, ", ")+" exist")
 	}
-	if r.KeyFile != "" {
-		checked = append(checked, "key file "+r.KeyFile+" readable and private")
+	for _, f := range r.KeyFiles {
+		checked = append(checked, "key file "+f+" readable and private")
 	}
 	if r.TableDir != "" {
 		checked = append(checked, "table file directory "+r.TableDir+" writable")
@@ -106,7 +106,7 @@ func (r *CheckReport) dryRun(steps []node.Effect) []node.Result {
 		switch s := step.(type) {
 		case node.ReadFile:
 			res.File, res.Err = readFile(s.Path)
-			r.KeyFile = s.Path
+			r.KeyFiles = append(r.KeyFiles, s.Path)
 		case node.CheckWritable:
 			res.Err = checkWritable(s.Path)
 			r.TableDir = filepath.Dir(s.Path)
