@@ -120,8 +120,7 @@ func (p *partialPackage) build(l *loader, dir string, bi *build.Instance) *build
 		if len(next) != 1 || next[0].Err != nil {
 			return bi
 		}
-		bi = next[0]
-		l.dropSchemaCopies(bi)
+		bi = next[0] // schema copies are not in keep: dropped already
 	}
 	return bi
 }
