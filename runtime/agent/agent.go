@@ -73,7 +73,8 @@ type Agent struct {
 	fwd          Forwarder // traffic distribution; nil when the Network has none
 	distMetrics  *distributor.Collector
 	stopped      bool
-	buf          []byte // receive buffer
+	buf          []byte     // receive buffer
+	spoof        watchState // impersonation watchers (watchers.go)
 
 	running atomic.Bool
 }
@@ -109,6 +110,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
 	a.notifier.total = newNotifyCounter(reg)
+	a.spoof.init(reg)
 	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
 		a.fwd = fn.NewForwarder()
 	}
@@ -265,6 +267,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // closeAll releases what is still open: normally nothing (the node's Stop
 // closed its sockets), after a failed start the announcers at most.
 func (a *Agent) closeAll() {
+	a.closeWatchers()
 	for key, s := range a.vrrp {
 		a.closeVRRP(key, s)
 	}

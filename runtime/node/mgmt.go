@@ -276,6 +276,9 @@ func (n *Node) mgmtLoad(now time.Time, ev Load) {
 // file that became unusable is refused with one log line per distinct
 // error, and the keys in use stay.
 func (n *Node) fileRead(now time.Time, ev FileRead) {
+	if isVRRPKeyFile(n.plan, ev.Path) {
+		n.vrrpKeyRead(now, ev)
+	}
 	p := n.mgmt
 	if p == nil || ev.Path != p.plan.Management.KeyFile {
 		return

@@ -52,11 +52,16 @@ type Node struct {
 	members []*member // the sync group's order
 	sg      *vrrp.SyncGroup
 	links   linkTracker
-	mgmt    *mgmtPart
-	dist    distPart
+	// faultMove is set while Fault is entered or left: the engine's
+	// Shutdown and Start transitions are logged as to and from Fault,
+	// with this reason.
+	faultMove *faultMove
+	mgmt      *mgmtPart
+	dist      distPart
 	// mgmtStarts counts management engines started: each is a new boot.
 	mgmtStarts uint64
 	stopped    bool
+	auth       authPart // keys, alarms (auth.go)
 
 	out []Effect // returned by Step, reused
 }
@@ -68,7 +73,7 @@ func New(cfg Config) *Node {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{log: log, cfg: cfg, links: newLinkTracker()}
+	return &Node{log: log, cfg: cfg, links: newLinkTracker(), auth: newAuthPart()}
 }
 
 // Step feeds one event that happened at now and returns the effects to
@@ -98,6 +103,8 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 		n.mgmtReport(now, ev)
 	case Failed:
 		n.failed(ev)
+	case WatchFrame:
+		n.watchFrame(now, ev)
 	case Neighbors:
 		n.distNeighbors(now, ev)
 	case ForwardingApplied:
@@ -136,6 +143,7 @@ func (n *Node) Deadline() time.Time {
 	if n.mgmt != nil {
 		earlier(n.mgmt.deadline())
 	}
+	earlier(n.authDeadline())
 	earlier(n.dist.deadline())
 	return d
 }
@@ -154,6 +162,9 @@ func (n *Node) tick(now time.Time) {
 	n.runBursts(now)
 	if n.mgmt != nil {
 		n.mgmt.tick(n, now)
+	}
+	if n.plan != nil {
+		n.authTick(now)
 	}
 	if h := n.dist.deadline(); !h.IsZero() && !now.Before(h) {
 		n.distribute(now, false) // the takeover hold is over

@@ -36,6 +36,7 @@ import (
 //	group P G K=V...           adds or replaces group G of plan P; keys: vrid
 //	                           if src int preempt delay accept (default
 //	                           true, as mwgc's schema) vips peers form
+//	                           (peers=ADDR[@PRIO],...: the plan's priority of each, default 100)
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
 //	                           bcast port int dead key table version members
@@ -45,6 +46,7 @@ import (
 //	                           a director mapping 64 slots over them
 //	file PATH MODE [HEX...]    a key file of the fake host (one key per HEX)
 //	nofile PATH                removes it
+//	show WORD...               shows effects hidden by default ("watch")
 //	hide WORD...               leaves out effects whose rendering starts
 //	                           with WORD (see render)
 //	notify-env                 renders notify effects with their environment
@@ -164,7 +166,8 @@ type world struct {
 
 func (s *scenario) run(t *testing.T) {
 	w := &world{t: t, node: New(Config{MgmtBootID: 0x5eed}), plans: map[string]*plan.Plan{},
-		files: map[string]File{}, prepares: map[uint64]Prepare{}, adverts: map[string]SendAdvert{}}
+		files: map[string]File{}, prepares: map[uint64]Prepare{}, adverts: map[string]SendAdvert{},
+		hide: []string{"watch"}} // the impersonation watchers: "show watch" to see them
 	for _, l := range s.lines {
 		if err := w.exec(l); err != nil {
 			t.Fatalf("%s:%d: %s\n%v", s.file, l.num, l.text, err)
@@ -212,6 +215,9 @@ func (w *world) exec(l scriptLine) error {
 		return nil
 	case "notify-env":
 		w.notifyEnv = true
+		return nil
+	case "show":
+		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
 		return nil
 	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first":
 		return w.check(f)
@@ -387,11 +393,19 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 		case "peers":
 			g.Peers = nil
 			for i, s := range strings.Split(v, ",") {
+				// ADDR or ADDR@PRIORITY (the plan's priority of the peer, default 100)
+				prio := 100
+				if at := strings.IndexByte(s, '@'); at >= 0 {
+					if prio, err = strconv.Atoi(s[at+1:]); err != nil {
+						break
+					}
+					s = s[:at]
+				}
 				var a netip.Addr
 				if a, err = netip.ParseAddr(s); err != nil {
 					break
 				}
-				g.Peers = append(g.Peers, plan.Peer{Name: fmt.Sprintf("peer%d", i+1), Address: a, Priority: 100})
+				g.Peers = append(g.Peers, plan.Peer{Name: fmt.Sprintf("peer%d", i+1), Address: a, Priority: prio})
 			}
 		case "form":
 			g.Checksum = v
@@ -876,6 +890,8 @@ func render(e Effect) string {
 		return fmt.Sprintf("link-local %s %v", e.Interface, e.Addr)
 	case ReadFile:
 		return "read " + e.Path
+	case CheckWritable:
+		return "writable " + e.Path
 	case Forwarding:
 		return renderForwarding(e.State)
 	case ReadNeighbors:
@@ -951,6 +967,14 @@ func render(e Effect) string {
 			}
 		}
 		return fmt.Sprintf("notify %s %s: %s (from %s, %v): %s", e.Group, e.State, strings.Join(e.Command, " "), from, e.Timeout, reason)
+	case Watch:
+		return fmt.Sprintf("watch %s for %v", strings.Join(e.Interfaces, ","), e.Addresses)
+	case Impersonation:
+		return fmt.Sprintf("impersonation %s %d", e.Kind, e.Count)
+	case PolicyDisagreement:
+		return fmt.Sprintf("disagree %s %v %s", e.Group, e.Peer, e.Reason)
+	case KeyFileRefused:
+		return "key-refused " + e.Path
 	}
 	return fmt.Sprintf("%T", e)
 }

@@ -26,6 +26,8 @@ type Status struct {
 	// Distribution is traffic distribution (docs/distribution.md).
 	Distribution *distributor.Status `json:"distribution,omitempty"`
 	LastReload   *ReloadStatus       `json:"lastReload,omitempty"`
+	// Alarms are the impersonation alarms raised and not cleared.
+	Alarms []AlarmStatus `json:"alarms"`
 	// Rollout is the digest compiled for every node of the cluster, as
 	// this node's plan lists them: the cluster page compares them with
 	// the digests the nodes report.
@@ -66,6 +68,15 @@ type GroupStatus struct {
 	// (Active, and the owner or Accept_Mode); otherwise they are dropped
 	// (the VIPs of a group without Accept_Mode are filtered all the time).
 	AcceptsTraffic bool `json:"acceptsTraffic"`
+	// Auth is the group's authentication; nil without.
+	Auth *AuthStatus `json:"auth,omitempty"`
+	// Peers: what each listed peer advertised against the plan.
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// PendingPriority / PendingInterval: a raise that waits for PendingAt
+	// (the plan's rolloutGrace).
+	PendingPriority uint8     `json:"pendingPriority,omitempty"`
+	PendingInterval string    `json:"pendingInterval,omitempty"`
+	PendingAt       time.Time `json:"pendingAt,omitzero"`
 }
 
 // ReloadStatus is the outcome of the last plan file read after the first.
@@ -104,7 +115,9 @@ func (n *Node) Status() *Status {
 		if fault {
 			gs.State = StateFault
 		}
-		fillStats(&gs, m.router.Stats())
+		st := m.router.Stats()
+		fillStats(&gs, st)
+		fillAuthStats(&gs, st)
 		for _, p := range m.group.Peers {
 			if gs.ActiveAddress != "" && p.Address.String() == gs.ActiveAddress {
 				gs.ActiveNode = p.Name
@@ -126,6 +139,7 @@ func (n *Node) Status() *Status {
 		r := n.last
 		s.LastReload = &r
 	}
+	s.Alarms = n.alarmStatus()
 	return s
 }
 
