@@ -67,6 +67,7 @@ type Agent struct {
 	groups       map[string]*groupState
 	unicast      map[peerKey]*peerSends // copies sent to unicast peers (unicast.go)
 	table        *mgmt.TableWriter
+	notifier     notifier  // notify commands, run off the loop
 	mgmtErrors   uint64    // management datagrams the kernel refused
 	startErr     error     // why the first plan could not start
 	rulesCleaned bool      // a crashed run's nftables tables are gone
@@ -111,6 +112,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
 	reg.MustRegister(unicastCollector{groups: a.unicastGroups})
+	a.notifier.total = newNotifyCounter(reg)
 	a.spoof.init(reg)
 	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
 		a.fwd = fn.NewForwarder()
@@ -153,11 +155,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.node = a.newNode()
 	a.table = mgmt.NewTableWriter(a.log)
 	a.poll = p
+	a.startNotifier()
 	defer func() {
 		a.running.Store(false)
 		p.drain()
 		a.closeAll()
 		a.table.Close()
+		a.notifier.runner.Close()
 		p.close()
 	}()
 

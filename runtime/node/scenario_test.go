@@ -51,6 +51,8 @@ import (
 //	show WORD...               shows effects hidden by default ("watch")
 //	hide WORD...               leaves out effects whose rendering starts
 //	                           with WORD (see render)
+//	notify-env                 renders notify effects with their environment
+//	                           (plan key notify=STATE:/path[,ARG...])
 //	TIME EVENT ARGS            feeds an event at t0+TIME; the lines that
 //	> EFFECT                   follow starting with '>' are exactly the
 //	                           effects expected, in order
@@ -164,6 +166,8 @@ type world struct {
 	seq      uint64
 	lastMgmt Event
 	adverts  map[string]SendAdvert // the last advert of each group
+	// notifyEnv renders a Notify effect with its whole environment.
+	notifyEnv bool
 }
 
 func (s *scenario) run(t *testing.T) {
@@ -215,6 +219,9 @@ func (w *world) exec(l scriptLine) error {
 	case "hide":
 		w.hide = append(w.hide, f[1:]...)
 		return nil
+	case "notify-env":
+		w.notifyEnv = true
+		return nil
 	case "show":
 		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
 		return nil
@@ -245,6 +252,9 @@ func (w *world) exec(l scriptLine) error {
 			w.adverts[a.Group] = a
 		}
 		r := render(e)
+		if nf, ok := e.(Notify); ok && w.notifyEnv {
+			r += " | " + strings.Join(nf.Env, " | ")
+		}
 		if !slices.Contains(w.hide, strings.Fields(r)[0]) {
 			got = append(got, r)
 		}
@@ -294,6 +304,22 @@ func (w *world) definePlan(args []string) error {
 				return err
 			}
 			p.VRRP.Announce = a
+		case "notify": // notify=STATE:/path[,arg...]: the command for a state
+			state, cmd, _ := strings.Cut(v, ":")
+			if p.VRRP.Notify == nil {
+				p.VRRP.Notify = &plan.Notify{Timeout: plan.Duration(10 * time.Second)}
+			}
+			argv := strings.Split(cmd, ",")
+			switch state {
+			case "active":
+				p.VRRP.Notify.Active = argv
+			case "backup":
+				p.VRRP.Notify.Backup = argv
+			case "fault":
+				p.VRRP.Notify.Fault = argv
+			default:
+				return fmt.Errorf("notify state %q", state)
+			}
 		default:
 			return fmt.Errorf("unknown plan key %q", k)
 		}
@@ -902,6 +928,8 @@ func render(e Effect) string {
 		return fmt.Sprintf("link-local %s %v", e.Interface, e.Addr)
 	case ReadFile:
 		return "read " + e.Path
+	case CheckWritable:
+		return "writable " + e.Path
 	case Forwarding:
 		return renderForwarding(e.State)
 	case ReadNeighbors:
@@ -973,6 +1001,17 @@ func render(e Effect) string {
 		return "interfaces " + strings.Join(parts, " ")
 	case PlanResult:
 		return "plan " + e.Result
+	case Notify:
+		from, reason := "", ""
+		for _, kv := range e.Env {
+			if v, ok := strings.CutPrefix(kv, "MWGC_FROM="); ok {
+				from = v
+			}
+			if v, ok := strings.CutPrefix(kv, "MWGC_REASON="); ok {
+				reason = v
+			}
+		}
+		return fmt.Sprintf("notify %s %s: %s (from %s, %v): %s", e.Group, e.State, strings.Join(e.Command, " "), from, e.Timeout, reason)
 	case Watch:
 		return fmt.Sprintf("watch %s for %v", strings.Join(e.Interfaces, ","), e.Addresses)
 	case Impersonation:

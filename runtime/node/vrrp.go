@@ -140,8 +140,10 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 			m.bursts = nil
 		}
 		n.emit(Transition{Group: g.Name, From: act.From, To: act.To}, GroupState{Group: g.Name, State: act.To.String()})
+		from, to, reason := n.faultMove.logged(act)
 		n.log.Info("transition", "group", g.Name, "vrid", g.VRID, "family", g.Family,
-			"from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
+			"from", from, "to", to, "reason", reason)
+		n.notify(now, m, from, to, reason)
 	case vrrp.Dropped:
 		n.emit(Dropped{Group: g.Name, Reason: act.Reason.String()})
 		// A rogue or misconfigured sender can flood: one line per group and

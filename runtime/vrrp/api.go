@@ -164,6 +164,10 @@ func DropReasons() []DropReason {
 
 // Config is one virtual router on one interface for one family.
 type Config struct {
+	// Name labels the router in the reasons of its sync group's
+	// transitions ("group inside (VRID 51) became Active"); empty: the
+	// member index.
+	Name     string
 	VRID     uint8
 	Priority uint8 // 1..255 (255 = owner)
 	// Source is our advert source (IPv4 primary / IPv6 link-local); the
