@@ -90,6 +90,8 @@ func (a *Agent) carryOut(effects []node.Effect) {
 			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
 		case node.PlanResult:
 			a.planResult(e)
+		case node.Notify:
+			a.submitNotify(e)
 		default:
 			if !a.authReport(e) {
 				a.report(e)
@@ -217,6 +219,12 @@ func readFile(path string) (node.File, error) {
 func (a *Agent) sendAdvert(e node.SendAdvert) {
 	g := a.group(e.Group)
 	s := a.vrrp[e.Socket]
+	if e.To.IsValid() {
+		if a.sendUnicast(e, s) {
+			g.sent.Inc() // one per copy: a unicast group writes one per peer
+		}
+		return
+	}
 	var err error
 	if s == nil {
 		err = errors.New("socket not open")

@@ -109,6 +109,9 @@ type Group struct {
 	VIPs     []string
 	Interval time.Duration
 	Checksum string // IPv4 only; default pseudo-header
+	// Unicast, when set, sends the group's adverts to each peer instead
+	// of the multicast group.
+	Unicast *plan.Unicast
 }
 
 // ExternalPeer is a non-mwgc router (keepalived) allowed to advertise on
@@ -208,6 +211,10 @@ func (c *Cluster) Plan(node string) *plan.Plan {
 			a := *c.Auth
 			a.Keys = slices.Clone(a.Keys)
 			pg.Auth = &a
+		}
+		if g.Unicast != nil {
+			u := *g.Unicast
+			pg.Unicast = &u
 		}
 		for _, o := range c.Directors {
 			if o.Node != d.Node {
