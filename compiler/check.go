@@ -417,6 +417,7 @@ func (c *checker) checkVRRP(cl *cluster) {
 	// Announce burst.
 	c.checkDuration(cl, vpath("announce", "interval"), v.Announce.Interval, 0, time.Second, 0)
 	c.checkDuration(cl, vpath("announce", "repeatAfter"), v.Announce.RepeatAfter, 0, time.Minute, 0)
+	c.checkNotify(cl)
 
 	owners := map[string]bool{}
 	for _, n := range dirs {

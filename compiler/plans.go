@@ -29,6 +29,9 @@ func (r *Result) Plans() ([]NodePlan, error) {
 			out = append(out, NodePlan{Cluster: cl.name, Node: n.name, Plan: r.repo.nodePlan(cl, n)})
 		}
 	}
+	if err := addRollout(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -83,6 +86,7 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		Priority:     n.doc.Priority,
 		Announce:     plan.Announce{Count: v.Announce.Count, Interval: dur(v.Announce.Interval), RepeatAfter: dur(v.Announce.RepeatAfter)},
 		RolloutGrace: dur(v.RolloutGrace),
+		Notify:       notifyPlan(v.Notify),
 	}
 	for _, gname := range sortedKeys(v.Groups) {
 		g := v.Groups[gname]

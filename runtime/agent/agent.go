@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/plan"
@@ -65,11 +66,14 @@ type Agent struct {
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
 	table        *mgmt.TableWriter
-	mgmtErrors   uint64 // management datagrams the kernel refused
-	startErr     error  // why the first plan could not start
-	rulesCleaned bool   // a crashed run's nftables tables are gone
+	mgmtErrors   uint64    // management datagrams the kernel refused
+	startErr     error     // why the first plan could not start
+	rulesCleaned bool      // a crashed run's nftables tables are gone
+	fwd          Forwarder // traffic distribution; nil when the Network has none
+	distMetrics  *distributor.Collector
 	stopped      bool
-	buf          []byte // receive buffer
+	buf          []byte     // receive buffer
+	spoof        watchState // impersonation watchers (watchers.go)
 
 	running atomic.Bool
 }
@@ -104,6 +108,12 @@ func New(cfg Config) (*Agent, error) {
 		announcers: map[string]Announcer{}, groups: map[string]*groupState{}, buf: make([]byte, 65536),
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
+	a.spoof.init(reg)
+	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
+		a.fwd = fn.NewForwarder()
+	}
+	a.distMetrics = distributor.NewCollector(a.distStatus)
+	reg.MustRegister(a.distMetrics)
 	return a, nil
 }
 
@@ -253,6 +263,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // closeAll releases what is still open: normally nothing (the node's Stop
 // closed its sockets), after a failed start the announcers at most.
 func (a *Agent) closeAll() {
+	a.closeWatchers()
 	for key, s := range a.vrrp {
 		a.closeVRRP(key, s)
 	}

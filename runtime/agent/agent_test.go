@@ -575,7 +575,25 @@ func TestPacketsDispatchedByVRID(t *testing.T) {
 	if s := h.status(); s.State != "Active" {
 		t.Fatalf("rogue advert changed the state to %s", s.State)
 	}
-	send(peer, 51, 250) // the listed peer with a higher priority wins
+	// The plan gives the peer priority 100: its claim of 250 counts as 100
+	// (the plan as election policy), is counted, and moves nothing.
+	send(peer, 51, 250)
+	h.eventually("disagreement counted", func() bool {
+		return h.metric(`mwgc_agent_policy_disagreements_total{group="inside-v4",peer="192.0.2.12",reason="priority"}`) == 1
+	})
+	if s := h.status(); s.State != "Active" || s.Groups[0].Peers[0].Disagreements["priority"] != 1 {
+		t.Fatalf("a claim above the plan moved the node: %+v", s)
+	}
+	send(peer, 51, 255) // not the owner: dropped
+	h.eventually("not-owner counted", func() bool {
+		return h.metric(`mwgc_agent_drops_total{group="inside-v4",reason="not-owner"}`) == 1
+	})
+	// A plan that gives the peer 250 lets it win.
+	p := testPlan()
+	p.VRRP.Groups[0].Peers[0].Priority = 250
+	h.write(p)
+	h.eventually("plan with the peer at 250", func() bool { return h.status().Groups[0].Peers[0].PlannedPriority == 250 })
+	send(peer, 51, 250)
 	h.eventually("Backup", func() bool { return h.status().State == "Backup" })
 	h.eventually("VIP removed", func() bool { return len(h.net.callsMatching("remove eth0 192.0.2.100/24")) == 2 })
 	if v := h.metric(`mwgc_agent_transitions_total{from="Active",group="inside-v4",to="Backup"}`); v != 1 {
@@ -644,5 +662,39 @@ func TestKubernetesSymlinkSwap(t *testing.T) {
 	h.eventually("swap picked up", func() bool { return h.status().Digest != first })
 	if v := h.metric(`mwgc_agent_reloads_total{result="ok"}`); v != 1 {
 		t.Errorf("reloads ok = %v", v)
+	}
+}
+
+// TestBurstReadInBatches: a burst of packets larger than one read batch is
+// read to the end without waiting for a timer: the loop looks again
+// before it parks (Go's poller reports the socket only when something new
+// arrives). The node is a Backup with 1 s adverts here, so no timer wakes
+// the loop for seconds.
+func TestBurstReadInBatches(t *testing.T) {
+	p := testPlan()
+	p.VRRP.Groups[0].AdvertInterval = plan.Duration(time.Second)
+	h := start(t, p)
+	c := h.net.conn(connV4)
+	ad := vrrp.Advert{Version: 3, Type: 1, VRID: 51, Priority: 250, MaxAdvertInterval: 100,
+		Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	rogue := netip.MustParseAddr("192.0.2.66")
+	b, err := ad.Marshal(rogue, netip.MustParseAddr("224.0.0.18"), vrrp.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const burst = 3*readBatch + 5
+	for range burst {
+		c.inject(fakePacket{src: rogue, dst: netip.MustParseAddr("224.0.0.18"), data: b})
+	}
+	deadline := time.Now().Add(time.Second) // well before the first timer (3.2 s)
+	series := `mwgc_agent_drops_total{group="inside-v4",reason="unknown-source"}`
+	for h.metric(series) < burst {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v of %d packets read after 1 s", h.metric(series), burst)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := h.status(); s.State != "Backup" {
+		t.Fatalf("state %s: the test needs a Backup whose timer is far off", s.State)
 	}
 }

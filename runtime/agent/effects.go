@@ -6,9 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/node"
@@ -74,12 +76,22 @@ func (a *Agent) carryOut(effects []node.Effect) {
 			if err := a.applyRules(e.State); err != nil {
 				a.log.Error("cannot set the nftables rules (accept mode)", "err", err)
 			}
+		case node.Forwarding:
+			a.pending = append(a.pending, a.applyForwarding(e.State))
+		case node.ReadNeighbors:
+			ev := node.Neighbors{Interface: e.Interface, Err: errNoForwarder}
+			if a.fwd != nil {
+				ev.MACs, ev.Err = a.fwd.Neighbors(e.Interface)
+			}
+			a.pending = append(a.pending, ev)
 		case node.OpenVRRP, node.OpenMgmt:
 			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
 		case node.PlanResult:
 			a.planResult(e)
 		default:
-			a.report(e)
+			if !a.authReport(e) {
+				a.report(e)
+			}
 		}
 	}
 }
@@ -113,6 +125,41 @@ func (a *Agent) prepare(p node.Prepare) {
 	}
 	a.pending = append(a.pending, node.Prepared{Txn: p.Txn, Results: results})
 }
+
+// applyForwarding programs traffic distribution (runtime/forward) with the
+// outgoing interface's index and MAC filled in, and says how it went.
+func (a *Agent) applyForwarding(s forward.State) node.ForwardingApplied {
+	if a.fwd == nil {
+		return node.ForwardingApplied{Err: errNoForwarder}
+	}
+	// A crashed run's tables (mwgc-* of every part) go before ours are
+	// built, never after.
+	if !a.rulesCleaned {
+		if err := a.net.CleanRules(); err != nil {
+			a.log.Warn("cannot remove a crashed run's nftables tables", "err", err)
+		}
+		a.rulesCleaned = true
+	}
+	if d := s.Director; d != nil && d.L2 {
+		idx, mac, err := a.fwd.Link(d.OutInterface)
+		if err != nil {
+			return node.ForwardingApplied{Err: err}
+		}
+		dir := *d
+		dir.OutIfindex, dir.OutMAC = idx, mac
+		s.Director = &dir
+	}
+	start := time.Now()
+	err := a.fwd.Apply(s)
+	took := time.Since(start)
+	a.distMetrics.Applied(err, took)
+	if err != nil {
+		a.log.Error("cannot program traffic distribution; the kernel keeps the previous state", "err", err)
+	}
+	return node.ForwardingApplied{At: time.Now(), Took: took, Err: err}
+}
+
+var errNoForwarder = errors.New("agent: this network has no traffic distribution driver")
 
 // applyRules sets mwgc's nftables tables; the first time in a run it
 // removes a crashed run's leftovers first.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/node"
 )
@@ -64,6 +65,12 @@ func (a *Agent) mgmtSnapshot() (snap mgmt.Snapshot, ok bool) {
 		}
 	})
 	return snap, ok
+}
+
+// distStatus feeds the distribution metrics at scrape time.
+func (a *Agent) distStatus() (s distributor.Status, ok bool) {
+	a.query(func() { s, ok = a.node.DistributionStatus() })
+	return s, ok
 }
 
 // Handler serves /metrics, /status and /healthz.

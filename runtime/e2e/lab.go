@@ -121,6 +121,7 @@ type ExternalPeer struct {
 	Name     string
 	Addr     netip.Addr
 	Priority int
+	Auth     bool // signs with the cluster's keys (keepalived 2.4.2+ auth_hmac)
 }
 
 // Cluster builds plans for its directors.
@@ -135,6 +136,10 @@ type Cluster struct {
 	// unauthenticated on eth0 with every director as a member.
 	Management        bool
 	DiscoveryInterval time.Duration // default 1s
+	// Auth, when set, authenticates every group (key files are the
+	// test's business); RolloutGrace is the plan's vrrp.rolloutGrace.
+	Auth         *plan.Auth
+	RolloutGrace time.Duration
 }
 
 // Director returns the director on node.
@@ -282,6 +287,21 @@ func (c *Cluster) CUE() string {
 		ann = plan.Announce{Count: 3, Interval: plan.Duration(10 * time.Millisecond)}
 	}
 	w("\tvrrp: announce: {count: %d, interval: %q, repeatAfter: %q}\n", ann.Count, ann.Interval.D().String(), ann.RepeatAfter.D().String())
+	w("\tvrrp: rolloutGrace: %q\n", c.RolloutGrace.String())
+	if a := c.Auth; a != nil {
+		var keys []string
+		for _, k := range a.Keys {
+			keys = append(keys, fmt.Sprintf("{id: %d, file: %q}", k.ID, k.File))
+		}
+		w("\tvrrp: authentication: {keys: [%s], activeKey: %d", strings.Join(keys, ", "), a.ActiveKey)
+		if a.Mode != "" {
+			w(", mode: %q", a.Mode)
+		}
+		if a.Window != 0 {
+			w(", window: %q", a.Window.D().String())
+		}
+		w("}\n")
+	}
 	for _, g := range c.Groups {
 		seg := "inside"
 		if g.Iface == "eth1" {
@@ -307,9 +327,9 @@ func (c *Cluster) CUE() string {
 		if g.StrictAccept {
 			w("\t\tacceptMode: false\n")
 		}
-		if g.Family == plan.FamilyIPv4 && g.Iface == "eth0" {
-			for _, e := range c.External {
-				w("\t\texternalPeers: %q: {address: %q, priority: %d}\n", e.Name, e.Addr, e.Priority)
+		for _, e := range c.External {
+			if e.Addr.Is4() == (g.Family == plan.FamilyIPv4) && g.Iface == "eth0" {
+				w("\t\texternalPeers: %q: {address: %q, priority: %d, authentication: %v}\n", e.Name, e.Addr, e.Priority, c.Auth != nil && e.Auth)
 			}
 		}
 		w("\t}\n")

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
 	"github.com/mwgc/mwgc/runtime/nft"
@@ -67,6 +68,19 @@ type EnsureLinkLocal struct {
 	Interface string
 	Addr      netip.Addr
 }
+
+// Forwarding makes the kernel hold the traffic distribution's state
+// (runtime/forward: the Active director's mapping, a node's redirect), in
+// one transaction; the zero State removes it. The executor fills in the
+// outgoing interface's index and MAC, applies it, and answers
+// ForwardingApplied. Emitted when the state changes: a plan committed, the
+// node Active or not, the management table, the neighbours, the end of a
+// takeover hold, and at stop.
+type Forwarding struct{ State forward.State }
+
+// ReadNeighbors asks for the IPv4 neighbour table of an interface; the
+// executor answers Neighbors.
+type ReadNeighbors struct{ Interface string }
 
 // Rules makes the kernel's nftables ruleset hold State: mwgc's tables
 // only, replaced in one transaction (runtime/nft). A setup step whenever a
@@ -216,6 +230,8 @@ func (OpenMgmt) isEffect()          {}
 func (EnsureLinkLocal) isEffect()   {}
 func (ReadFile) isEffect()          {}
 func (Rules) isEffect()             {}
+func (Forwarding) isEffect()        {}
+func (ReadNeighbors) isEffect()     {}
 func (SendAdvert) isEffect()        {}
 func (AddVIP) isEffect()            {}
 func (RemoveVIP) isEffect()         {}

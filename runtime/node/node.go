@@ -53,9 +53,11 @@ type Node struct {
 	sg      *vrrp.SyncGroup
 	links   linkTracker
 	mgmt    *mgmtPart
+	dist    distPart
 	// mgmtStarts counts management engines started: each is a new boot.
 	mgmtStarts uint64
 	stopped    bool
+	auth       authPart // keys, alarms (auth.go)
 
 	out []Effect // returned by Step, reused
 }
@@ -67,7 +69,7 @@ func New(cfg Config) *Node {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{log: log, cfg: cfg, links: newLinkTracker()}
+	return &Node{log: log, cfg: cfg, links: newLinkTracker(), auth: newAuthPart()}
 }
 
 // Step feeds one event that happened at now and returns the effects to
@@ -97,6 +99,12 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 		n.mgmtReport(now, ev)
 	case Failed:
 		n.failed(ev)
+	case WatchFrame:
+		n.watchFrame(now, ev)
+	case Neighbors:
+		n.distNeighbors(now, ev)
+	case ForwardingApplied:
+		n.distApplied(ev)
 	case Tick:
 		n.tick(now)
 	case Stop:
@@ -131,6 +139,8 @@ func (n *Node) Deadline() time.Time {
 	if n.mgmt != nil {
 		earlier(n.mgmt.deadline())
 	}
+	earlier(n.authDeadline())
+	earlier(n.dist.deadline())
 	return d
 }
 
@@ -148,6 +158,12 @@ func (n *Node) tick(now time.Time) {
 	n.runBursts(now)
 	if n.mgmt != nil {
 		n.mgmt.tick(n, now)
+	}
+	if n.plan != nil {
+		n.authTick(now)
+	}
+	if h := n.dist.deadline(); !h.IsZero() && !now.Before(h) {
+		n.distribute(now, false) // the takeover hold is over
 	}
 }
 
@@ -181,6 +197,7 @@ func (n *Node) stop(now time.Time) {
 		n.mgmt.close(n, now)
 		n.mgmt = nil
 	}
+	n.distStop()
 	if n.plan != nil {
 		n.emit(Rules{}) // mwgc's tables go with it
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"reflect"
 	"slices"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
+	"github.com/mwgc/mwgc/runtime/vrrpplan"
 )
 
 // candidate is a plan built beside the running one, waiting for the
@@ -27,6 +27,8 @@ type candidate struct {
 	// newMgmtSocket: the plan's management socket differs from the one
 	// open (or none is open).
 	newMgmtSocket bool
+	// vrrpKeys are the keys the Prepare read (auth.go).
+	vrrpKeys vrrpplan.Keys
 }
 
 type keptGroup struct {
@@ -131,11 +133,12 @@ func (n *Node) build(np *plan.Plan, h [32]byte) (*candidate, error) {
 		old[m.group.Name] = m
 	}
 	keep := map[*member]bool{}
+	keys := n.provisionalKeys(np)
 	for _, g := range groups {
-		cfg := groupConfig(np, &g)
+		cfg := groupConfig(np, &g, keys)
 		if m := old[g.Name]; m != nil && m.socket() == socketOf(&g) && m.group.VRID == g.VRID {
 			k := keptGroup{m: m, group: g, cfg: cfg}
-			if !reflect.DeepEqual(groupConfig(n.plan, &m.group), cfg) {
+			if !configEqual(groupConfig(n.plan, &m.group, n.auth.keys), cfg) {
 				if err := m.router.CheckReconfigure(cfg); err != nil {
 					return c, fmt.Errorf("vrrp group %s: %w", g.Name, err)
 				}
@@ -207,6 +210,9 @@ func (n *Node) setupSteps(c *candidate) []Effect {
 			steps = append(steps, ReadFile{Path: m.KeyFile})
 		}
 	}
+	for _, f := range vrrpplan.KeyFiles(c.plan) {
+		steps = append(steps, ReadFile{Path: f})
+	}
 	return steps
 }
 
@@ -231,6 +237,16 @@ func (n *Node) prepared(now time.Time, ev Prepared) {
 // finish checks what the setup read (the key file) and commits c, or
 // undoes the setup.
 func (n *Node) finish(now time.Time, c *candidate, results []Result) {
+	vk, err := n.readKeys(c, results)
+	if err == nil {
+		err = n.withKeys(c, vk)
+	}
+	if err != nil {
+		n.undo(results)
+		n.fail(now, c, err)
+		return
+	}
+	c.vrrpKeys = vk
 	var keys *mgmtKeys
 	if c.plan.Management != nil {
 		var err error
@@ -257,7 +273,13 @@ func (n *Node) stepError(c *candidate, results []Result) error {
 			return fmt.Errorf("link-local source %v on %s: %w", s.Addr, s.Interface, r.Err)
 		case RemoveVIP:
 			return fmt.Errorf("removing leftover VIP %v from %s: %w", s.VIP, s.Interface, r.Err)
-		case OpenMgmt, ReadFile:
+		case ReadFile:
+			if isVRRPKeyFile(c.plan, s.Path) {
+				n.emit(KeyFileRefused{Path: s.Path})
+				return fmt.Errorf("VRRP key file %s: %w", s.Path, r.Err)
+			}
+			return n.mgmtRefused(c, r.Err)
+		case OpenMgmt:
 			return n.mgmtRefused(c, r.Err)
 		case Rules:
 			return fmt.Errorf("nftables (accept mode): %w", r.Err)
@@ -309,6 +331,7 @@ func rulesOf(p *plan.Plan) nft.State {
 func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 	oldSockets := socketsOf(n.members)
 	n.plan, n.planHash, n.rejected = c.plan, c.hash, nil
+	n.commitAuth(now, c.vrrpKeys)
 
 	// Removed groups hand over first, on their still open sockets.
 	for _, m := range c.removed {
@@ -364,6 +387,7 @@ func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 		}
 		n.followSyncState(now)
 	}
+	n.distribute(now, true) // the plan's distribution may have changed
 	n.reportCommit(now, c)
 }
 

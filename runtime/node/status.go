@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
@@ -21,7 +22,11 @@ type Status struct {
 	InterfacesDown []string      `json:"interfacesDown,omitempty"`
 	Groups         []GroupStatus `json:"groups"`
 	Management     any           `json:"management,omitempty"`
-	LastReload     *ReloadStatus `json:"lastReload,omitempty"`
+	// Distribution is traffic distribution (docs/distribution.md).
+	Distribution *distributor.Status `json:"distribution,omitempty"`
+	LastReload   *ReloadStatus       `json:"lastReload,omitempty"`
+	// Alarms are the impersonation alarms raised and not cleared.
+	Alarms []AlarmStatus `json:"alarms"`
 }
 
 // GroupStatus is one VRRP group in Status.
@@ -45,6 +50,15 @@ type GroupStatus struct {
 	// (Active, and the owner or Accept_Mode); otherwise they are dropped
 	// (the VIPs of a group without Accept_Mode are filtered all the time).
 	AcceptsTraffic bool `json:"acceptsTraffic"`
+	// Auth is the group's authentication; nil without.
+	Auth *AuthStatus `json:"auth,omitempty"`
+	// Peers: what each listed peer advertised against the plan.
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// PendingPriority / PendingInterval: a raise that waits for PendingAt
+	// (the plan's rolloutGrace).
+	PendingPriority uint8     `json:"pendingPriority,omitempty"`
+	PendingInterval string    `json:"pendingInterval,omitempty"`
+	PendingAt       time.Time `json:"pendingAt,omitzero"`
 }
 
 // ReloadStatus is the outcome of the last plan file read after the first.
@@ -83,17 +97,23 @@ func (n *Node) Status() *Status {
 		if fault {
 			gs.State = StateFault
 		}
-		fillStats(&gs, m.router.Stats())
+		st := m.router.Stats()
+		fillStats(&gs, st)
+		fillAuthStats(&gs, st)
 		gs.AcceptsTraffic = m.router.AcceptsVIPTraffic() && !fault
 		s.Groups = append(s.Groups, gs)
 	}
 	if n.mgmt != nil {
 		s.Management = n.mgmt.status(n)
 	}
+	if ds, ok := n.DistributionStatus(); ok {
+		s.Distribution = &ds
+	}
 	if !n.last.At.IsZero() {
 		r := n.last
 		s.LastReload = &r
 	}
+	s.Alarms = n.alarmStatus()
 	return s
 }
 

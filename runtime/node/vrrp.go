@@ -33,32 +33,6 @@ func socketOf(g *plan.Group) Socket {
 	return Socket{Interface: g.Interface, IPv6: g.Family == plan.FamilyIPv6, Source: g.Source}
 }
 
-// groupConfig turns a plan group into the engine's configuration.
-func groupConfig(p *plan.Plan, g *plan.Group) vrrp.Config {
-	cfg := vrrp.Config{
-		VRID:           uint8(g.VRID),
-		Priority:       uint8(p.VRRP.Priority),
-		Source:         g.Source,
-		AdvertInterval: g.AdvertInterval.D(),
-		Preempt:        g.Preempt,
-		PreemptDelay:   g.PreemptDelay.D(),
-		AcceptMode:     g.AcceptMode,
-		VIPs:           slices.Clone(g.VIPs),
-	}
-	for _, peer := range g.Peers {
-		cfg.Peers = append(cfg.Peers, peer.Address)
-	}
-	switch {
-	case g.Family == plan.FamilyIPv6:
-		cfg.Checksum = vrrp.ChecksumIPv6
-	case g.Checksum == plan.ChecksumRFC9568:
-		cfg.Checksum = vrrp.ChecksumRFC9568
-	default:
-		cfg.Checksum = vrrp.ChecksumPseudoHeader
-	}
-	return cfg
-}
-
 // socketsOf lists the sockets the members use, each once, sorted.
 func socketsOf(members []*member) []Socket {
 	var out []Socket
@@ -175,6 +149,9 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 			m.lastDropLog[act.Reason] = now
 			n.log.Warn("advert dropped", "group", g.Name, "reason", act.Reason.String(), "src", act.Src, "err", act.Err)
 		}
+		n.authAction(now, m, act)
+	case vrrp.Disagreed:
+		n.authAction(now, m, act)
 	case vrrp.Rejected:
 		n.log.Error("engine refused an event", "group", g.Name, "err", act.Err)
 	default:
@@ -199,6 +176,7 @@ func (n *Node) followSyncState(now time.Time) {
 	if n.mgmt != nil {
 		n.mgmt.setActive(n, now, active)
 	}
+	n.distribute(now, true)
 }
 
 // burst is one announcement burst of a group: Count packets per VIP,

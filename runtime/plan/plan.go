@@ -57,6 +57,11 @@ type Plan struct {
 	// Distribution is set when the cluster spreads client traffic over
 	// its nodes (docs/distribution.md).
 	Distribution *Distribution `json:"distribution,omitempty"`
+	// Rollout is the digest compiled for every node of the cluster, carried
+	// by directors so the Active can show how far a change has rolled out.
+	// It is left out of every digest (ComputeDigest), or each director's
+	// digest would depend on the others'.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // Interface is one of the node's network interfaces.
@@ -85,6 +90,36 @@ type VRRP struct {
 	// only this long after the plan lands; peers' previous priorities and
 	// intervals stay allowed twice as long (see docs/security.md).
 	RolloutGrace Duration `json:"rolloutGrace,omitzero"`
+	// Notify names the commands run when a group of this node changes
+	// state; nil runs none.
+	Notify *Notify `json:"notify,omitempty"`
+}
+
+// Notify is keepalived's notify_master / notify_backup / notify_fault: an
+// argument list per state a group enters (the first an absolute path; no
+// shell), run in the background with a timeout.
+type Notify struct {
+	Active  []string `json:"active,omitempty"`
+	Backup  []string `json:"backup,omitempty"`
+	Fault   []string `json:"fault,omitempty"`
+	Timeout Duration `json:"timeout"`
+}
+
+// Command returns the argument list for a state ("Active", "Backup",
+// "Fault"), or nil.
+func (n *Notify) Command(state string) []string {
+	if n == nil {
+		return nil
+	}
+	switch state {
+	case "Active":
+		return n.Active
+	case "Backup":
+		return n.Backup
+	case "Fault":
+		return n.Fault
+	}
+	return nil
 }
 
 // Authentication modes of a group (keepalived's auth_hmac modes).
@@ -254,4 +289,16 @@ type DistributionNode struct {
 	// DNAT target in nat mode, the neighbour checked in l2 mode.
 	Address  netip.Addr `json:"address"`
 	Director bool       `json:"director,omitempty"`
+}
+
+// Rollout lists what was compiled for each node of the cluster, from the
+// same commit as this plan.
+type Rollout struct {
+	Nodes []NodeDigest `json:"nodes"`
+}
+
+// NodeDigest is the digest of the plan compiled for one node.
+type NodeDigest struct {
+	Node   string `json:"node"`
+	Digest string `json:"digest"`
 }

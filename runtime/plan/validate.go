@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -92,7 +93,47 @@ func (p *Plan) Validate() error {
 	if p.Distribution != nil {
 		p.Distribution.validate(p, ifaces, bad)
 	}
+	if p.Rollout != nil {
+		p.Rollout.validate(p, bad)
+	}
 	return errs.ErrorOrNil()
+}
+
+// validate checks that the roll-out table names each member once, with a
+// well-formed digest.
+func (r *Rollout) validate(p *Plan, bad func(string, ...any)) {
+	members := map[string]bool{}
+	if p.Management != nil {
+		for _, m := range p.Management.Members {
+			members[m.Name] = true
+		}
+	}
+	seen := map[string]bool{}
+	for i, n := range r.Nodes {
+		switch {
+		case !members[n.Node]:
+			bad("rollout.nodes[%d].node: %q is not a member of the management protocol", i, n.Node)
+		case seen[n.Node]:
+			bad("rollout.nodes[%d].node: %q appears twice", i, n.Node)
+		}
+		seen[n.Node] = true
+		if !validDigest(n.Digest) {
+			bad("rollout.nodes[%d].digest: %q is not sha256:<64 hex digits>", i, n.Digest)
+		}
+	}
+}
+
+func validDigest(d string) bool {
+	hex, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for _, c := range hex {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Limits of a distribution.
@@ -201,6 +242,9 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 	}
 	if v.RolloutGrace < 0 || v.RolloutGrace.D() > MaxRolloutGrace {
 		bad("vrrp.rolloutGrace: %v is outside 0..%v", v.RolloutGrace, MaxRolloutGrace)
+	}
+	if v.Notify != nil {
+		v.Notify.validate(bad)
 	}
 	names := map[string]bool{}
 	type key struct {
@@ -401,4 +445,32 @@ func hasAddr(list []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Limits of notify commands.
+const (
+	MinNotifyTimeout = time.Second
+	MaxNotifyTimeout = 10 * time.Minute
+)
+
+func (n *Notify) validate(bad func(string, ...any)) {
+	if t := n.Timeout.D(); t < MinNotifyTimeout || t > MaxNotifyTimeout {
+		bad("vrrp.notify.timeout: %v is outside %v..%v", n.Timeout, MinNotifyTimeout, MaxNotifyTimeout)
+	}
+	if len(n.Active)+len(n.Backup)+len(n.Fault) == 0 {
+		bad("vrrp.notify: no command")
+	}
+	for _, c := range []struct {
+		state string
+		argv  []string
+	}{{"active", n.Active}, {"backup", n.Backup}, {"fault", n.Fault}} {
+		if len(c.argv) > 0 && (!filepath.IsAbs(c.argv[0]) || filepath.Clean(c.argv[0]) != c.argv[0]) {
+			bad("vrrp.notify.%s: %q is not a clean absolute path", c.state, c.argv[0])
+		}
+		for i, a := range c.argv {
+			if strings.ContainsRune(a, 0) {
+				bad("vrrp.notify.%s[%d]: contains a NUL byte", c.state, i)
+			}
+		}
+	}
 }

@@ -355,6 +355,15 @@ type Dropped struct {
 	Err    error
 }
 
+// Disagreed reports an accepted (or "not-owner"-dropped) advert that
+// disagrees with the plan's policy; it is also counted in Stats.Peers.
+type Disagreed struct {
+	Peer   netip.Addr
+	Reason Disagreement
+	Err    error
+}
+
+func (Disagreed) isAction()  {}
 func (SendAdvert) isAction() {}
 func (AddVIPs) isAction()    {}
 func (RemoveVIPs) isAction() {}
