@@ -289,18 +289,19 @@ func start(t *testing.T, p *plan.Plan) *harness {
 
 func startWith(t *testing.T, fn *fakeNet, p *plan.Plan) *harness {
 	t.Helper()
-	return startOn(t, fn, fn, p, nil)
+	return startOn(t, fn, fn, p, nil, false)
 }
 
 // startOn runs an agent on network n (fn is the fake part of it) with a
-// registry of its own unless reg is given.
-func startOn(t *testing.T, n Network, fn *fakeNet, p *plan.Plan, reg *prometheus.Registry) *harness {
+// registry of its own unless reg is given; noWatch leaves reloads to
+// Reload alone.
+func startOn(t *testing.T, n Network, fn *fakeNet, p *plan.Plan, reg *prometheus.Registry, noWatch bool) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, net: fn, path: filepath.Join(dir, "plan.json"), done: make(chan error, 1)}
 	h.write(p)
-	a, err := New(Config{PlanPath: h.path, Network: n, Debounce: 20 * time.Millisecond, Registry: reg,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := New(Config{PlanPath: h.path, Network: n, Debounce: 20 * time.Millisecond, Registry: reg, NoWatch: noWatch,
+		Logger: slog.New(slog.NewTextHandler(logSink(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -638,7 +639,7 @@ func TestKubernetesSymlinkSwap(t *testing.T) {
 	}
 	fn := newFakeNet()
 	a, err := New(Config{PlanPath: filepath.Join(dir, "plan.json"), Network: fn, Debounce: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(logSink(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -697,4 +698,11 @@ func TestBurstReadInBatches(t *testing.T) {
 	if s := h.status(); s.State != "Backup" {
 		t.Fatalf("state %s: the test needs a Backup whose timer is far off", s.State)
 	}
+}
+
+func logSink() io.Writer {
+	if os.Getenv("AGENT_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
 }
