@@ -66,7 +66,9 @@ type Agent struct {
 	mgmt         map[node.MgmtSocket]*mgmtSocket
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
+	unicast      map[peerKey]*peerSends // copies sent to unicast peers (unicast.go)
 	table        *mgmt.TableWriter
+	notifier     notifier  // notify commands, run off the loop
 	mgmtErrors   uint64    // management datagrams the kernel refused
 	startErr     error     // why the first plan could not start
 	rulesCleaned bool      // a crashed run's nftables tables are gone
@@ -107,8 +109,11 @@ func New(cfg Config) (*Agent, error) {
 		cfg: cfg, log: cfg.Logger, net: cfg.Network, reg: reg, met: newMetrics(reg), initial: data,
 		vrrp: map[node.Socket]*vrrpSocket{}, mgmt: map[node.MgmtSocket]*mgmtSocket{},
 		announcers: map[string]Announcer{}, groups: map[string]*groupState{}, buf: make([]byte, 65536),
+		unicast: map[peerKey]*peerSends{},
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
+	reg.MustRegister(unicastCollector{groups: a.unicastGroups})
+	a.notifier.total = newNotifyCounter(reg)
 	a.spoof.init(reg)
 	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
 		a.fwd = fn.NewForwarder()
@@ -152,11 +157,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.node = a.newNode()
 	a.table = mgmt.NewTableWriter(a.log)
 	a.poll = p
+	a.startNotifier()
 	defer func() {
 		a.running.Store(false)
 		p.drain()
 		a.closeAll()
 		a.table.Close()
+		a.notifier.runner.Close()
 		p.close()
 	}()
 

@@ -167,6 +167,7 @@ type fakeConn struct {
 	fd, peer  int
 	mu        sync.Mutex
 	written   [][]byte
+	writtenTo []unicastWrite // WritePacketTo, in order
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -207,6 +208,13 @@ func (c *fakeConn) TryReadPacket(buf []byte) (int, netip.Addr, netip.Addr, int, 
 func (c *fakeConn) WritePacket(msg []byte) error {
 	c.mu.Lock()
 	c.written = append(c.written, slices.Clone(msg))
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *fakeConn) WritePacketTo(msg []byte, to netip.Addr) error {
+	c.mu.Lock()
+	c.writtenTo = append(c.writtenTo, unicastWrite{to: to, data: slices.Clone(msg)})
 	c.mu.Unlock()
 	return nil
 }
@@ -705,4 +713,10 @@ func logSink() io.Writer {
 		return os.Stderr
 	}
 	return io.Discard
+}
+
+// unicastWrite is one advert the agent sent to a unicast peer.
+type unicastWrite struct {
+	to   netip.Addr
+	data []byte
 }

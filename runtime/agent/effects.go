@@ -6,9 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt"
@@ -84,10 +86,12 @@ func (a *Agent) carryOut(effects []node.Effect) {
 				ev.MACs, ev.Err = a.fwd.Neighbors(e.Interface)
 			}
 			a.pending = append(a.pending, ev)
-		case node.OpenVRRP, node.OpenMgmt:
+		case node.OpenVRRP, node.OpenMgmt, node.CheckWritable:
 			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
 		case node.PlanResult:
 			a.planResult(e)
+		case node.Notify:
+			a.submitNotify(e)
 		default:
 			if !a.authReport(e) {
 				a.report(e)
@@ -113,6 +117,8 @@ func (a *Agent) prepare(p node.Prepare) {
 			r.Err = a.openMgmt(s.Socket)
 		case node.ReadFile:
 			r.File, r.Err = readFile(s.Path)
+		case node.CheckWritable:
+			r.Err = checkWritable(s.Path)
 		case node.Rules:
 			r.Err = a.applyRules(s.State)
 		default:
@@ -173,6 +179,25 @@ func (a *Agent) applyRules(s nft.State) error {
 	return a.net.ApplyRules(s)
 }
 
+// checkWritable checks that a file can be created in path's directory (the
+// table file is written beside and renamed): the directory exists and
+// this process may write there, which a read-only mount (systemd's
+// ProtectSystem) denies too.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", dir, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("directory %s is not writable: %w", dir, err)
+	}
+	return nil
+}
+
 // readFile reads a key file: at most 64 KiB of a regular file, with its mode.
 func readFile(path string) (node.File, error) {
 	f, err := os.Open(path)
@@ -194,6 +219,12 @@ func readFile(path string) (node.File, error) {
 func (a *Agent) sendAdvert(e node.SendAdvert) {
 	g := a.group(e.Group)
 	s := a.vrrp[e.Socket]
+	if e.To.IsValid() {
+		if a.sendUnicast(e, s) {
+			g.sent.Inc() // one per copy: a unicast group writes one per peer
+		}
+		return
+	}
 	var err error
 	if s == nil {
 		err = errors.New("socket not open")
@@ -278,6 +309,11 @@ func (a *Agent) group(name string) *groupState {
 			recv:      a.met.advertsReceived.WithLabelValues(name),
 			announced: a.met.announcements.WithLabelValues(name),
 		}
+		// The error counters exist from the start, at zero: an alert on
+		// their rate works before the first error.
+		a.met.sendErrors.WithLabelValues(name)
+		a.met.vipErrors.WithLabelValues(name, "add")
+		a.met.vipErrors.WithLabelValues(name, "remove")
 		a.groups[name] = g
 	}
 	return g

@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mwgc/mwgc/runtime/buildinfo"
 	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
@@ -41,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group", "from", "to"}),
 		advertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "adverts_sent_total",
-			Help: "VRRP adverts written to the socket per group (priority 0 included).",
+			Help: "VRRP adverts written to the socket per group (priority 0 included; a unicast group writes one copy per peer).",
 		}, []string{"group"}),
 		advertsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "adverts_received_total",
@@ -94,6 +95,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"ok", "unchanged", "refused", "failed"} {
 		m.reloads.WithLabelValues(r)
 	}
+	info := buildinfo.Read()
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Name: "build_info",
+		Help: "The running build (value 1): module version, VCS revision, Go release.",
+	}, []string{"version", "revision", "go_version"})
+	buildInfo.WithLabelValues(info.Version, info.Revision, info.GoVersion).Set(1)
+	reg.MustRegister(buildInfo)
 	return m
 }
 
@@ -121,9 +129,14 @@ func (a *Agent) report(e node.Effect) {
 	case node.GroupState:
 		if e.Removed {
 			m.state.DeleteLabelValues(e.Group)
+			m.sendErrors.DeleteLabelValues(e.Group)
+			m.vipErrors.DeleteLabelValues(e.Group, "add")
+			m.vipErrors.DeleteLabelValues(e.Group, "remove")
 			delete(a.groups, e.Group)
+			a.forgetUnicast(e.Group)
 			return
 		}
+		a.group(e.Group)
 		m.state.WithLabelValues(e.Group).Set(stateValue(e.State))
 	case node.ActiveChanged:
 		m.syncActive.Set(boolValue(e.Active))

@@ -48,9 +48,13 @@ func (a *Agent) Status() *Status {
 		if s == nil {
 			return
 		}
+		a.fillUnicast(s)
 		if ms, ok := s.Management.(mgmt.Status); ok {
 			ms.Stats.SendErrors = a.mgmtErrors
 			s.Management = ms
+		}
+		if st := a.notifier.stats; st != (node.NotifyStatus{}) {
+			s.Notify = &st
 		}
 	})
 	return s
@@ -88,6 +92,7 @@ func (a *Agent) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(s)
 	})
+	mux.HandleFunc("/{$}", a.servePage)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		// Healthy when the loop answers (a stuck loop misses adverts);
 		// the question costs the loop nothing else.

@@ -113,6 +113,9 @@ type Group struct {
 	// StrictAccept runs the group with acceptMode: false (RFC 9568's
 	// strict mode: the Active drops packets addressed to the VIPs).
 	StrictAccept bool
+	// Unicast, when set, sends the group's adverts to each peer instead
+	// of the multicast group.
+	Unicast *plan.Unicast
 }
 
 // ExternalPeer is a non-mwgc router (keepalived) allowed to advertise on
@@ -326,6 +329,13 @@ func (c *Cluster) CUE() string {
 		}
 		if g.StrictAccept {
 			w("\t\tacceptMode: false\n")
+		}
+		if u := g.Unicast; u != nil {
+			w("\t\ttransport: \"unicast\"\n\t\tunicast: {minTTL: %d", u.MinTTL)
+			if c.Auth == nil || (c.Auth.Mode != "" && c.Auth.Mode != plan.AuthEnforce) {
+				w(", waiver: {reason: \"the end-to-end lab\"}")
+			}
+			w("}\n")
 		}
 		for _, e := range c.External {
 			if e.Addr.Is4() == (g.Family == plan.FamilyIPv4) && g.Iface == "eth0" {

@@ -52,6 +52,7 @@ func groupConfig(p *plan.Plan, g *plan.Group, keys vrrpplan.Keys) vrrp.Config {
 		// while building); reaching this is a bug.
 		panic("node: " + err.Error())
 	}
+	cfg.Name = g.Name // sync-group reasons name the group
 	return cfg
 }
 

@@ -92,13 +92,24 @@ type Rules struct{ State nft.State }
 // the Result; outside one, as a FileRead event.
 type ReadFile struct{ Path string }
 
+// CheckWritable checks that a file the node will write later (the
+// management table file) can be written: its directory exists and the
+// agent may create files in it. It writes nothing; a failure fails the
+// plan now rather than every table write after it started.
+type CheckWritable struct{ Path string }
+
 // ---- Host changes.
 
-// SendAdvert writes a VRRP advert to the group address on Socket.
+// SendAdvert writes a VRRP advert to the group address on Socket, or,
+// for a unicast group, to the peer To (one effect per peer).
 type SendAdvert struct {
 	Socket Socket
 	Group  string
 	Data   []byte
+	// To is the unicast destination; invalid: the VRRP group address.
+	To netip.Addr
+	// Peer names the plan's peer at To, for metrics.
+	Peer string
 }
 
 // AddVIP configures a VIP on an interface. A failure is reported with
@@ -229,6 +240,7 @@ func (OpenVRRP) isEffect()          {}
 func (OpenMgmt) isEffect()          {}
 func (EnsureLinkLocal) isEffect()   {}
 func (ReadFile) isEffect()          {}
+func (CheckWritable) isEffect()     {}
 func (Rules) isEffect()             {}
 func (Forwarding) isEffect()        {}
 func (ReadNeighbors) isEffect()     {}

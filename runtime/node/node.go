@@ -52,8 +52,12 @@ type Node struct {
 	members []*member // the sync group's order
 	sg      *vrrp.SyncGroup
 	links   linkTracker
-	mgmt    *mgmtPart
-	dist    distPart
+	// faultMove is set while Fault is entered or left: the engine's
+	// Shutdown and Start transitions are logged as to and from Fault,
+	// with this reason.
+	faultMove *faultMove
+	mgmt      *mgmtPart
+	dist      distPart
 	// mgmtStarts counts management engines started: each is a new boot.
 	mgmtStarts uint64
 	stopped    bool

@@ -68,6 +68,9 @@ func (n *Node) planFile(now time.Time, ev PlanFile) {
 		return
 	}
 	c, err := n.build(p, h)
+	if err == nil {
+		err = n.missingInterface(p)
+	}
 	if err != nil {
 		n.fail(now, c, err)
 		return
@@ -165,6 +168,27 @@ func (n *Node) build(np *plan.Plan, h [32]byte) (*candidate, error) {
 	return c, nil
 }
 
+// missingInterface names an interface the plan runs on that the host does
+// not have (when the link listing says so): nothing of the plan could run
+// there, and "Link not found" from the first netlink call says less.
+func (n *Node) missingInterface(p *plan.Plan) error {
+	var uses [][2]string // interface, what runs on it
+	if p.VRRP != nil {
+		for _, g := range p.VRRP.Groups {
+			uses = append(uses, [2]string{g.Interface, "VRRP group " + g.Name})
+		}
+	}
+	if p.Management != nil {
+		uses = append(uses, [2]string{p.Management.Interface, "management"})
+	}
+	for _, u := range uses {
+		if !n.links.Exists(u[0]) {
+			return fmt.Errorf("interface %s (%s) does not exist on this host", u[0], u[1])
+		}
+	}
+	return nil
+}
+
 // newMembers is the member list after the commit: kept members in their
 // order, added ones after them.
 func (c *candidate) newMembers() []*member {
@@ -197,7 +221,7 @@ func (n *Node) setupSteps(c *candidate) []Effect {
 		if slices.Contains(open, s) {
 			continue
 		}
-		if s.IPv6 {
+		if s.keepsLinkLocal() {
 			steps = append(steps, EnsureLinkLocal{Interface: s.Interface, Addr: s.Source})
 		}
 		steps = append(steps, OpenVRRP{Socket: s})
@@ -208,6 +232,9 @@ func (n *Node) setupSteps(c *candidate) []Effect {
 		}
 		if m.KeyFile != "" {
 			steps = append(steps, ReadFile{Path: m.KeyFile})
+		}
+		if m.TableFile != "" && (n.plan == nil || n.plan.Management == nil || n.plan.Management.TableFile != m.TableFile) {
+			steps = append(steps, CheckWritable{Path: m.TableFile})
 		}
 	}
 	for _, f := range vrrpplan.KeyFiles(c.plan) {
@@ -283,6 +310,8 @@ func (n *Node) stepError(c *candidate, results []Result) error {
 			return n.mgmtRefused(c, r.Err)
 		case Rules:
 			return fmt.Errorf("nftables (accept mode): %w", r.Err)
+		case CheckWritable:
+			return fmt.Errorf("management table file %s: %w", s.Path, r.Err)
 		}
 		return r.Err
 	}

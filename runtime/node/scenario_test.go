@@ -37,10 +37,12 @@ import (
 //	                           if src int preempt delay accept (default
 //	                           true, as mwgc's schema) vips peers form
 //	                           (peers=ADDR[@PRIO],...: the plan's priority of each, default 100)
+//	                           unicast=MINTTL|off
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
-//	                           bcast port int dead key table version members
-//	                           (NAME@ADDR[+d],...); "mgmt P none" removes it
+//	                           bcast port int dead key table version discovery
+//	                           members (NAME@ADDR[+d],...); "mgmt P none"
+//	                           removes it
 //	dist P [nodes=N@A[+d],...] P takes a share of distributed traffic
 //	                           (proxy port 9090 on eth0); with nodes, P is
 //	                           a director mapping 64 slots over them
@@ -49,6 +51,8 @@ import (
 //	show WORD...               shows effects hidden by default ("watch")
 //	hide WORD...               leaves out effects whose rendering starts
 //	                           with WORD (see render)
+//	notify-env                 renders notify effects with their environment
+//	                           (plan key notify=STATE:/path[,ARG...])
 //	TIME EVENT ARGS            feeds an event at t0+TIME; the lines that
 //	> EFFECT                   follow starting with '>' are exactly the
 //	                           effects expected, in order
@@ -57,7 +61,9 @@ import (
 // step of Prepare TXN works; files come from the fake host) | fail TXN I
 // TEXT (step I fails) | links IF=up|down... (full listing) | link IF
 // up|down|gone | recv G K=V... (an advert for group G's socket from its
-// first peer; keys src prio int vrid ttl) | tick | stop | failed-add G VIP
+// first peer; keys src prio int vrid ttl dst via, dst defaulting to the
+// group address, or the group's source for unicast; via=G: read on group
+// G's socket) | tick | stop | failed-add G VIP
 // | key PATH (the periodic re-read of a key file) | load-avg N | answer
 // NAME ADDR KEYHEX (a management answer from a member) | discovery NAME
 // ADDR KEYHEX [MAC] (with MAC: version 2, proxy serving) | discovery NAME
@@ -72,6 +78,8 @@ import (
 // table) | mgmt-active true|false | mgmt-stats K=V... (reloads-ok
 // reloads-refused key-reloads key-refused table-writes answers drop-REASON)
 // | advert-first G ADDR (the first address of G's last advert).
+// Check unicast-peer G PEER K=V... compares a unicast group's peer in
+// /status: received, last (time of its last advert, or none), drop-REASON.
 // Event report SERVING MAC answers a CheckReport.
 
 var t0 = time.Unix(1_000_000, 0)
@@ -158,6 +166,8 @@ type world struct {
 	seq      uint64
 	lastMgmt Event
 	adverts  map[string]SendAdvert // the last advert of each group
+	// notifyEnv renders a Notify effect with its whole environment.
+	notifyEnv bool
 }
 
 func (s *scenario) run(t *testing.T) {
@@ -209,10 +219,13 @@ func (w *world) exec(l scriptLine) error {
 	case "hide":
 		w.hide = append(w.hide, f[1:]...)
 		return nil
+	case "notify-env":
+		w.notifyEnv = true
+		return nil
 	case "show":
 		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
 		return nil
-	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first":
+	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "unicast-peer":
 		return w.check(f)
 	}
 	at, err := time.ParseDuration(f[0])
@@ -239,6 +252,9 @@ func (w *world) exec(l scriptLine) error {
 			w.adverts[a.Group] = a
 		}
 		r := render(e)
+		if nf, ok := e.(Notify); ok && w.notifyEnv {
+			r += " | " + strings.Join(nf.Env, " | ")
+		}
 		if !slices.Contains(w.hide, strings.Fields(r)[0]) {
 			got = append(got, r)
 		}
@@ -288,6 +304,22 @@ func (w *world) definePlan(args []string) error {
 				return err
 			}
 			p.VRRP.Announce = a
+		case "notify": // notify=STATE:/path[,arg...]: the command for a state
+			state, cmd, _ := strings.Cut(v, ":")
+			if p.VRRP.Notify == nil {
+				p.VRRP.Notify = &plan.Notify{Timeout: plan.Duration(10 * time.Second)}
+			}
+			argv := strings.Split(cmd, ",")
+			switch state {
+			case "active":
+				p.VRRP.Notify.Active = argv
+			case "backup":
+				p.VRRP.Notify.Backup = argv
+			case "fault":
+				p.VRRP.Notify.Fault = argv
+			default:
+				return fmt.Errorf("notify state %q", state)
+			}
 		default:
 			return fmt.Errorf("unknown plan key %q", k)
 		}
@@ -383,6 +415,12 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 			}
 		case "form":
 			g.Checksum = v
+		case "unicast": // the minimum TTL, or "off"
+			g.Unicast = nil
+			if v != "off" {
+				g.Unicast = &plan.Unicast{}
+				g.Unicast.MinTTL, err = strconv.Atoi(v)
+			}
 		default:
 			err = fmt.Errorf("unknown group key %q", k)
 		}
@@ -435,6 +473,11 @@ func (w *world) defineMgmt(planName string, args []string) error {
 			m.TableFile = v
 		case "version":
 			m.Version, err = strconv.Atoi(v)
+		case "discovery":
+			m.Discovery = v
+			if v == plan.DiscoveryUnicast {
+				m.Broadcast = netip.Addr{}
+			}
 		case "members":
 			m.Members = nil
 			for _, s := range strings.Split(v, ",") {
@@ -496,11 +539,14 @@ func (w *world) encode(name string) ([]byte, error) {
 	}
 	for _, g := range p.VRRP.Groups {
 		in := iface(g.Interface)
-		if g.Family == plan.FamilyIPv6 {
+		switch {
+		case g.Family == plan.FamilyIPv6 && g.Source.IsLinkLocalUnicast():
 			in.LinkLocal = g.Source
-			continue
+		case g.Family == plan.FamilyIPv6:
+			addAddr(in, g.Source, 64)
+		default:
+			addAddr(in, g.Source, 24)
 		}
-		addAddr(in, g.Source, 24)
 	}
 	if m := p.Management; m != nil {
 		addAddr(iface(m.Interface), m.Address, 24)
@@ -651,6 +697,14 @@ func (w *world) advert(group string, args []string) (Event, error) {
 	}
 	src := g.Peers[0].Address
 	ttl := 255
+	dst := vrrp.GroupIPv4
+	if src.Is6() {
+		dst = vrrp.GroupIPv6
+	}
+	if g.Unicast != nil {
+		dst = g.Source
+	}
+	sock := socketOf(g)
 	for _, kv := range args {
 		k, v, _ := strings.Cut(kv, "=")
 		n, _ := strconv.Atoi(v)
@@ -663,6 +717,14 @@ func (w *world) advert(group string, args []string) (Event, error) {
 			a.VRID = uint8(n)
 		case "ttl":
 			ttl = n
+		case "dst":
+			dst = netip.MustParseAddr(v)
+		case "via": // read on group v's socket
+			o := w.runningGroup(v)
+			if o == nil {
+				return nil, fmt.Errorf("no running group %s", v)
+			}
+			sock = socketOf(o)
 		case "int":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -673,15 +735,15 @@ func (w *world) advert(group string, args []string) (Event, error) {
 			return nil, fmt.Errorf("unknown recv key %q", k)
 		}
 	}
-	dst, form := vrrp.GroupIPv4, vrrp.ChecksumPseudoHeader
+	form := vrrp.ChecksumPseudoHeader
 	if src.Is6() {
-		dst, form = vrrp.GroupIPv6, vrrp.ChecksumIPv6
+		form = vrrp.ChecksumIPv6
 	}
 	data, err := a.Marshal(src, dst, form)
 	if err != nil {
 		return nil, err
 	}
-	return VRRPPacket{Socket: socketOf(g), Src: src, Dst: dst, TTL: ttl, Data: data}, nil
+	return VRRPPacket{Socket: sock, Src: src, Dst: dst, TTL: ttl, Data: data}, nil
 }
 
 func (w *world) mgmtMessage(now time.Time, kind string, args []string) (Event, error) {
@@ -751,6 +813,8 @@ func (w *world) check(f []string) error {
 			return nil
 		}
 		return fmt.Errorf("no group %s", f[1])
+	case "unicast-peer":
+		return checkUnicastPeer(st, f[1], f[2], f[3:])
 	case "advert-first":
 		a, ok := w.adverts[f[1]]
 		if !ok {
@@ -864,6 +928,8 @@ func render(e Effect) string {
 		return fmt.Sprintf("link-local %s %v", e.Interface, e.Addr)
 	case ReadFile:
 		return "read " + e.Path
+	case CheckWritable:
+		return "writable " + e.Path
 	case Forwarding:
 		return renderForwarding(e.State)
 	case ReadNeighbors:
@@ -881,7 +947,14 @@ func render(e Effect) string {
 		if len(e.Data) < vrrp.HeaderLen {
 			return "send MALFORMED"
 		}
-		return fmt.Sprintf("send %s %d", e.Group, e.Data[2])
+		if !e.To.IsValid() {
+			return fmt.Sprintf("send %s %d", e.Group, e.Data[2])
+		}
+		// The copy must parse at its destination: its checksum names it.
+		if _, _, err := vrrp.Parse(e.Data, e.Socket.Source, e.To); err != nil {
+			return fmt.Sprintf("send %s %d to %s %v BADSUM", e.Group, e.Data[2], e.Peer, e.To)
+		}
+		return fmt.Sprintf("send %s %d to %s %v", e.Group, e.Data[2], e.Peer, e.To)
 	case AddVIP:
 		return fmt.Sprintf("add %s %v", e.Interface, e.VIP)
 	case RemoveVIP:
@@ -928,6 +1001,17 @@ func render(e Effect) string {
 		return "interfaces " + strings.Join(parts, " ")
 	case PlanResult:
 		return "plan " + e.Result
+	case Notify:
+		from, reason := "", ""
+		for _, kv := range e.Env {
+			if v, ok := strings.CutPrefix(kv, "MWGC_FROM="); ok {
+				from = v
+			}
+			if v, ok := strings.CutPrefix(kv, "MWGC_REASON="); ok {
+				reason = v
+			}
+		}
+		return fmt.Sprintf("notify %s %s: %s (from %s, %v): %s", e.Group, e.State, strings.Join(e.Command, " "), from, e.Timeout, reason)
 	case Watch:
 		return fmt.Sprintf("watch %s for %v", strings.Join(e.Interfaces, ","), e.Addresses)
 	case Impersonation:
@@ -941,6 +1025,48 @@ func render(e Effect) string {
 }
 
 func sockName(s Socket) string { return fmt.Sprintf("%s/%s/%v", s.Interface, s.Family(), s.Source) }
+
+// checkUnicastPeer compares a unicast peer's row of /status: keys
+// received, last (the time of its last accepted advert, relative to t0, or
+// "none") and drop-REASON.
+func checkUnicastPeer(st *Status, group, peer string, kvs []string) error {
+	if st == nil {
+		return errors.New("no status")
+	}
+	for _, g := range st.Groups {
+		if g.Name != group {
+			continue
+		}
+		if g.Unicast == nil {
+			return fmt.Errorf("group %s has no unicast status", group)
+		}
+		for _, p := range g.Unicast.Peers {
+			if p.Name != peer {
+				continue
+			}
+			have := map[string]string{"received": strconv.FormatUint(p.AdvertsReceived, 10), "last": "none"}
+			if !p.LastAdvert.IsZero() {
+				have["last"] = p.LastAdvert.Sub(t0).String()
+			}
+			for r, n := range p.Drops {
+				have["drop-"+r] = strconv.FormatUint(n, 10)
+			}
+			for _, kv := range kvs {
+				k, v, _ := strings.Cut(kv, "=")
+				got, ok := have[k]
+				if !ok {
+					got = "0"
+				}
+				if got != v {
+					return fmt.Errorf("%s/%s: %s = %s, want %s", group, peer, k, got, v)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("group %s has no unicast peer %s", group, peer)
+	}
+	return fmt.Errorf("no group %s", group)
+}
 
 // renderForwarding: "forwarding none", or the node rule ("node VIPS:PORTS
 // ->PROXY") and the director's ("director l2|nat [hold] TARGET*SLOTS...",

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
+	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
@@ -27,6 +28,21 @@ type Status struct {
 	LastReload   *ReloadStatus       `json:"lastReload,omitempty"`
 	// Alarms are the impersonation alarms raised and not cleared.
 	Alarms []AlarmStatus `json:"alarms"`
+	// Rollout is the digest compiled for every node of the cluster, as
+	// this node's plan lists them: the cluster page compares them with
+	// the digests the nodes report.
+	Rollout []plan.NodeDigest `json:"rollout,omitempty"`
+	// Notify counts the notify commands run; the executor fills it in.
+	Notify *NotifyStatus `json:"notify,omitempty"`
+}
+
+// NotifyStatus counts the plan's notify commands by outcome.
+type NotifyStatus struct {
+	OK      uint64 `json:"ok"`
+	Failed  uint64 `json:"failed"` // failed, timed out or could not start
+	Dropped uint64 `json:"dropped"`
+	// LastFailure says which command failed last, when and why.
+	LastFailure string `json:"lastFailure,omitempty"`
 }
 
 // GroupStatus is one VRRP group in Status.
@@ -44,6 +60,8 @@ type GroupStatus struct {
 	Drops          map[string]uint64 `json:"drops,omitempty"`
 	// ActiveAddress is the Active's advert source as this router sees it.
 	ActiveAddress string `json:"activeAddress,omitempty"`
+	// ActiveNode names the Active when its address is a planned peer's.
+	ActiveNode string `json:"activeNode,omitempty"`
 	// ActiveInterval is the advert interval in use (learned while Backup).
 	ActiveInterval string `json:"activeInterval,omitempty"`
 	// AcceptsTraffic: the node accepts packets addressed to the VIPs now
@@ -59,6 +77,8 @@ type GroupStatus struct {
 	PendingPriority uint8     `json:"pendingPriority,omitempty"`
 	PendingInterval string    `json:"pendingInterval,omitempty"`
 	PendingAt       time.Time `json:"pendingAt,omitzero"`
+	// Unicast is the unicast transport per peer; nil for multicast groups.
+	Unicast *UnicastStatus `json:"unicast,omitempty"`
 }
 
 // ReloadStatus is the outcome of the last plan file read after the first.
@@ -100,11 +120,20 @@ func (n *Node) Status() *Status {
 		st := m.router.Stats()
 		fillStats(&gs, st)
 		fillAuthStats(&gs, st)
+		for _, p := range m.group.Peers {
+			if gs.ActiveAddress != "" && p.Address.String() == gs.ActiveAddress {
+				gs.ActiveNode = p.Name
+			}
+		}
+		gs.Unicast = unicastStatus(m, st)
 		gs.AcceptsTraffic = m.router.AcceptsVIPTraffic() && !fault
 		s.Groups = append(s.Groups, gs)
 	}
 	if n.mgmt != nil {
 		s.Management = n.mgmt.status(n)
+	}
+	if r := n.plan.Rollout; r != nil {
+		s.Rollout = slices.Clone(r.Nodes)
 	}
 	if ds, ok := n.DistributionStatus(); ok {
 		s.Distribution = &ds

@@ -76,7 +76,9 @@ func (n *Node) vrrpPacket(now time.Time, p VRRPPacket) {
 			return
 		}
 	}
-	n.emit(UnknownVRID{Socket: p.Socket})
+	if !n.sharedVRID(p.Socket, int(p.Data[1])) {
+		n.emit(UnknownVRID{Socket: p.Socket})
+	}
 }
 
 // execute turns the sync group's actions into effects and follows the
@@ -86,8 +88,7 @@ func (n *Node) execute(now time.Time, actions []vrrp.MemberAction) {
 	// advert leaves before the slower netlink work starts.
 	for _, ma := range actions {
 		if a, ok := ma.Action.(vrrp.SendAdvert); ok {
-			m := n.members[ma.Member]
-			n.emit(SendAdvert{Socket: m.socket(), Group: m.group.Name, Data: a.Data})
+			n.emitAdvert(n.members[ma.Member], a.Data)
 		}
 	}
 	activeMoved := false
@@ -108,7 +109,7 @@ func (n *Node) execute(now time.Time, actions []vrrp.MemberAction) {
 func (n *Node) executeMember(now time.Time, m *member, actions []vrrp.Action) {
 	for _, a := range actions {
 		if s, ok := a.(vrrp.SendAdvert); ok {
-			n.emit(SendAdvert{Socket: m.socket(), Group: m.group.Name, Data: s.Data})
+			n.emitAdvert(m, s.Data)
 			continue
 		}
 		n.executeOne(now, m, a)
@@ -139,8 +140,10 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 			m.bursts = nil
 		}
 		n.emit(Transition{Group: g.Name, From: act.From, To: act.To}, GroupState{Group: g.Name, State: act.To.String()})
+		from, to, reason := n.faultMove.logged(act)
 		n.log.Info("transition", "group", g.Name, "vrid", g.VRID, "family", g.Family,
-			"from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
+			"from", from, "to", to, "reason", reason)
+		n.notify(now, m, from, to, reason)
 	case vrrp.Dropped:
 		n.emit(Dropped{Group: g.Name, Reason: act.Reason.String()})
 		// A rogue or misconfigured sender can flood: one line per group and

@@ -98,7 +98,7 @@ func normalize(cfg Config) (Config, error) {
 		bad("source address not set")
 	case cfg.Source.IsMulticast():
 		bad("source %v is a multicast address", cfg.Source)
-	case !is4 && !cfg.Source.IsLinkLocalUnicast():
+	case !is4 && !cfg.Source.IsLinkLocalUnicast() && !cfg.Unicast:
 		bad("source %v: IPv6 adverts must come from a link-local address (RFC 9568 §5.1.2.1)", cfg.Source)
 	}
 	switch iv := cfg.AdvertInterval; {
@@ -150,6 +150,7 @@ func normalize(cfg Config) (Config, error) {
 	}
 	cfg.Policy = policy
 	checkPolicy(cfg, bad)
+	checkUnicast(cfg, bad)
 	if cfg.Auth != nil {
 		a := *cfg.Auth
 		a.Keys = slices.Clone(a.Keys)
@@ -472,6 +473,9 @@ func (r *Router) answer(now time.Time) []Action {
 
 func (r *Router) drop(reason DropReason, src netip.Addr, err error) []Action {
 	r.stats.Drops[reason]++
+	if ps := r.peers[src]; ps != nil {
+		ps.stats.Drops[reason]++
+	}
 	return []Action{Dropped{Reason: reason, Src: src, Err: err}}
 }
 
@@ -497,8 +501,8 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 	if !src.IsValid() || src.Is4() != r.is4 {
 		return r.drop(DropFamily, src, fmt.Errorf("vrrp: source %v is not of the family of this virtual router", src))
 	}
-	if p.TTL != RequiredTTL {
-		return r.drop(DropTTL, src, fmt.Errorf("vrrp: TTL / hop limit %d, want %d", p.TTL, RequiredTTL))
+	if acts := r.checkDelivery(src, p); acts != nil {
+		return acts
 	}
 	msg, trailer := r.splitTrailer(p.Data)
 	form, err := parseInto(&r.rx, p.Data, src, p.Dst, len(trailer))
