@@ -59,6 +59,7 @@ type Agent struct {
 
 	// Owned by the loop.
 	node         *node.Node
+	nodeLog      *deferredLog // the node's log lines, written after its effects
 	poll         *poller
 	pending      []node.Event // produced by effects, stepped before the next event
 	vrrp         map[node.Socket]*vrrpSocket
@@ -128,8 +129,9 @@ func (a *Agent) newNode() *node.Node {
 	var seed [16]byte
 	_, _ = rand.Read(seed[:])
 	boot := binary.BigEndian.Uint64(seed[:8]) | 1
+	a.nodeLog = newDeferredLog(a.log.Handler())
 	return node.New(node.Config{
-		Logger:     a.log,
+		Logger:     slog.New(a.nodeLog),
 		MgmtBootID: boot,
 		MgmtRand:   mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[8:]), boot)),
 	})
@@ -217,6 +219,7 @@ func (a *Agent) step(ev node.Event) {
 	}
 	clear(a.pending)
 	a.pending = a.pending[:0]
+	a.nodeLog.flush()
 }
 
 // onTimer runs what is due: the node's tick, and the management socket's

@@ -26,6 +26,13 @@ type Router struct {
 	// priority Active; zero when not waiting out PreemptDelay.
 	preemptSince time.Time
 	activeAddr   netip.Addr
+	// heard is when this Backup last accepted an advert of the Active it
+	// follows (not a priority 0, not one it preempts): the sync group's
+	// evidence that the node's Active is alive.
+	heard time.Time
+	// heldDue is when the down timer ran out while the sync group held this
+	// member back (SyncGroup.holdBack); zero when not held.
+	heldDue time.Time
 	// leaving is set while the Backup's down timer runs Skew_Time only,
 	// after the Active sent priority 0.
 	leaving bool
@@ -423,6 +430,7 @@ func (r *Router) becomeBackup(now time.Time, acts []Action, interval time.Durati
 }
 
 func (r *Router) transition(to State, reason string) Action {
+	r.heldDue = time.Time{}
 	t := Transition{From: r.state, To: to, Reason: reason}
 	r.state = to
 	r.stats.Transitions++
@@ -545,6 +553,7 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 		case prio == 0:
 			// The Active leaves: take over after Skew_Time only.
 			r.downTimer = now.Add(SkewTime(r.cfg.Priority, r.activeAdverInterval))
+			r.heldDue = time.Time{}
 			r.preemptSince = time.Time{}
 			r.activeAddr = src
 			r.leaving = true
@@ -552,6 +561,8 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 		case !r.preempts() || prio >= r.cfg.Priority || r.waitingPreemptDelay(now):
 			r.activeAdverInterval = interval
 			r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, interval))
+			r.heldDue = time.Time{}
+			r.heard = now
 			r.activeAddr = src
 			r.leaving = false
 			r.preemptingPriority = 0
