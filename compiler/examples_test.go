@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under examples
 
 // validExamples are the repositories `make examples` validates and
 // compiles together.
-var validExamples = []string{"examples/ha-proxy", "examples/transparent-router", "examples/shared-segment", "examples/distribution"}
+var validExamples = []string{"examples/ha-proxy", "examples/transparent-router", "examples/shared-segment", "examples/distribution", "examples/unicast"}
 
 // toRepoRoot makes positions read as they do for a user in the repository
 // root (examples/...).

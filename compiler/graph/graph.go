@@ -203,7 +203,11 @@ func (t *topology) cluster(cb *clusterBox, plans []compiler.NodePlan, segID map[
 			fmt.Sprintf("down after %d missed", mgmt.DeadAfter),
 			authText(mgmt),
 		}})
-		t.edges = append(t.edges, edge{from: mid, to: segID[mgmt.Interface], label: "broadcast " + mgmt.Broadcast.String(), style: edgeDotted})
+		reach := "broadcast " + mgmt.Broadcast.String()
+		if mgmt.Discovery == plan.DiscoveryUnicast {
+			reach = "unicast to every node"
+		}
+		t.edges = append(t.edges, edge{from: mid, to: segID[mgmt.Interface], label: reach, style: edgeDotted})
 	}
 }
 
@@ -273,6 +277,12 @@ func groupLines(g plan.Group) []string {
 	lines = append(lines, noun+strings.Join(vips, ", "))
 	if !g.Preempt {
 		lines = append(lines, "preempt off")
+	}
+	if g.Unicast != nil {
+		lines = append(lines, "unicast to each peer")
+	}
+	if g.Auth != nil {
+		lines = append(lines, fmt.Sprintf("signed (auth_hmac, %s)", g.Auth.Mode))
 	}
 	return lines
 }

@@ -31,7 +31,7 @@ type testCase struct {
 func cases(t *testing.T) []testCase {
 	t.Helper()
 	var out []testCase
-	for _, ex := range []string{"ha-proxy", "transparent-router", "shared-segment"} {
+	for _, ex := range []string{"ha-proxy", "transparent-router", "shared-segment", "distribution", "unicast"} {
 		out = append(out, testCase{"example-" + ex, load(t, filepath.Join("../../examples", ex))})
 	}
 	files, _ := filepath.Glob("testdata/*.txtar")
