@@ -154,6 +154,9 @@ type Config struct {
 	// else are dropped ("unknown-source").
 	Peers    []netip.Addr
 	Checksum ChecksumForm // sending form for IPv4; ignored for IPv6
+	// Reannounce: when an Active announces its VIPs again (zero value: on,
+	// with the defaults); see Reannounce.
+	Reannounce Reannounce
 }
 
 // Stats are counters and the current view of one router.
@@ -177,6 +180,11 @@ type Stats struct {
 	AddressMismatches uint64
 	// ChecksumForms counts accepted adverts per checksum form (index ChecksumForm).
 	ChecksumForms [ChecksumIPv6 + 1]uint64
+	// Announcements counts Announce actions per reason (index AnnounceReason).
+	Announcements [NumAnnounceReasons]uint64
+	// ReannouncementsHeldOff counts causes for a re-announcement that came
+	// inside the holdoff (served once when it ends).
+	ReannouncementsHeldOff uint64
 }
 
 // Event is an input to Router.Step and SyncGroup.Step.
@@ -225,8 +233,13 @@ type AddVIPs struct{ VIPs []netip.Prefix }
 // RemoveVIPs asks to remove the addresses from the interface.
 type RemoveVIPs struct{ VIPs []netip.Prefix }
 
-// Announce asks to start a gratuitous ARP / unsolicited NA burst.
-type Announce struct{ VIPs []netip.Prefix }
+// Announce asks to start a gratuitous ARP / unsolicited NA burst. Reason
+// says why: a takeover (the zero value) or a re-announcement, which the
+// caller may send as a shorter burst.
+type Announce struct {
+	VIPs   []netip.Prefix
+	Reason AnnounceReason
+}
 
 // Transition reports a state change.
 type Transition struct {
