@@ -18,8 +18,8 @@ build:
 
 # The main job on the bundled examples: validate, then compile plans to out/.
 examples: build
-	$(BIN)/mwgc validate examples/ha-proxy examples/transparent-router examples/shared-segment
-	$(BIN)/mwgc compile -o out/plans examples/ha-proxy examples/transparent-router examples/shared-segment
+	$(BIN)/mwgc validate examples/ha-proxy examples/transparent-router examples/shared-segment examples/distribution
+	$(BIN)/mwgc compile -o out/plans examples/ha-proxy examples/transparent-router examples/shared-segment examples/distribution
 	@echo "plans written under out/plans/"
 
 # deps installs the Debian packages the network-namespace tests use. It only

@@ -22,12 +22,20 @@ type checker struct {
 	linkLocals     map[segAddr]use
 	vrids          map[vridKey]use
 	waiverDone     map[string]bool
+	// domains links a segment to another name of its broadcast domain
+	// (segments.go).
+	domains map[string]string
+	// partials are the packages checked without the files that do not
+	// parse (partial.go).
+	partials []*partialPackage
 }
 
 type use struct {
 	what string
 	inst *instance
 	path []cue.Selector
+	// segment the use is on, when the rule is per segment.
+	segment string
 }
 
 type segAddr struct {
@@ -49,6 +57,7 @@ func newChecker(l *loader, r *repo) *checker {
 		linkLocals:     map[segAddr]use{},
 		vrids:          map[vridKey]use{},
 		waiverDone:     map[string]bool{},
+		domains:        map[string]string{},
 	}
 }
 
@@ -61,16 +70,16 @@ func (c *checker) pos(inst *instance, path []cue.Selector) string {
 }
 
 func (s *segment) parse() {
-	for _, text := range s.doc.CIDRs {
+	for i, text := range s.doc.CIDRs {
 		p, err := netip.ParsePrefix(text)
 		if err != nil {
 			continue
 		}
 		p = p.Masked()
 		if p.Addr().Is4() && !s.v4.IsValid() {
-			s.v4 = p
+			s.v4, s.v4At = p, i
 		} else if p.Addr().Is6() && !s.v6.IsValid() {
-			s.v6 = p
+			s.v6, s.v6At = p, i
 		}
 	}
 }
@@ -95,6 +104,7 @@ func (c *checker) run() {
 	for _, name := range sortedKeys(c.repo.segments) {
 		c.checkSegment(c.repo.segments[name])
 	}
+	c.checkOverlaps()
 	live := c.liveClusters()
 	for _, cl := range live {
 		c.checkNodes(cl)
@@ -109,6 +119,9 @@ func (c *checker) run() {
 		}
 		if cl.doc.Management != nil {
 			c.checkManagement(cl)
+		}
+		if cl.doc.Distribution != nil {
+			c.checkDistribution(cl)
 		}
 	}
 }
@@ -166,6 +179,9 @@ func isHostAddr(p netip.Prefix, a netip.Addr) bool {
 // findings, segments with schema errors are skipped silently.
 func (c *checker) segmentRef(cl *cluster, name string, path []cue.Selector) *segment {
 	s := c.repo.segments[name]
+	if s == nil && c.mayBeDefined(name) {
+		return nil
+	}
 	if s == nil {
 		c.add(SeverityError, "unknown-segment", cl.inst, path,
 			"define the segment under segments: (in any package of the repository), or fix the name",
@@ -176,6 +192,17 @@ func (c *checker) segmentRef(cl *cluster, name string, path []cue.Selector) *seg
 		return nil
 	}
 	return s
+}
+
+// mayBeDefined reports whether a file that does not parse mentions the
+// segment name: it may define it.
+func (c *checker) mayBeDefined(name string) bool {
+	for _, p := range c.partials {
+		if p.mayDefine(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkProtected enforces that VIPs and management IPs live on protected
@@ -260,13 +287,13 @@ func (c *checker) checkNodes(cl *cluster) {
 					continue
 				}
 				ni.linkLocal[ifname] = a
-				k := segAddr{in.Segment, a}
+				k := segAddr{c.domain(in.Segment), a}
 				if prev, ok := c.linkLocals[k]; ok {
 					c.add(SeverityError, "address-duplicate", cl.inst, path,
 						"every link-local address on a segment must be unique",
-						"link-local %s on segment %s is already used by %s at %s", a, in.Segment, prev.what, c.pos(prev.inst, prev.path))
+						"link-local %s on segment %s is already used by %s at %s%s", a, in.Segment, prev.what, c.pos(prev.inst, prev.path), alsoOn(prev.segment, in.Segment))
 				} else {
-					c.linkLocals[k] = use{fmt.Sprintf("node %s of cluster %s", name, cl.name), cl.inst, path}
+					c.linkLocals[k] = use{fmt.Sprintf("node %s of cluster %s", name, cl.name), cl.inst, path, in.Segment}
 				}
 			}
 		}
@@ -281,7 +308,7 @@ func (c *checker) claim(a netip.Addr, cl *cluster, path []cue.Selector, what str
 			"address %s is already used by %s at %s", a, prev.what, c.pos(prev.inst, prev.path))
 		return
 	}
-	c.addrs[a] = use{what, cl.inst, path}
+	c.addrs[a] = use{what: what, inst: cl.inst, path: path}
 }
 
 func (c *checker) checkMode(cl *cluster) {
@@ -305,6 +332,10 @@ func (c *checker) checkMode(cl *cluster) {
 	if cl.doc.Management != nil {
 		c.add(SeverityError, "mode-unused-protocol", cl.inst, sel("clusters", cl.name, "management"),
 			"remove the management section, or change the mode", "mode %s does not use the management protocol, but cluster %s configures it", cl.doc.Mode, cl.name)
+	}
+	if cl.doc.Distribution != nil {
+		c.add(SeverityError, "mode-unused-protocol", cl.inst, sel("clusters", cl.name, "distribution"),
+			"remove the distribution section, or change the mode", "mode %s has no VIPs to distribute, but cluster %s configures a distribution", cl.doc.Mode, cl.name)
 	}
 }
 
@@ -459,14 +490,15 @@ func (c *checker) checkVRRP(cl *cluster) {
 		if seg == nil {
 			continue
 		}
-		// VRID: unique per segment and family across the repository.
-		k := vridKey{seg.name, family, g.VRID}
+		// VRID: unique per broadcast domain and family across the
+		// repository.
+		k := vridKey{c.domain(seg.name), family, g.VRID}
 		if prev, ok := c.vrids[k]; ok {
 			c.add(SeverityError, "vrid-duplicate", cl.inst, gpath("vrid"),
 				"pick a VRID no other group uses on this segment for this family",
-				"VRID %d (%s) on segment %s is already used by %s at %s", g.VRID, family, seg.name, prev.what, c.pos(prev.inst, prev.path))
+				"VRID %d (%s) on segment %s is already used by %s at %s%s", g.VRID, family, seg.name, prev.what, c.pos(prev.inst, prev.path), alsoOn(prev.segment, seg.name))
 		} else {
-			c.vrids[k] = use{fmt.Sprintf("group %s of cluster %s", gname, cl.name), cl.inst, gpath("vrid")}
+			c.vrids[k] = use{fmt.Sprintf("group %s of cluster %s", gname, cl.name), cl.inst, gpath("vrid"), seg.name}
 		}
 		c.checkProtected(cl, seg, gpath("segment"), fmt.Sprintf("VIPs of group %s", gname))
 
@@ -573,6 +605,14 @@ func (c *checker) checkManagement(cl *cluster) {
 		c.add(SeverityError, "management-not-ipv4", cl.inst, mpath("segment"),
 			"use a segment with an IPv4 prefix; the management protocol broadcasts over IPv4",
 			"segment %s has no IPv4 prefix", seg.name)
+		return
+	}
+	if seg.v4.Bits() >= 31 {
+		// RFC 3021 makes both addresses of a /31 hosts: the "broadcast"
+		// would be a node's own address, and discovery would reach nobody.
+		c.add(SeverityError, "management-no-broadcast", cl.inst, mpath("segment"),
+			"give the management segment a prefix of /30 or shorter; the active director broadcasts discovery there",
+			"segment %s (%s) has no broadcast address: on a /31 or /32 every address is a node's own", seg.name, seg.v4)
 		return
 	}
 	c.checkProtected(cl, seg, mpath("segment"), "management IPs")

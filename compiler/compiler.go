@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"cuelang.org/go/cue"
 )
@@ -30,8 +29,10 @@ type segment struct {
 	doc    segmentDoc
 	inst   *instance
 	broken bool
-	// parsed cidrs; at most one per family is used (the first).
-	v4, v6 netip.Prefix
+	// parsed cidrs; at most one per family is used (the first), found at
+	// index v4At, v6At of doc.CIDRs.
+	v4, v6     netip.Prefix
+	v4At, v6At int
 }
 
 type cluster struct {
@@ -87,6 +88,9 @@ func Load(paths []string) (*Result, error) {
 func (c *checker) merge(insts []*instance) {
 	clusters := map[string]*cluster{}
 	for _, inst := range insts {
+		if inst.partial != nil {
+			c.partials = append(c.partials, inst.partial)
+		}
 		p := c.entries(inst)
 		for _, name := range sortedKeys(p.Segments) {
 			s := &segment{name: name, inst: inst, broken: p.Segments[name] == nil}
@@ -94,10 +98,8 @@ func (c *checker) merge(insts []*instance) {
 				s.doc = *p.Segments[name]
 			}
 			if prev := c.repo.segments[name]; prev != nil {
-				if !prev.broken && !s.broken && (!slices.Equal(prev.doc.CIDRs, s.doc.CIDRs) || prev.doc.Protected != s.doc.Protected) {
-					c.add(SeverityError, "segment-conflict", inst, sel("segments", name),
-						"define a shared segment once, or identically in every package",
-						"segment %s is defined differently at %s", name, c.pos(prev.inst, sel("segments", name)))
+				if !prev.broken && !s.broken {
+					c.compareSegments(prev, s)
 				}
 				continue
 			}
@@ -138,7 +140,7 @@ type parsed struct {
 
 // entries returns the decoded segments and clusters of inst.
 func (c *checker) entries(inst *instance) *parsed {
-	if !inst.hasErrors {
+	if !inst.hasErrors && inst.partial == nil {
 		// The unified value validated, so the user's own value is concrete
 		// wherever the schema has no default, and the defaults are filled
 		// in while decoding (see defaults.go). Plain data is read straight
@@ -173,7 +175,9 @@ func (c *checker) entries(inst *instance) *parsed {
 				p.Clusters[name] = nil
 				out = &clusterDoc{}
 			}
-			if inst.broken[[2]string{label, name}] {
+			if inst.broken[[2]string{label, name}] || inst.partial != nil {
+				// Schema errors were reported; a partial package may be
+				// completed by the file that does not parse.
 				continue
 			}
 			b, err := it.Value().MarshalJSON()

@@ -19,6 +19,7 @@ var defaults struct {
 	vrrp       vrrpDoc
 	group      groupDoc
 	management managementDoc
+	distrib    distributionDoc
 }
 
 // loadDefaults reads the default of every field of the schema's
@@ -33,6 +34,7 @@ func loadDefaults(s cue.Value) error {
 		{"#VRRP", &defaults.vrrp},
 		{"#Group", &defaults.group},
 		{"#Management", &defaults.management},
+		{"#Distribution", &defaults.distrib},
 	} {
 		b, err := defaultsJSON(s.LookupPath(cue.MakePath(cue.Def(d.def))))
 		if err != nil {
@@ -100,4 +102,17 @@ func (d *managementDoc) UnmarshalJSON(b []byte) error {
 	type plain managementDoc
 	*d = defaults.management
 	return json.Unmarshal(b, (*plain)(d))
+}
+
+func (d *distributionDoc) UnmarshalJSON(b []byte) error {
+	type plain distributionDoc
+	*d = defaults.distrib
+	d.VIPs, d.Ports = nil, nil
+	if err := json.Unmarshal(b, (*plain)(d)); err != nil {
+		return err
+	}
+	if d.Ports == nil {
+		d.Ports = append([]int(nil), defaults.distrib.Ports...)
+	}
+	return nil
 }

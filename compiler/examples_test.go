@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under examples
 
 // validExamples are the repositories `make examples` validates and
 // compiles together.
-var validExamples = []string{"examples/ha-proxy", "examples/transparent-router", "examples/shared-segment"}
+var validExamples = []string{"examples/ha-proxy", "examples/transparent-router", "examples/shared-segment", "examples/distribution"}
 
 // toRepoRoot makes positions read as they do for a user in the repository
 // root (examples/...).
@@ -110,10 +110,12 @@ func TestValidExamplePlans(t *testing.T) {
 // warningRules are rules whose example is valid: they report a warning or
 // a note, and compile still works.
 var warningRules = map[string]Severity{
-	"single-director":            SeverityWarning,
-	"management-unauthenticated": SeverityWarning,
-	"checksum-interop":           SeverityWarning,
-	"segment-waived":             SeverityNote,
+	"single-director":             SeverityWarning,
+	"management-unauthenticated":  SeverityWarning,
+	"checksum-interop":            SeverityWarning,
+	"segment-waived":              SeverityNote,
+	"schema-copy":                 SeverityWarning,
+	"distribution-load-weighting": SeverityWarning,
 }
 
 // TestInvalidExamples checks every examples/invalid/<rule> against its

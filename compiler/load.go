@@ -32,6 +32,9 @@ type instance struct {
 	hasErrors bool
 	// files are the parsed files, for plainData.
 	files []*ast.File
+	// partial is set when some files of the package do not parse: the
+	// package is then checked without them (partial.go).
+	partial *partialPackage
 }
 
 // inputSet lists what to load: directories (each loaded as one package)
@@ -159,20 +162,26 @@ func (l *loader) load(dir string, files []string) *instance {
 		return nil
 	}
 	bi := insts[0]
+	var part *partialPackage
 	if bi.Err != nil {
-		for _, e := range errors.Errors(bi.Err) {
-			if len(errors.Positions(e)) == 0 {
-				// No position: the package as a whole could not be
-				// loaded (mixed package names, unreadable files).
-				l.add(Finding{Severity: SeverityError, Rule: "load", Message: l.relMsg(errMsg(e)), Hint: "keep one CUE package per directory", Pos: Position{File: l.rel(dir)}})
-			} else {
-				l.cueErrors(e, nil, "syntax", "fix the CUE syntax at this position")
-			}
+		var ok bool
+		if part, ok = l.loadErrors(dir, files, bi); !ok {
+			return nil
 		}
-		return nil
 	}
-	user := l.ctx.BuildInstance(bi)
-	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}, files: bi.Files}
+	l.dropSchemaCopies(bi)
+	if part != nil {
+		bi = part.build(l, dir, bi)
+		l.reportUnparsed(part)
+	}
+	var user cue.Value
+	var parsed []*ast.File
+	if bi != nil {
+		user, parsed = l.ctx.BuildInstance(bi), bi.Files
+	} else {
+		user = l.ctx.CompileString("{}") // no file of the package is left
+	}
+	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}, files: parsed, partial: part}
 	seen := map[string]bool{}
 	if err := user.Err(); err != nil {
 		// The package contradicts itself before the schema comes in.
@@ -316,6 +325,11 @@ func (l *loader) reportSchemaError(inst *instance, e errors.Error, conflictRule 
 		rule, hint = "missing-field", "add the field; `mwgc schema` documents it"
 	case strings.Contains(msg, "incomplete value") || strings.Contains(msg, "non-concrete value"):
 		rule, hint = "not-concrete", "give the field a concrete value"
+	}
+	if inst.partial != nil && (rule == "missing-field" || rule == "not-concrete") {
+		// The file that does not parse may supply it (partial.go).
+		inst.hasErrors = true
+		return
 	}
 	if conflictRule != "" && rule == "schema" {
 		rule, hint = conflictRule, "the package contradicts itself here, before the schema is applied; make the values agree"

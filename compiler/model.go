@@ -18,6 +18,8 @@ type clusterDoc struct {
 	Nodes      map[string]nodeDoc `json:"nodes"`
 	VRRP       *vrrpDoc           `json:"vrrp,omitempty"`
 	Management *managementDoc     `json:"management,omitempty"`
+	// Distribution: see distribution.go.
+	Distribution *distributionDoc `json:"distribution,omitempty"`
 }
 
 type nodeDoc struct {
@@ -77,4 +79,15 @@ type managementDoc struct {
 	KeyFile           string `json:"keyFile,omitempty"`
 	Unauthenticated   bool   `json:"unauthenticated"`
 	TableFile         string `json:"tableFile,omitempty"`
+}
+
+type distributionDoc struct {
+	Mode          string   `json:"mode"`
+	VIPs          []string `json:"vips"`
+	Ports         []int    `json:"ports"`
+	ProxyPort     int      `json:"proxyPort"`
+	Segment       string   `json:"segment,omitempty"`
+	DirectorsScan bool     `json:"directorsScan"`
+	LoadWeighting bool     `json:"loadWeighting"`
+	Slots         int      `json:"slots"`
 }

@@ -68,6 +68,13 @@ func (r *repo) nodePlan(cl *cluster, n *nodeInfo) *plan.Plan {
 	if m := cl.doc.Management; m != nil && usesProtocols(cl.doc.Mode) {
 		p.Management = r.managementPlan(cl, n, m)
 	}
+	if cl.doc.Distribution != nil && p.Management != nil {
+		// Answers must carry the MAC and proxy check the director needs.
+		p.Management.Version = 2
+		if director || scans(cl, n) {
+			p.Distribution = r.distributionPlan(cl, n, director)
+		}
+	}
 	return p
 }
 

@@ -18,11 +18,13 @@ var Rules = []Rule{
 	{"unknown-field", SeverityError, "a field the schema does not know (often a typo)"},
 	{"missing-field", SeverityError, "a required field is missing"},
 	{"not-concrete", SeverityError, "a field is left as a type or constraint, not a value"},
+	{"schema-copy", SeverityWarning, "a copy of the mwgc schema (or a file applying #Repo) inside a package; left out"},
 	// Repository-wide.
-	{"segment-conflict", SeverityError, "a segment defined differently in two packages"},
+	{"segment-conflict", SeverityError, "a segment defined differently in two packages (every field is compared)"},
 	{"cluster-duplicate", SeverityError, "a cluster name used twice in the repository"},
 	{"address-duplicate", SeverityError, "an address (node address, VIP, link-local per segment) used twice in the repository"},
-	{"vrid-duplicate", SeverityError, "a VRID used twice on one segment for one address family, across all clusters"},
+	{"vrid-duplicate", SeverityError, "a VRID used twice in one broadcast domain (overlapping segments count as one) for one address family, across all clusters"},
+	{"segment-overlap", SeverityError, "two differently named segments with overlapping prefixes: one broadcast domain under two names"},
 	// Segments.
 	{"segment-cidrs", SeverityError, "more than one prefix of one family on a segment"},
 	{"unknown-segment", SeverityError, "a reference to a segment that is not defined"},
@@ -55,7 +57,14 @@ var Rules = []Rule{
 	{"management-key", SeverityError, "neither keyFile nor unauthenticated, or both"},
 	{"management-unauthenticated", SeverityWarning, "the management protocol runs without authentication"},
 	{"management-not-ipv4", SeverityError, "a management segment without an IPv4 prefix"},
+	{"management-no-broadcast", SeverityError, "a management segment of /31 or /32, which has no broadcast address"},
 	{"scanner-not-on-segment", SeverityError, "a node without an interface on the management segment"},
 	{"management-ip-missing", SeverityError, "a node without managementIP"},
 	{"management-ip-not-on-interface", SeverityError, "a managementIP that is not an address of the node's interface there"},
+	// Distribution.
+	{"distribution-vip", SeverityError, "a distributed VIP that is not an IPv4 VIP of the cluster, or VIPs on two segments"},
+	{"distribution-ports", SeverityError, "a distributed port listed twice"},
+	{"distribution-segment", SeverityError, "a director or a node taking a share without an IPv4 address on the distribution segment"},
+	{"distribution-no-nodes", SeverityError, "no node takes a share of the distributed traffic"},
+	{"distribution-load-weighting", SeverityWarning, "clients follow the nodes' load, so they move when it changes and at a failover"},
 }

@@ -6,6 +6,7 @@ import (
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
 )
 
 func TestSchemaCompilesAndDefines(t *testing.T) {
@@ -61,4 +62,46 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s default = %s (%v), want %s", path, b, err, want)
 		}
 	}
+}
+
+// TestVetRecipe backs docs/schema.md: the package exported as data and
+// checked against #Repo (what `cue export | cue vet -d '#Repo'` does)
+// reports unknown fields at every level. Embedding #Repo in the package,
+// the former recipe, reports none of them: fields declared beside an
+// embedding are allowed.
+func TestVetRecipe(t *testing.T) {
+	const data = `
+segments: s: {cidrs: ["192.0.2.0/24"], protected: true}
+clusters: demo: {
+	mode: "explicit-proxy"
+	nodes: "p-1": {priorty: 100, interfaces: eth0: {segment: "s", addresses: ["192.0.2.5"]}}
+}
+typo: 1
+`
+	ctx := cuecontext.New()
+	pkg := ctx.CompileString(data)
+	exported, err := pkg.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := ctx.CompileString(Source).LookupPath(cue.MakePath(cue.Def("#Repo")))
+	err = repo.Unify(ctx.CompileBytes(exported)).Validate(cue.Concrete(true))
+	for _, want := range []string{"priorty: field not allowed", "typo: field not allowed"} {
+		if err == nil || !strings.Contains(err.Error()+"\n"+strings.Join(errorsOf(err), "\n"), want) {
+			t.Errorf("the recipe misses %q: %v", want, errorsOf(err))
+		}
+	}
+
+	embedded := ctx.CompileString(strings.Replace(Source, "package mwgc", "", 1) + "\n#Repo\n" + data)
+	if err := embedded.Validate(cue.Concrete(true)); err != nil {
+		t.Errorf("embedding #Repo now catches unknown fields (%v): docs/schema.md may offer it again", err)
+	}
+}
+
+func errorsOf(err error) []string {
+	var out []string
+	for _, e := range cueerrors.Errors(err) {
+		out = append(out, e.Error())
+	}
+	return out
 }

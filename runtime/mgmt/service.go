@@ -52,6 +52,7 @@ type Service struct {
 	tableAt   time.Time // last table file write
 	lastWarn  map[engine.DropReason]time.Time
 	closed    bool
+	report    reportTarget // what report.go checks
 
 	counters counters
 	table    *tableWriter
@@ -95,6 +96,7 @@ func Start(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (*Service,
 		log: log, eng: eng, conn: c, mgmt: *m, cfg: cfg, cluster: p.Cluster, node: p.Node, digest: p.Digest,
 		keyDigest: keyDigest, lastWarn: map[engine.DropReason]time.Time{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}), now: time.Now,
+		report: reportTargetOf(p),
 	}
 	s.table = newTableWriter(log)
 	if reg != nil {
@@ -107,10 +109,11 @@ func Start(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (*Service,
 	s.mu.Lock()
 	s.writeTableLocked()
 	s.mu.Unlock()
-	s.wg.Add(2)
+	s.wg.Add(3)
 	c.reader = true
 	go s.readLoop(c)
 	go s.timerLoop()
+	go s.reportLoop()
 	log.Info("management protocol started", "interface", m.Interface, "address", m.Address, "port", m.Port,
 		"broadcast", m.Broadcast, "interval", m.DiscoveryInterval.D(), "deadAfter", m.DeadAfter,
 		"authenticated", len(cfg.Keys) > 0, "members", len(m.Members), "bootId", fmt.Sprintf("%016x", boot))
@@ -126,7 +129,7 @@ func engineConfig(p *plan.Plan) (engine.Config, string, error) {
 	m := p.Management
 	cfg := engine.Config{
 		Cluster: p.Cluster, Node: p.Node, Address: m.Address, Broadcast: m.Broadcast,
-		Interval: m.DiscoveryInterval.D(), DeadAfter: m.DeadAfter,
+		Interval: m.DiscoveryInterval.D(), DeadAfter: m.DeadAfter, Version: uint8(m.Version),
 	}
 	if d, ok := strings.CutPrefix(p.Digest, "sha256:"); ok {
 		if b, err := hex.DecodeString(d); err == nil && len(b) == wire.DigestLen {
@@ -267,6 +270,7 @@ func (s *Service) Update(p *plan.Plan) error {
 	}
 	oldTable := s.mgmt.TableFile
 	s.mgmt, s.cluster, s.node, s.digest, s.keyDigest, s.cfg, s.keyErr = *m, p.Cluster, p.Node, p.Digest, keyDigest, cfg, ""
+	s.report = reportTargetOf(p)
 	s.counters.reloadsOK++
 	s.stepLocked(engine.Reconfigure{Config: cfg})
 	if m.TableFile != oldTable {

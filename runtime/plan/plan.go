@@ -55,6 +55,9 @@ type Plan struct {
 	VRRP *VRRP `json:"vrrp,omitempty"`
 	// Management is nil in explicit proxy mode.
 	Management *Management `json:"management,omitempty"`
+	// Distribution is set when the cluster spreads client traffic over
+	// its nodes (docs/distribution.md).
+	Distribution *Distribution `json:"distribution,omitempty"`
 }
 
 // Interface is one of the node's network interfaces.
@@ -184,6 +187,10 @@ type Management struct {
 	TableFile string `json:"tableFile,omitempty"`
 	// Members lists every node allowed to speak the protocol (this one too).
 	Members []Member `json:"members"`
+	// Version of the protocol messages this node sends: 0 or 1, or 2 when
+	// the cluster distributes traffic (answers then carry the node's MAC
+	// and proxy check). Every version is accepted on receive.
+	Version int `json:"version,omitempty"`
 }
 
 // Member is a node that may send discovery or answers.
@@ -192,4 +199,46 @@ type Member struct {
 	Address netip.Addr `json:"address"`
 	// Director is true for nodes with a VRRP priority above 0.
 	Director bool `json:"director,omitempty"`
+}
+
+// Distribution modes.
+const (
+	DistributionL2  = "l2"
+	DistributionNAT = "nat"
+)
+
+// Distribution is the node's part in spreading the VIPs' client traffic:
+// the Active director maps clients to the available nodes; a node that
+// takes a share accepts the traffic forwarded to it.
+type Distribution struct {
+	Mode string `json:"mode"`
+	// VIPs whose traffic is distributed (IPv4), and Ports (TCP) of them.
+	VIPs  []netip.Addr `json:"vips"`
+	Ports []int        `json:"ports"`
+	// ProxyPort is where the proxy listens on every node.
+	ProxyPort int `json:"proxyPort"`
+	// Interface is this node's interface on the distribution segment: a
+	// director forwards from it, a node receives on it and announces its
+	// MAC.
+	Interface string `json:"interface"`
+	// Scans: this node takes a share (it accepts distributed traffic and
+	// reports whether its proxy port serves).
+	Scans bool `json:"scans,omitempty"`
+	// Directors only: where the VIP traffic arrives (the VRRP group's
+	// interface), the hash table, and every node that may take a share.
+	VIPInterface  string             `json:"vipInterface,omitempty"`
+	Slots         int                `json:"slots,omitempty"`
+	Seed          uint32             `json:"seed,omitempty"`
+	DirectorsScan bool               `json:"directorsScan,omitempty"`
+	LoadWeighting bool               `json:"loadWeighting,omitempty"`
+	Nodes         []DistributionNode `json:"nodes,omitempty"`
+}
+
+// DistributionNode is a node that may take a share, as directors see it.
+type DistributionNode struct {
+	Name string `json:"name"`
+	// Address is the node's IPv4 address on the distribution segment: the
+	// DNAT target in nat mode, the neighbour checked in l2 mode.
+	Address  netip.Addr `json:"address"`
+	Director bool       `json:"director,omitempty"`
 }

@@ -138,6 +138,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"unknown interface", reencode(func(p *Plan) { p.VRRP.Groups[0].Interface = "eth9" }), []string{`"eth9" is not among`}},
 		{"key missing", reencode(func(p *Plan) { p.Management.KeyFile = "" }), []string{"keyFile: required"}},
 		{"self not member", reencode(func(p *Plan) { p.Management.Members = p.Management.Members[1:] }), []string{"this node is not listed"}},
+		{"broadcast is a member", reencode(func(p *Plan) { p.Management.Broadcast = netip.MustParseAddr("192.0.2.12") }), []string{"management.broadcast: 192.0.2.12", "dir-b"}},
 		{"director not marked", reencode(func(p *Plan) { p.Management.Members[0].Director = false }), []string{"members[0].director: false", "runs VRRP"}},
 		{"explicit proxy with vrrp", reencode(func(p *Plan) { p.Mode = ModeExplicitProxy }), []string{"uses neither"}},
 		{"reannounce count", reencode(func(p *Plan) { p.VRRP.Announce.Reannounce = &Reannounce{Count: 101, Holdoff: Duration(time.Second)} }),

@@ -102,7 +102,98 @@ func (p *Plan) Validate() error {
 			}
 		}
 	}
+	if p.Distribution != nil {
+		p.Distribution.validate(p, ifaces, bad)
+	}
 	return errs.ErrorOrNil()
+}
+
+// Limits of a distribution.
+const (
+	MinSlots = 64
+	MaxSlots = 65536
+)
+
+func (d *Distribution) validate(p *Plan, ifaces map[string]*Interface, bad func(string, ...any)) {
+	if p.Management == nil {
+		bad("distribution: needs the management protocol (it finds the available nodes)")
+	} else if p.Management.Version < 2 {
+		bad("management.version: %d, but the distribution needs version 2 (answers with MAC and proxy check)", p.Management.Version)
+	}
+	if d.Mode != DistributionL2 && d.Mode != DistributionNAT {
+		bad("distribution.mode: %q is not %s or %s", d.Mode, DistributionL2, DistributionNAT)
+	}
+	if len(d.VIPs) == 0 {
+		bad("distribution.vips: at least one VIP")
+	}
+	for i, v := range d.VIPs {
+		if !v.Is4() || v.IsUnspecified() || v.IsMulticast() {
+			bad("distribution.vips[%d]: %v is not a unicast IPv4 address", i, v)
+		}
+	}
+	if len(d.Ports) == 0 {
+		bad("distribution.ports: at least one port")
+	}
+	seen := map[int]bool{}
+	for i, port := range append(append([]int(nil), d.Ports...), d.ProxyPort) {
+		if port < 1 || port > 65535 {
+			bad("distribution port %d: %d is outside 1..65535", i, port)
+		}
+		if i < len(d.Ports) && seen[port] {
+			bad("distribution.ports[%d]: %d appears twice", i, port)
+		}
+		seen[port] = true
+	}
+	if ifaces[d.Interface] == nil {
+		bad("distribution.interface: %q is not among the plan's interfaces", d.Interface)
+	}
+	if p.VRRP == nil {
+		if d.VIPInterface != "" || len(d.Nodes) > 0 {
+			bad("distribution: vipInterface and nodes are for directors; this node runs no VRRP")
+		}
+		if !d.Scans {
+			bad("distribution.scans: a node without VRRP that takes no share has no part in the distribution")
+		}
+		return
+	}
+	if ifaces[d.VIPInterface] == nil {
+		bad("distribution.vipInterface: %q is not among the plan's interfaces", d.VIPInterface)
+	}
+	if d.Slots < MinSlots || d.Slots > MaxSlots {
+		bad("distribution.slots: %d is outside %d..%d", d.Slots, MinSlots, MaxSlots)
+	}
+	vips := map[netip.Addr]bool{}
+	for _, g := range p.VRRP.Groups {
+		for _, v := range g.VIPs {
+			if g.Interface == d.VIPInterface {
+				vips[v.Addr()] = true
+			}
+		}
+	}
+	for i, v := range d.VIPs {
+		if !vips[v] {
+			bad("distribution.vips[%d]: %v is not a VIP of a group on %s", i, v, d.VIPInterface)
+		}
+	}
+	if len(d.Nodes) == 0 {
+		bad("distribution.nodes: no node takes a share")
+	}
+	names := map[string]bool{}
+	for i, n := range d.Nodes {
+		if n.Name == "" || names[n.Name] {
+			bad("distribution.nodes[%d].name: %q must be non-empty and unique", i, n.Name)
+		}
+		names[n.Name] = true
+		if !n.Address.Is4() {
+			bad("distribution.nodes[%d].address: %v is not an IPv4 address", i, n.Address)
+		}
+		if n.Name == p.Node && !d.Scans {
+			bad("distribution.nodes[%d]: this node is listed but scans is false", i)
+		}
+	}
+	if d.Scans && !names[p.Node] {
+		bad("distribution.scans: true, but this node is not among distribution.nodes")
+	}
 }
 
 func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) {
@@ -254,6 +345,9 @@ func (m *Management) validate(self string, ifaces map[string]*Interface, bad fun
 	if m.DeadAfter < 2 || m.DeadAfter > MaxDeadAfter {
 		bad("management.deadAfter: %d is outside 2..%d", m.DeadAfter, MaxDeadAfter)
 	}
+	if m.Version < 0 || m.Version > 2 {
+		bad("management.version: %d is not 1 or 2", m.Version)
+	}
 	if m.KeyFile == "" && !m.Unauthenticated {
 		bad("management.keyFile: required unless unauthenticated is set explicitly")
 	}
@@ -271,6 +365,11 @@ func (m *Management) validate(self string, ifaces map[string]*Interface, bad fun
 			bad("management.members[%d].address: %v must be a unique IPv4 address", i, mem.Address)
 		}
 		names[mem.Name], addrs[mem.Address] = true, true
+		if mem.Address == m.Broadcast {
+			// A /31 or /32 has no broadcast address: discovery sent to a
+			// member's own address reaches no one else.
+			bad("management.broadcast: %v is the address of member %s, not a broadcast address", m.Broadcast, mem.Name)
+		}
 		if mem.Name == self {
 			selfListed = true
 			if mem.Address != m.Address {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/mwgc/mwgc/runtime/vrrp/auth"
 )
 
 // ChecksumForm says which bytes the VRRP checksum covers.
@@ -90,37 +92,57 @@ func (s State) String() string {
 type DropReason uint8
 
 const (
-	DropNone          DropReason = iota
-	DropTTL                      // "ttl": TTL / hop limit not 255
-	DropVersion                  // "version": not VRRPv3 (v2 wraps ErrVersion2)
-	DropType                     // "type": not an ADVERTISEMENT
-	DropLength                   // "length": truncated or trailing bytes
-	DropChecksum                 // "checksum": matches no accepted form
-	DropVRID                     // "vrid": another virtual router
-	DropAddressCount             // "address-count": zero addresses
-	DropInterval                 // "interval": Max Advert Interval 0 (erratum)
-	DropUnknownSource            // "unknown-source": sender is not a configured peer
-	DropOwnSource                // "own-source": sender is our own Source (a loop or a clone)
-	DropFamily                   // "family": address family does not match the router
-	DropNotRunning               // "not-running": received in Initialize
-	NumDropReasons               // number of reasons, for arrays indexed by DropReason
+	DropNone           DropReason = iota
+	DropTTL                       // "ttl": TTL / hop limit not 255
+	DropVersion                   // "version": not VRRPv3 (v2 wraps ErrVersion2)
+	DropType                      // "type": not an ADVERTISEMENT
+	DropLength                    // "length": truncated or trailing bytes
+	DropChecksum                  // "checksum": matches no accepted form
+	DropVRID                      // "vrid": another virtual router
+	DropAddressCount              // "address-count": zero addresses
+	DropInterval                  // "interval": Max Advert Interval 0 (erratum)
+	DropUnknownSource             // "unknown-source": sender is not a configured peer
+	DropOwnSource                 // "own-source": sender is our own Source (a loop or a clone)
+	DropFamily                    // "family": address family does not match the router
+	DropNotRunning                // "not-running": received in Initialize
+	DropAuthMissing               // "auth-missing": no trailer, and the mode requires one
+	DropAuthMalformed             // "auth-malformed": unknown scheme or reserved bits set
+	DropAuthStale                 // "auth-stale": timestamp outside the freshness window
+	DropAuthUnknownKey            // "auth-unknown-key": a key id this router does not have
+	DropAuthBadMAC                // "auth-bad-mac": the HMAC does not match
+	DropAuthReplay                // "auth-replay": not newer than the sender's last advert
+	DropNotOwner                  // "not-owner": priority 255 from a peer the plan does not make the owner
+	DropLeaveHeld                 // "leave-held": priority 0 from a peer that recently said so and kept advertising
+	NumDropReasons                // number of reasons, for arrays indexed by DropReason
 )
 
 var dropReasonNames = [NumDropReasons]string{
-	DropNone:          "none",
-	DropTTL:           "ttl",
-	DropVersion:       "version",
-	DropType:          "type",
-	DropLength:        "length",
-	DropChecksum:      "checksum",
-	DropVRID:          "vrid",
-	DropAddressCount:  "address-count",
-	DropInterval:      "interval",
-	DropUnknownSource: "unknown-source",
-	DropOwnSource:     "own-source",
-	DropFamily:        "family",
-	DropNotRunning:    "not-running",
+	DropNone:           "none",
+	DropTTL:            "ttl",
+	DropVersion:        "version",
+	DropType:           "type",
+	DropLength:         "length",
+	DropChecksum:       "checksum",
+	DropVRID:           "vrid",
+	DropAddressCount:   "address-count",
+	DropInterval:       "interval",
+	DropUnknownSource:  "unknown-source",
+	DropOwnSource:      "own-source",
+	DropFamily:         "family",
+	DropNotRunning:     "not-running",
+	DropAuthMissing:    "auth-missing",
+	DropAuthMalformed:  "auth-malformed",
+	DropAuthStale:      "auth-stale",
+	DropAuthUnknownKey: "auth-unknown-key",
+	DropAuthBadMAC:     "auth-bad-mac",
+	DropAuthReplay:     "auth-replay",
+	DropNotOwner:       "not-owner",
+	DropLeaveHeld:      "leave-held",
 }
+
+// IsAuthFailure reports whether d is one of the authentication reasons: an
+// advert in a listed peer's name that did not prove it came from a key holder.
+func (d DropReason) IsAuthFailure() bool { return d >= DropAuthMissing && d <= DropAuthReplay }
 
 func (d DropReason) String() string {
 	if d < NumDropReasons {
@@ -157,6 +179,89 @@ type Config struct {
 	// Reannounce: when an Active announces its VIPs again (zero value: on,
 	// with the defaults); see Reannounce.
 	Reannounce Reannounce
+
+	// Auth, when set, signs our adverts and verifies the peers' with
+	// keepalived's auth_hmac trailer (see runtime/vrrp/auth). Keys, mode
+	// and window change by Reconfigure without a transition.
+	Auth *auth.Config
+	// Policy is the plan as election policy: what each listed peer may
+	// advertise. Empty means none (adverts count as they come, RFC 9568).
+	// See policy.go and docs/security.md.
+	Policy []PeerPolicy
+	// PolicyGrace is how long a raised own priority or a lengthened own
+	// interval waits before it is used, and (twice as long) how long a
+	// peer's previously planned values stay allowed after a Reconfigure,
+	// so that a roll-out reaching the directors within PolicyGrace of each
+	// other never flaps. Zero applies changes at once.
+	PolicyGrace time.Duration
+}
+
+// PeerPolicy is what the plan lets one peer advertise.
+type PeerPolicy struct {
+	Addr netip.Addr
+	// Priority is the peer's planned priority (255: the owner); an advert
+	// with another priority is counted and treated as if it carried this
+	// one, except 255 from a non-owner, which is dropped. Zero: no check.
+	Priority uint8
+	// Interval is the peer's planned advert interval; zero means the
+	// group's AdvertInterval. A Backup times the peer out on it, whatever
+	// the advert says.
+	Interval time.Duration
+}
+
+// Disagreement says how an accepted advert differed from the plan; its
+// String is a stable label.
+type Disagreement uint8
+
+const (
+	DisagreePriority Disagreement = iota // "priority": not the planned priority
+	DisagreeOwner                        // "owner": priority 255 from a peer that is not the owner
+	DisagreeInterval                     // "interval": not the planned interval
+	DisagreeLeave                        // "leave": said priority 0, then kept advertising
+	NumDisagreements
+)
+
+var disagreementNames = [NumDisagreements]string{"priority", "owner", "interval", "leave"}
+
+func (d Disagreement) String() string {
+	if d < NumDisagreements {
+		return disagreementNames[d]
+	}
+	return fmt.Sprintf("Disagreement(%d)", uint8(d))
+}
+
+// PeerStats is what one listed peer advertised and how it matched the plan.
+type PeerStats struct {
+	Addr            netip.Addr
+	PlannedPriority uint8
+	PlannedInterval time.Duration
+	// LastPriority and LastInterval are what its last accepted advert said.
+	LastPriority uint8
+	LastInterval time.Duration
+	LastSeen     time.Time
+	Accepted     uint64
+	// Signed adverts verified; Unsigned ones accepted without a trailer
+	// (permissive or receive-only mode); LastKeyID signed the last one.
+	Signed, Unsigned uint64
+	LastKeyID        uint8
+	// AuthFailures counts adverts in its name that failed authentication.
+	AuthFailures    uint64
+	LastAuthFailure time.Time
+	Disagreements   [NumDisagreements]uint64
+	// LeaveHeldUntil: until then its priority-0 adverts are ignored.
+	LeaveHeldUntil time.Time
+}
+
+// AuthStats describes the authentication in force.
+type AuthStats struct {
+	Enabled   bool
+	Mode      auth.Mode
+	ActiveKey uint8
+	KeyIDs    []uint8
+	Window    time.Duration
+	// Signed adverts sent, Verified adverts received, Unsigned adverts
+	// accepted without a trailer.
+	Signed, Verified, Unsigned uint64
 }
 
 // Stats are counters and the current view of one router.
@@ -185,6 +290,15 @@ type Stats struct {
 	// ReannouncementsHeldOff counts causes for a re-announcement that came
 	// inside the holdoff (served once when it ends).
 	ReannouncementsHeldOff uint64
+	// Peers lists the configured peers in order.
+	Peers []PeerStats
+	Auth  AuthStats
+	// PendingPriority / PendingInterval are planned own values that wait
+	// for PendingAt (a raise or lengthening held for PolicyGrace); zero
+	// when none waits.
+	PendingPriority uint8
+	PendingInterval time.Duration
+	PendingAt       time.Time
 }
 
 // Event is an input to Router.Step and SyncGroup.Step.

@@ -67,8 +67,8 @@ const DefaultReannounceHoldoff = time.Second
 // (an Announce with reason lower-priority or pause) per Holdoff, plus one
 // per Refresh; a cause inside the holdoff is served once when it ends, so
 // forged adverts cannot turn the Active into an amplifier. The answering
-// advert to a lower-priority advert is sent at once, as RFC 9568 §6.4.3
-// asks: one advert per advert received, no amplification.
+// advert to a lower-priority advert is limited separately (Router.answer:
+// at most four per advert interval).
 type Reannounce struct {
 	// Disabled turns re-announcement off, and with it the advert a
 	// yielding Active sends (see the README: "yield advert").

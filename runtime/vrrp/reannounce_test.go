@@ -118,7 +118,7 @@ func TestSyncGroupSpreadsReannounce(t *testing.T) {
 		"0: send 100", "0: reannounce lower-priority 192.0.2.100/24",
 		"1: reannounce lower-priority 2001:db8::100/64")
 	// Inside the holdoff: held off, and spread when it is served.
-	step(4100*time.Millisecond, 0, lower, "0: send 100")
+	step(4300*time.Millisecond, 0, lower, "0: send 100")
 	step(5*time.Second, -1, Tick{},
 		"0: reannounce lower-priority 192.0.2.100/24", "1: reannounce lower-priority 2001:db8::100/64")
 	// A pause seen by every member on one tick: one announcement each.

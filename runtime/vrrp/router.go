@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/mwgc/mwgc/runtime/vrrp/auth"
 )
 
 // Router is one VRRP virtual router (RFC 9568 §6): a pure state machine.
@@ -34,10 +36,20 @@ type Router struct {
 
 	re reannounceState // while Active: when to announce the VIPs again
 
-	peers  map[netip.Addr]struct{}
-	advert Advert // template for our adverts, Addresses from cfg.VIPs
+	// planned is the configuration asked for; cfg is the one in force. They
+	// differ while a raised priority or lengthened interval waits for
+	// PolicyGrace (until pendingAt).
+	planned   Config
+	pendingAt time.Time
+
+	peers  map[netip.Addr]*peerState
+	auth   *auth.Authenticator // nil without Config.Auth
+	advert Advert              // template for our adverts, Addresses from cfg.VIPs
 	stats  Stats
 	rx     Advert // reused for parsing
+	// lastAnswer is when an advert was last sent out of cadence in answer
+	// to a received one; answers are limited so a flood is not amplified.
+	lastAnswer time.Time
 }
 
 // Rejected reports an event the router refused (a Reconfigure that breaks
@@ -53,7 +65,7 @@ func NewRouter(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	r := &Router{}
-	r.apply(cfg)
+	r.apply(time.Time{}, cfg)
 	return r, nil
 }
 
@@ -120,6 +132,21 @@ func normalize(cfg Config) (Config, error) {
 		peers = append(peers, a)
 	}
 	cfg.Peers = peers
+	policy := make([]PeerPolicy, 0, len(cfg.Policy))
+	for _, p := range cfg.Policy {
+		p.Addr = p.Addr.Unmap().WithZone("")
+		policy = append(policy, p)
+	}
+	cfg.Policy = policy
+	checkPolicy(cfg, bad)
+	if cfg.Auth != nil {
+		a := *cfg.Auth
+		a.Keys = slices.Clone(a.Keys)
+		if err := auth.Check(a); err != nil {
+			bad("%v", err)
+		}
+		cfg.Auth = &a
+	}
 	switch {
 	case !is4 && (cfg.Checksum == 0 || cfg.Checksum == ChecksumIPv6):
 		cfg.Checksum = ChecksumIPv6
@@ -136,14 +163,24 @@ func normalize(cfg Config) (Config, error) {
 	return cfg, nil
 }
 
-// apply installs a normalized config.
-func (r *Router) apply(cfg Config) {
+// apply installs a normalized planned config: the policy and keys at once,
+// a raised priority or lengthened interval only after PolicyGrace.
+func (r *Router) apply(now time.Time, cfg Config) {
+	oldGroupInterval := r.planned.AdvertInterval
+	use := cfg
+	if r.cfg.VRID != 0 { // not the first config
+		use = r.holdOwnChanges(now, cfg)
+	}
+	r.planned = cfg
+	r.setPolicy(now, cfg, oldGroupInterval)
+	r.setAuth(cfg.Auth)
+	r.install(use)
+}
+
+// install puts cfg in force and rebuilds the advert template.
+func (r *Router) install(cfg Config) {
 	r.cfg = cfg
 	r.is4 = cfg.Source.Is4()
-	r.peers = make(map[netip.Addr]struct{}, len(cfg.Peers))
-	for _, a := range cfg.Peers {
-		r.peers[a] = struct{}{}
-	}
 	addrs := make([]netip.Addr, len(cfg.VIPs))
 	for i, p := range cfg.VIPs {
 		addrs[i] = p.Addr()
@@ -162,11 +199,19 @@ func (r *Router) apply(cfg Config) {
 	}
 }
 
-// Config returns the configuration in force (normalized).
+// Config returns the configuration in force (normalized). While a raised
+// priority or lengthened interval waits (Stats.PendingAt), it holds the
+// values still in use.
 func (r *Router) Config() Config {
 	c := r.cfg
 	c.VIPs = slices.Clone(c.VIPs)
 	c.Peers = slices.Clone(c.Peers)
+	c.Policy = slices.Clone(c.Policy)
+	if c.Auth != nil {
+		a := *c.Auth
+		a.Keys = slices.Clone(a.Keys)
+		c.Auth = &a
+	}
 	return c
 }
 
@@ -175,13 +220,19 @@ func (r *Router) State() State { return r.state }
 
 // Deadline is when the next Tick is due; zero when no timer runs.
 func (r *Router) Deadline() time.Time {
+	var d time.Time
 	switch r.state {
 	case StateActive:
-		return earliest(r.adverTimer, r.reannounceDeadline())
+		d = earliest(r.adverTimer, r.reannounceDeadline())
 	case StateBackup:
-		return r.downTimer
+		d = r.downTimer
+	default:
+		return time.Time{}
 	}
-	return time.Time{}
+	if !r.pendingAt.IsZero() && (d.IsZero() || r.pendingAt.Before(d)) {
+		d = r.pendingAt
+	}
+	return d
 }
 
 // Stats returns the counters and the current view of the router.
@@ -194,6 +245,26 @@ func (r *Router) Stats() Stats {
 	s.ActiveAddr = r.activeAddr
 	if r.state == StateActive {
 		s.ActiveAddr = r.cfg.Source
+	}
+	s.Peers = make([]PeerStats, 0, len(r.cfg.Peers))
+	for _, a := range r.cfg.Peers {
+		s.Peers = append(s.Peers, r.peers[a].stats)
+	}
+	if r.auth != nil {
+		s.Auth.Enabled = true
+		s.Auth.Mode = r.auth.Mode()
+		s.Auth.ActiveKey = r.auth.ActiveKey()
+		s.Auth.KeyIDs = r.auth.KeyIDs()
+		s.Auth.Window = r.auth.Window(r.cfg.AdvertInterval)
+	}
+	if !r.pendingAt.IsZero() {
+		s.PendingAt = r.pendingAt
+		if r.planned.Priority != r.cfg.Priority {
+			s.PendingPriority = r.planned.Priority
+		}
+		if r.planned.AdvertInterval != r.cfg.AdvertInterval {
+			s.PendingInterval = r.planned.AdvertInterval
+		}
 	}
 	return s
 }
@@ -228,7 +299,7 @@ func (r *Router) Step(now time.Time, ev Event) []Action {
 	case Start:
 		return r.start(now)
 	case Shutdown:
-		return r.shutdown()
+		return r.shutdown(now)
 	case Tick:
 		return r.tick(now)
 	case Packet:
@@ -247,6 +318,11 @@ func (r *Router) start(now time.Time) []Action {
 	if r.state != StateInitialize {
 		return nil
 	}
+	// Nobody relies on the values of a router that was not running.
+	if !r.pendingAt.IsZero() {
+		r.pendingAt = now
+		r.applyPending(now)
+	}
 	if r.cfg.Priority == 255 {
 		return r.becomeActive(now, nil, "startup as address owner (priority 255)")
 	}
@@ -259,7 +335,7 @@ func (r *Router) start(now time.Time) []Action {
 	return []Action{r.transition(StateBackup, "startup")}
 }
 
-func (r *Router) shutdown() []Action {
+func (r *Router) shutdown(now time.Time) []Action {
 	switch r.state {
 	case StateBackup:
 		r.downTimer = time.Time{}
@@ -267,13 +343,14 @@ func (r *Router) shutdown() []Action {
 	case StateActive:
 		r.adverTimer = time.Time{}
 		r.stopReannounce()
-		acts := []Action{r.sendAdvert(0), RemoveVIPs{VIPs: slices.Clone(r.cfg.VIPs)}}
+		acts := []Action{r.sendAdvert(now, 0), RemoveVIPs{VIPs: slices.Clone(r.cfg.VIPs)}}
 		return append(acts, r.transition(StateInitialize, "shutdown (priority-0 advert sent)"))
 	}
 	return nil
 }
 
 func (r *Router) tick(now time.Time) []Action {
+	r.applyPending(now)
 	switch r.state {
 	case StateActive:
 		paused := r.paused(now) // before the advert below resets it
@@ -325,7 +402,7 @@ func (r *Router) becomeActive(now time.Time, acts []Action, reason string) []Act
 	r.adverTimer = now.Add(r.cfg.AdvertInterval)
 	r.startReannounce(now)
 	acts = append(acts,
-		r.sendAdvert(r.cfg.Priority),
+		r.sendAdvert(now, r.cfg.Priority),
 		AddVIPs{VIPs: slices.Clone(r.cfg.VIPs)},
 		r.announce(AnnounceTakeover),
 	)
@@ -351,20 +428,39 @@ func (r *Router) transition(to State, reason string) Action {
 	return t
 }
 
-// sendAdvert encodes our advert with the given priority.
-func (r *Router) sendAdvert(priority uint8) Action {
+// sendAdvert encodes our advert with the given priority, signed when
+// authentication is on.
+func (r *Router) sendAdvert(now time.Time, priority uint8) Action {
 	r.advert.Priority = priority
 	dst := GroupIPv6
 	if r.is4 {
 		dst = GroupIPv4
 	}
-	data, err := r.advert.Marshal(r.cfg.Source, dst, r.cfg.Checksum)
+	size := HeaderLen + len(r.advert.Addresses)*addrLen(r.is4)
+	if r.auth != nil {
+		size += auth.TrailerLen
+	}
+	data, err := r.advert.AppendMarshal(make([]byte, 0, size), r.cfg.Source, dst, r.cfg.Checksum)
 	if err != nil {
 		// normalize admits only configs that encode; reaching this is a bug.
 		panic("vrrp: encoding a validated advert failed: " + err.Error())
 	}
+	data = r.sign(now, data, dst)
 	r.stats.AdvertsSent++
 	return SendAdvert{Data: data, Priority: priority}
+}
+
+// answer sends an advert out of cadence (RFC 9568 §6.4.3), at most four
+// times per advert interval: a flood of forged adverts must not turn into
+// a flood of ours.
+func (r *Router) answer(now time.Time) []Action {
+	if !r.lastAnswer.IsZero() && now.Sub(r.lastAnswer) < r.cfg.AdvertInterval/4 {
+		return nil
+	}
+	r.lastAnswer = now
+	r.rearmAdverTimerFrom(now)
+	r.advertSent(now)
+	return []Action{r.sendAdvert(now, r.cfg.Priority)}
 }
 
 func (r *Router) drop(reason DropReason, src netip.Addr, err error) []Action {
@@ -386,7 +482,8 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 	if p.TTL != RequiredTTL {
 		return r.drop(DropTTL, src, fmt.Errorf("vrrp: TTL / hop limit %d, want %d", p.TTL, RequiredTTL))
 	}
-	form, err := ParseInto(&r.rx, p.Data, src, p.Dst)
+	msg, trailer := r.splitTrailer(p.Data)
+	form, err := parseInto(&r.rx, p.Data, src, p.Dst, len(trailer))
 	if err != nil {
 		var pe *ParseError
 		if errors.As(err, &pe) {
@@ -401,61 +498,77 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 	if src == r.cfg.Source {
 		return r.drop(DropOwnSource, src, fmt.Errorf("vrrp: advert from our own source %v (looped back or a duplicate address)", src))
 	}
-	if _, ok := r.peers[src]; !ok {
+	ps := r.peers[src]
+	if ps == nil {
 		return r.drop(DropUnknownSource, src, fmt.Errorf("vrrp: %v is not a configured peer of VRID %d", src, r.cfg.VRID))
 	}
+	if acts := r.authenticate(now, src, ps, msg, trailer); acts != nil {
+		return acts
+	}
+	prio := adv.Priority
+	interval := time.Duration(adv.MaxAdvertInterval) * 10 * time.Millisecond
+	ps.stats.LastPriority, ps.stats.LastInterval, ps.stats.LastSeen = prio, interval, now
+	if r.hasPolicy() {
+		if r.checkLeave(now, ps, prio) {
+			return r.drop(DropLeaveHeld, src, fmt.Errorf("vrrp: priority 0 from %v ignored until %v: it said so before and kept advertising", src, ps.stats.LeaveHeldUntil.Format(time.RFC3339)))
+		}
+		var notOwner bool
+		if prio, notOwner = r.admitPriority(now, ps, prio); notOwner {
+			return r.drop(DropNotOwner, src, fmt.Errorf("vrrp: priority 255 from %v, which the plan gives priority %d (only the owner may send 255)", src, ps.policy.Priority))
+		}
+		interval = r.admitInterval(now, ps, interval)
+	}
+	ps.stats.Accepted++
 	r.stats.AdvertsReceived++
 	r.stats.ChecksumForms[form]++
 	if !sameAddresses(adv.Addresses, r.advert.Addresses) {
 		r.stats.AddressMismatches++ // RFC 9568 §7.1: MAY check, log only
 	}
-	interval := time.Duration(adv.MaxAdvertInterval) * 10 * time.Millisecond
 
 	switch r.state {
 	case StateBackup:
 		switch {
-		case adv.Priority == 0:
+		case prio == 0:
 			// The Active leaves: take over after Skew_Time only.
 			r.downTimer = now.Add(SkewTime(r.cfg.Priority, r.activeAdverInterval))
 			r.preemptSince = time.Time{}
 			r.activeAddr = src
 			r.leaving = true
 			r.preemptingPriority = 0
-		case !r.preempts() || adv.Priority >= r.cfg.Priority || r.waitingPreemptDelay(now):
+		case !r.preempts() || prio >= r.cfg.Priority || r.waitingPreemptDelay(now):
 			r.activeAdverInterval = interval
 			r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, interval))
 			r.activeAddr = src
 			r.leaving = false
 			r.preemptingPriority = 0
-			if adv.Priority >= r.cfg.Priority {
+			if prio >= r.cfg.Priority {
 				r.preemptSince = time.Time{}
 			}
 		default:
 			// Preempt: ignore the lower-priority Active; the down timer
 			// runs out and we take over.
-			r.preemptingPriority, r.preemptingAddr = adv.Priority, src
+			r.preemptingPriority, r.preemptingAddr = prio, src
 		}
 	case StateActive:
 		paused := r.paused(now) // before an answer resets it
 		switch {
-		case adv.Priority != 0 && (adv.Priority > r.cfg.Priority || (adv.Priority == r.cfg.Priority && src.Compare(r.cfg.Source) > 0)):
+		case prio != 0 && (prio > r.cfg.Priority || (prio == r.cfg.Priority && src.Compare(r.cfg.Source) > 0)):
 			r.activeAddr = src
 			var acts []Action
 			if !r.cfg.Reannounce.Disabled {
 				// The yield advert (keepalived's higher_prio_send_advert):
 				// the winner may not know that we acted as Active and
 				// announced the VIPs; our advert tells it to announce again.
-				acts = append(acts, r.sendAdvert(r.cfg.Priority))
+				acts = append(acts, r.sendAdvert(now, r.cfg.Priority))
 			}
-			return r.becomeBackup(now, acts, interval, fmt.Sprintf("advert from %v with priority %d beats ours (%d)", src, adv.Priority, r.cfg.Priority))
+			return r.becomeBackup(now, acts, interval, fmt.Sprintf("advert from %v with priority %d beats ours (%d)", src, prio, r.cfg.Priority))
 		default:
 			// RFC 9568 §6.4.3: answer a lower-priority Active (or one
 			// leaving with priority 0) at once so it yields; with a
 			// virtual MAC the answer makes bridges relearn it. Clients'
 			// neighbour caches may still point at the other router's own
 			// MAC: announce the VIPs again too.
-			r.rearmAdverTimerFrom(now)
-			acts := []Action{r.sendActiveAdvert(now)}
+			acts := r.answer(now)
 			why := AnnounceLowerPriority
 			if paused {
 				why = AnnouncePause
@@ -481,7 +594,7 @@ func (r *Router) waitingPreemptDelay(now time.Time) bool {
 // sendActiveAdvert sends our advert while Active at now.
 func (r *Router) sendActiveAdvert(now time.Time) Action {
 	r.advertSent(now)
-	return r.sendAdvert(r.cfg.Priority)
+	return r.sendAdvert(now, r.cfg.Priority)
 }
 
 // rearmAdverTimerFrom restarts the advert interval after an advert sent now.
@@ -532,7 +645,8 @@ func (r *Router) reconfigure(now time.Time, cfg Config) []Action {
 		return []Action{Rejected{Err: err}}
 	}
 	old := r.cfg
-	r.apply(n)
+	r.apply(now, n)
+	n = r.cfg
 	if !n.Preempt || n.PreemptDelay == 0 {
 		r.preemptSince = time.Time{}
 	}

@@ -128,6 +128,13 @@ func Parse(b []byte, src, dst netip.Addr) (*Advert, ChecksumForm, error) {
 // ParseInto is Parse decoding into a caller-owned Advert, reusing its
 // Addresses slice. On error *a holds whatever was decoded.
 func ParseInto(a *Advert, b []byte, src, dst netip.Addr) (ChecksumForm, error) {
+	return parseInto(a, b, src, dst, 0)
+}
+
+// parseInto decodes b, whose last trailer bytes are an authentication
+// trailer (0: none). The IPv4 checksum covers the message without the
+// trailer; the IPv6 one covers the whole payload, as the kernel computes it.
+func parseInto(a *Advert, b []byte, src, dst netip.Addr, trailer int) (ChecksumForm, error) {
 	*a = Advert{Addresses: a.Addresses[:0]}
 	src, dst = src.Unmap(), dst.Unmap()
 	if !src.IsValid() {
@@ -171,13 +178,15 @@ func ParseInto(a *Advert, b []byte, src, dst netip.Addr) (ChecksumForm, error) {
 		return 0, parseErr(DropAddressCount, "address count 0 (RFC 9568 §5.2.5, erratum 8299)")
 	}
 	alen := addrLen(is4)
-	if want := HeaderLen + count*alen; len(b) != want {
+	if want := HeaderLen + count*alen + trailer; len(b) != want {
 		fam := "IPv6"
 		if is4 {
 			fam = "IPv4"
 		}
 		return 0, parseErr(DropLength, "%d bytes, want %d for %d %s addresses", len(b), want, count, fam)
 	}
+	full := b
+	b = b[:len(b)-trailer]
 
 	form := ChecksumIPv6
 	if is4 {
@@ -194,12 +203,16 @@ func ParseInto(a *Advert, b []byte, src, dst netip.Addr) (ChecksumForm, error) {
 			return 0, parseErr(DropChecksum, "checksum %#04x matches neither the message-only (%#04x) nor the pseudo-header (%#04x) form",
 				a.Checksum, expectedChecksum(b, 0), expectedChecksum(b, pseudoHeaderSum(src, dst, len(b))))
 		}
-	} else if finishChecksum(sumWords(pseudoHeaderSum(src, dst, len(b)), b)) != 0 {
+	} else if finishChecksum(sumWords(pseudoHeaderSum(src, dst, len(full)), full)) != 0 {
 		return 0, parseErr(DropChecksum, "checksum %#04x, want %#04x (IPv6 pseudo-header)",
-			a.Checksum, expectedChecksum(b, pseudoHeaderSum(src, dst, len(b))))
+			a.Checksum, expectedChecksum(full, pseudoHeaderSum(src, dst, len(full))))
 	}
 	if a.MaxAdvertInterval == 0 {
 		return form, parseErr(DropInterval, "max advert interval 0 (RFC 9568 erratum 8301)")
+	}
+	if a.VRID == 0 {
+		// Marshal refuses VRID 0 too: what parses must encode again.
+		return form, parseErr(DropVRID, "VRID 0 is invalid (1..255)")
 	}
 	a.Addresses = slices.Grow(a.Addresses, count)
 	for off := HeaderLen; off < len(b); off += alen {
@@ -207,6 +220,13 @@ func ParseInto(a *Advert, b []byte, src, dst netip.Addr) (ChecksumForm, error) {
 		a.Addresses = append(a.Addresses, addr)
 	}
 	return form, nil
+}
+
+// setIPv6Checksum recomputes the checksum of an IPv6 payload b (message
+// and trailer) sent from src to dst, as the kernel does on send.
+func setIPv6Checksum(b []byte, src, dst netip.Addr) {
+	b[6], b[7] = 0, 0
+	binary.BigEndian.PutUint16(b[6:], finishChecksum(sumWords(pseudoHeaderSum(src, dst, len(b)), b)))
 }
 
 // parseV2 fills a with what a VRRPv2 header says, for the error report.

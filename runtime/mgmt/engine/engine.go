@@ -60,6 +60,10 @@ type Config struct {
 	// the plan must have said explicitly.
 	Keys    [][]byte
 	Members []Member
+	// Version of the messages this node sends (0: wire.Version). Version 2
+	// answers carry the distribution report (SetReport). Both versions are
+	// accepted whatever this says.
+	Version uint8
 }
 
 func (c *Config) validate() error {
@@ -79,6 +83,9 @@ func (c *Config) validate() error {
 	}
 	if c.Interval < MinInterval || c.Interval > MaxInterval {
 		bad("interval %v is outside %v..%v", c.Interval, MinInterval, MaxInterval)
+	}
+	if c.Version > wire.MaxVersion {
+		bad("version %d is not spoken (at most %d)", c.Version, wire.MaxVersion)
 	}
 	if c.DeadAfter < 2 {
 		bad("deadAfter %d is below 2", c.DeadAfter)
@@ -133,6 +140,11 @@ type Node struct {
 	Addresses []netip.Prefix `json:"addresses,omitempty"`
 	BootID    string         `json:"bootId,omitempty"`
 	Restarts  int            `json:"restarts"`
+	// Reported: the last answer carried a distribution report (version
+	// 2); Serving and MAC are from it.
+	Reported bool   `json:"reported,omitempty"`
+	Serving  bool   `json:"serving,omitempty"`
+	MAC      string `json:"mac,omitempty"`
 }
 
 // DropReason is why a datagram was dropped; the string is a stable metric label.
@@ -188,6 +200,10 @@ type Packet struct {
 // SetLoad updates the load this node reports (per mille of capacity).
 type SetLoad struct{ Load uint16 }
 
+// SetReport updates the distribution report this node's version-2 answers
+// carry (its proxy port check and its MAC).
+type SetReport struct{ Report wire.Report }
+
 // Reconfigure applies a new configuration in place: Active state, table
 // rows of kept members, replay state, boot id and sequence numbers stay.
 type Reconfigure struct{ Config Config }
@@ -200,6 +216,7 @@ func (Tick) isEvent()        {}
 func (SetActive) isEvent()   {}
 func (Packet) isEvent()      {}
 func (SetLoad) isEvent()     {}
+func (SetReport) isEvent()   {}
 func (Reconfigure) isEvent() {}
 func (Shutdown) isEvent()    {}
 
@@ -292,6 +309,7 @@ type Engine struct {
 	dirs   map[netip.Addr]*peer // members we answer as directors (few)
 	self   *peer
 	load   uint16
+	report wire.Report
 	active bool
 	closed bool
 
@@ -365,6 +383,8 @@ func (e *Engine) Step(now time.Time, ev Event) []Action {
 		out = e.receive(now, ev, out)
 	case SetLoad:
 		e.load = ev.Load
+	case SetReport:
+		out = e.setReport(now, ev.Report, out)
 	case Reconfigure:
 		out = e.reconfigure(now, ev.Config, out)
 	case Shutdown:
@@ -560,6 +580,39 @@ func (e *Engine) refreshSelf(now time.Time) {
 	r.LastSeen = now
 	r.Health = wire.HealthAvailable.String()
 	r.Load = e.load
+	e.selfReport()
+}
+
+// selfReport copies this node's own report into its row (version 2 only).
+func (e *Engine) selfReport() bool {
+	r := &e.self.row
+	old := [3]any{r.Reported, r.Serving, r.MAC}
+	r.Reported = e.cfg.Version >= wire.Version2
+	r.Serving, r.MAC = false, ""
+	if r.Reported {
+		r.Serving, r.MAC = e.report.Serving, macString(e.report.MAC)
+	}
+	return old != [3]any{r.Reported, r.Serving, r.MAC}
+}
+
+// setReport takes a new report of this node: answers carry it from now
+// on, and the Active's own row changes at once.
+func (e *Engine) setReport(now time.Time, rep wire.Report, out []Action) []Action {
+	if rep == e.report {
+		return out
+	}
+	e.report = rep
+	if e.active && e.selfReport() {
+		out = append(out, TableChanged{})
+	}
+	return out
+}
+
+func macString(m [6]byte) string {
+	if m == [6]byte{} {
+		return ""
+	}
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 func (e *Engine) reconfigure(now time.Time, cfg Config, out []Action) []Action {
@@ -594,7 +647,7 @@ func (e *Engine) signingKey() []byte {
 func (e *Engine) sendDiscovery(now time.Time, out []Action) []Action {
 	e.refreshSelf(now)
 	m := &wire.Message{
-		Header: wire.Header{Type: wire.TypeDiscovery, BootID: e.bootID, Seq: e.nextSeq(), Time: now.UnixMilli()},
+		Header: wire.Header{Version: e.cfg.Version, Type: wire.TypeDiscovery, BootID: e.bootID, Seq: e.nextSeq(), Time: now.UnixMilli()},
 		Discovery: &wire.Discovery{
 			Cluster: e.cfg.Cluster, Node: e.cfg.Node, Digest: e.cfg.Digest,
 			IntervalMillis: uint32(e.cfg.Interval / time.Millisecond),
@@ -610,11 +663,15 @@ func (e *Engine) sendDiscovery(now time.Time, out []Action) []Action {
 
 func (e *Engine) sendAnswer(now time.Time, to netip.Addr, h wire.Health, out []Action) []Action {
 	m := &wire.Message{
-		Header: wire.Header{Type: wire.TypeAnswer, BootID: e.bootID, Seq: e.nextSeq(), Time: now.UnixMilli()},
+		Header: wire.Header{Version: e.cfg.Version, Type: wire.TypeAnswer, BootID: e.bootID, Seq: e.nextSeq(), Time: now.UnixMilli()},
 		Answer: &wire.Answer{
 			Cluster: e.cfg.Cluster, Node: e.cfg.Node, Digest: e.cfg.Digest,
 			Health: h, Load: e.load, Addresses: e.cfg.Addresses,
 		},
+	}
+	if e.cfg.Version >= wire.Version2 {
+		rep := e.report
+		m.Answer.Report = &rep
 	}
 	b, err := wire.Seal(m, e.signingKey())
 	if err != nil {
@@ -788,6 +845,16 @@ func (e *Engine) answered(now time.Time, p *peer, m *wire.Message, out []Action)
 	}
 	if h := a.Health.String(); h != r.Health {
 		r.Health = h
+		changed = true
+	}
+	// The distribution report: a change decides whether the node gets
+	// traffic, so the table changes at once.
+	reported, serving, mac := a.Report != nil, false, ""
+	if reported {
+		serving, mac = a.Report.Serving, macString(a.Report.MAC)
+	}
+	if reported != r.Reported || serving != r.Serving || mac != r.MAC {
+		r.Reported, r.Serving, r.MAC = reported, serving, mac
 		changed = true
 	}
 	restarted := p.rowBoot != 0 && p.rowBoot != m.BootID

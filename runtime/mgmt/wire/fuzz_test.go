@@ -9,7 +9,7 @@ import (
 // message, so the MAC covers exactly what the receiver acts on), and no
 // input makes Parse panic.
 func FuzzParse(f *testing.F) {
-	for _, m := range []*Message{sampleAnswer(), sampleDiscovery()} {
+	for _, m := range []*Message{sampleAnswer(), sampleDiscovery(), sampleAnswerV2()} {
 		for _, key := range [][]byte{nil, testKey} {
 			b, err := Seal(m, key)
 			if err != nil {

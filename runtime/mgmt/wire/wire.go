@@ -20,8 +20,12 @@ import (
 
 // Protocol constants.
 const (
-	Magic      = 0x6d67 // "mg"
+	Magic = 0x6d67 // "mg"
+	// Version is the version a sender uses unless told otherwise; version 2
+	// adds the distribution report to answers. Receivers accept 1 and 2.
 	Version    = 1
+	Version2   = 2
+	MaxVersion = Version2
 	HeaderLen  = 32
 	MACLen     = sha256.Size
 	MaxNameLen = 255
@@ -29,8 +33,10 @@ const (
 	// message (1,189 bytes) fits an IPv4 UDP datagram on any Ethernet link.
 	MaxAddresses = 32
 	// MaxMessageLen is the largest valid message.
-	MaxMessageLen = HeaderLen + 1 + MaxNameLen + 1 + MaxNameLen + DigestLen + 1 + 1 + 2 + 1 + MaxAddresses*18 + MACLen
-	DigestLen     = sha256.Size
+	MaxMessageLen = HeaderLen + 1 + MaxNameLen + 1 + MaxNameLen + DigestLen + 1 + 1 + 2 + 1 + MaxAddresses*18 + ReportLen + MACLen
+	// ReportLen is the size of a version-2 answer's distribution report.
+	ReportLen = 8
+	DigestLen = sha256.Size
 )
 
 // Type is the message type.
@@ -79,8 +85,11 @@ func (h Health) String() string {
 
 // Header is the fixed part of every message.
 type Header struct {
-	Type Type
-	Auth Auth
+	// Version of the message: 0 or 1 send version 1; 2 sends version 2.
+	// Parse sets it to the version received.
+	Version uint8
+	Type    Type
+	Auth    Auth
 	// BootID is drawn at random when the sender starts; sequence numbers
 	// restart at 1 with each boot.
 	BootID uint64
@@ -109,7 +118,23 @@ type Answer struct {
 	// average per CPU x 1000), saturating at 65535.
 	Load      uint16
 	Addresses []netip.Prefix
+	// Report is the distribution report: present exactly in version-2
+	// answers.
+	Report *Report
 }
+
+// Report is what a version-2 answer tells the director for traffic
+// distribution (docs/distribution.md).
+type Report struct {
+	// Serving: the node's own check reaches its proxy port.
+	Serving bool
+	// MAC of the node's interface on the distribution segment; all zero
+	// when the node has none.
+	MAC [6]byte
+}
+
+// Report flags.
+const reportServing = 1
 
 // Message is one decoded message: exactly one of Discovery and Answer is
 // set, matching Header.Type. MAC holds the trailer when Auth is HMAC.
@@ -166,10 +191,11 @@ func Parse(b []byte) (*Message, error) {
 	if m := binary.BigEndian.Uint16(b[0:2]); m != Magic {
 		return nil, perr(ReasonMagic, "magic %#04x, want %#04x", m, Magic)
 	}
-	if v := b[2]; v != Version {
-		return nil, perr(ReasonVersion, "version %d, this receiver speaks %d", v, Version)
+	if v := b[2]; v < Version || v > MaxVersion {
+		return nil, perr(ReasonVersion, "version %d, this receiver speaks %d..%d", v, Version, MaxVersion)
 	}
 	var m Message
+	m.Version = b[2]
 	m.Type = Type(b[3])
 	if m.Type != TypeDiscovery && m.Type != TypeAnswer {
 		return nil, perr(ReasonType, "unknown type %d", b[3])
@@ -224,6 +250,9 @@ func Parse(b []byte) (*Message, error) {
 		}
 		for i := 0; i < n && r.err == nil; i++ {
 			a.Addresses = append(a.Addresses, r.prefix())
+		}
+		if m.Version >= Version2 {
+			a.Report = r.report()
 		}
 		m.Answer = a
 	}
@@ -337,9 +366,17 @@ func appendMessage(b []byte, m *Message, withMAC bool) ([]byte, error) {
 	default:
 		return bad("unknown authentication scheme %d", m.Auth)
 	}
+	version := m.Version
+	switch version {
+	case 0:
+		version = Version
+	case Version, Version2:
+	default:
+		return bad("unknown version %d", m.Version)
+	}
 	start := len(b)
 	b = binary.BigEndian.AppendUint16(b, Magic)
-	b = append(b, Version, byte(m.Type), byte(m.Auth), 0, 0, 0) // length filled in below
+	b = append(b, version, byte(m.Type), byte(m.Auth), 0, 0, 0) // length filled in below
 	b = binary.BigEndian.AppendUint64(b, m.BootID)
 	b = binary.BigEndian.AppendUint64(b, m.Seq)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.Time))
@@ -369,6 +406,9 @@ func appendMessage(b []byte, m *Message, withMAC bool) ([]byte, error) {
 		if len(a.Addresses) > MaxAddresses {
 			return bad("%d addresses, at most %d", len(a.Addresses), MaxAddresses)
 		}
+		if (a.Report != nil) != (version >= Version2) {
+			return bad("a version %d answer must %shave a distribution report", version, map[bool]string{true: "", false: "not "}[version >= Version2])
+		}
 		if b, err = appendName(b, "cluster", a.Cluster); err != nil {
 			return nil, err
 		}
@@ -394,6 +434,14 @@ func appendMessage(b []byte, m *Message, withMAC bool) ([]byte, error) {
 				b = append(b, a16[:]...)
 			}
 			b = append(b, byte(p.Bits()))
+		}
+		if r := a.Report; r != nil {
+			var flags byte
+			if r.Serving {
+				flags |= reportServing
+			}
+			b = append(b, flags, 0)
+			b = append(b, r.MAC[:]...)
 		}
 	default:
 		return bad("unknown type %d", m.Type)
@@ -501,4 +549,22 @@ func (r *reader) prefix() netip.Prefix {
 		r.fail("prefix length %d for %v", bits, ip)
 	}
 	return netip.PrefixFrom(ip, bits)
+}
+
+// report reads a version-2 answer's distribution report: flags, a
+// reserved octet, the MAC.
+func (r *reader) report() *Report {
+	flags := r.u8()
+	if r.err == nil && flags&^reportServing != 0 {
+		r.fail("unknown report flags %#02x", flags)
+	}
+	if rsv := r.u8(); r.err == nil && rsv != 0 {
+		r.fail("report reserved byte is %#02x, must be 0", rsv)
+	}
+	rep := &Report{Serving: flags&reportServing != 0}
+	r.bytes(rep.MAC[:])
+	if r.err != nil {
+		return nil
+	}
+	return rep
 }

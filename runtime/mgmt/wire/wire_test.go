@@ -16,7 +16,7 @@ var testKey = bytes.Repeat([]byte{0x42}, 32)
 
 func sampleAnswer() *Message {
 	return &Message{
-		Header: Header{Type: TypeAnswer, BootID: 0x0102030405060708, Seq: 7, Time: 1_700_000_000_123},
+		Header: Header{Version: Version, Type: TypeAnswer, BootID: 0x0102030405060708, Seq: 7, Time: 1_700_000_000_123},
 		Answer: &Answer{
 			Cluster: "edge", Node: "scan-1", Health: HealthAvailable, Load: 250,
 			Digest:    [DigestLen]byte{1, 2, 3},
@@ -25,15 +25,25 @@ func sampleAnswer() *Message {
 	}
 }
 
+// sampleAnswerV2 is a version-2 answer: with the distribution report.
+func sampleAnswerV2() *Message {
+	m := sampleAnswer()
+	m.Version = Version2
+	m.Answer.Report = &Report{Serving: true, MAC: [6]byte{0x02, 0, 0, 0, 0, 0x21}}
+	return m
+}
+
 func sampleDiscovery() *Message {
 	return &Message{
-		Header:    Header{Type: TypeDiscovery, BootID: 9, Seq: 1, Time: 1_700_000_000_000},
+		Header:    Header{Version: Version, Type: TypeDiscovery, BootID: 9, Seq: 1, Time: 1_700_000_000_000},
 		Discovery: &Discovery{Cluster: "edge", Node: "dir-a", Digest: [DigestLen]byte{0xff}, IntervalMillis: 1000},
 	}
 }
 
 func TestSealParseVerify(t *testing.T) {
-	for _, m := range []*Message{sampleAnswer(), sampleDiscovery()} {
+	d2 := sampleDiscovery()
+	d2.Version = Version2
+	for _, m := range []*Message{sampleAnswer(), sampleDiscovery(), sampleAnswerV2(), d2} {
 		for _, key := range [][]byte{nil, testKey} {
 			b, err := Seal(m, key)
 			if err != nil {
@@ -92,7 +102,9 @@ func TestParseErrors(t *testing.T) {
 		{"empty", nil, ReasonShort},
 		{"header cut", good[:HeaderLen-1], ReasonShort},
 		{"magic", mod(func(b []byte) []byte { b[0] = 'x'; return b }), ReasonMagic},
-		{"version 2", mod(func(b []byte) []byte { b[2] = 2; return b }), ReasonVersion},
+		{"version 3", mod(func(b []byte) []byte { b[2] = 3; return b }), ReasonVersion},
+		{"version 0", mod(func(b []byte) []byte { b[2] = 0; return b }), ReasonVersion},
+		{"version 2 answer without its report", mod(func(b []byte) []byte { b[2] = 2; return b }), ReasonMalformed},
 		{"type 0", mod(func(b []byte) []byte { b[3] = 0; return b }), ReasonType},
 		{"type 3", mod(func(b []byte) []byte { b[3] = 3; return b }), ReasonType},
 		{"auth scheme 2", mod(func(b []byte) []byte { b[4] = 2; return b }), ReasonAuthType},
@@ -154,7 +166,7 @@ func TestMarshalRefuses(t *testing.T) {
 
 // The largest message fits an IPv4 UDP datagram on a 1500-byte link.
 func TestMaxMessage(t *testing.T) {
-	m := sampleAnswer()
+	m := sampleAnswerV2()
 	m.Answer.Cluster = strings.Repeat("c", MaxNameLen)
 	m.Answer.Node = strings.Repeat("n", MaxNameLen)
 	m.Answer.Addresses = nil
@@ -199,5 +211,50 @@ func TestParseKeyFile(t *testing.T) {
 		if err != nil || len(keys) != tt.want {
 			t.Errorf("%s: %d keys, %v; want %d", tt.name, len(keys), err, tt.want)
 		}
+	}
+}
+
+// TestReport pins the version-2 report: after the addresses, flags
+// (bit 0 serving), a reserved zero octet and the MAC; a receiver refuses
+// unknown flags and a non-zero reserved octet, and a sender refuses a
+// report in version 1 or none in version 2.
+func TestReport(t *testing.T) {
+	m := sampleAnswerV2()
+	b, err := Seal(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[2] != 2 {
+		t.Fatalf("version octet %d", b[2])
+	}
+	tail := b[len(b)-ReportLen:]
+	if want := []byte{1, 0, 0x02, 0, 0, 0, 0, 0x21}; !bytes.Equal(tail, want) {
+		t.Fatalf("report octets %x, want %x", tail, want)
+	}
+	for name, edit := range map[string]func([]byte){
+		"unknown flag": func(b []byte) { b[len(b)-8] |= 2 },
+		"reserved":     func(b []byte) { b[len(b)-7] = 1 },
+	} {
+		bad := append([]byte(nil), b...)
+		edit(bad)
+		var pe *ParseError
+		if _, err := Parse(bad); !errors.As(err, &pe) || pe.Reason != ReasonMalformed {
+			t.Errorf("%s: Parse = %v, want malformed", name, err)
+		}
+	}
+	m.Answer.Report.Serving = false
+	b, _ = Seal(m, nil)
+	if got, err := Parse(b); err != nil || got.Answer.Report.Serving || got.Answer.Report.MAC != m.Answer.Report.MAC {
+		t.Errorf("not serving: %+v %v", got, err)
+	}
+	v1 := sampleAnswerV2()
+	v1.Version = Version
+	if _, err := Seal(v1, nil); err == nil {
+		t.Error("a version 1 answer with a report was sealed")
+	}
+	v2 := sampleAnswer()
+	v2.Version = Version2
+	if _, err := Seal(v2, nil); err == nil {
+		t.Error("a version 2 answer without a report was sealed")
 	}
 }

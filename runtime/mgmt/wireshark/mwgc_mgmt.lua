@@ -1,4 +1,4 @@
--- Wireshark/tshark dissector for the mwgc management protocol, version 1
+-- Wireshark/tshark dissector for the mwgc management protocol, versions 1 and 2
 -- (docs/management-protocol.md). Written from the specification alone, so
 -- the end-to-end test that decodes captures with it also checks that the
 -- specification describes what the agent sends.
@@ -32,6 +32,8 @@ local f = {
   count    = ProtoField.uint8("mwgc_mgmt.addr_count", "Address count"),
   addr     = ProtoField.string("mwgc_mgmt.addr", "Address"),
   mac      = ProtoField.bytes("mwgc_mgmt.mac", "MAC"),
+  serving  = ProtoField.bool("mwgc_mgmt.serving", "Proxy port serving"),
+  hwaddr   = ProtoField.ether("mwgc_mgmt.hwaddr", "Distribution MAC"),
 }
 p.fields = f
 p.prefs.port = Pref.uint("UDP port", 9793, "UDP port of the management protocol")
@@ -76,6 +78,11 @@ function p.dissector(buf, pinfo, root)
       local a = (fam == 4) and tostring(buf(off + 1, 4):ipv4()) or tostring(buf(off + 1, 16):ipv6())
       t:add(f.addr, buf(off, 1 + alen + 1), a .. "/" .. buf(off + 1 + alen, 1):uint())
       off = off + 1 + alen + 1
+    end
+    if buf(2, 1):uint() >= 2 then -- version 2: the distribution report
+      t:add(f.serving, buf(off, 1):uint() % 2 == 1)
+      t:add(f.hwaddr, buf(off + 2, 6))
+      off = off + 8
     end
   end
   if auth == 1 then t:add(f.mac, buf(32 + blen, 32)) end
