@@ -167,12 +167,12 @@ func TestSilentUntilActiveThenEverythingFromTheVirtualMAC(t *testing.T) {
 		if err := vip.Add("vmac6-9", vip6); err != nil {
 			return err
 		}
-		c4, err := vrrpnet.ListenSendOnly("vmac4-9", false, netip.MustParseAddr("192.0.2.11"))
+		c4, err := vrrpnet.Listen("vmac4-9", false, netip.MustParseAddr("192.0.2.11"))
 		if err != nil {
 			return err
 		}
 		defer c4.Close()
-		c6, err := vrrpnet.ListenSendOnly("vmac6-9", true, ll)
+		c6, err := vrrpnet.Listen("vmac6-9", true, ll)
 		if err != nil {
 			return err
 		}
@@ -344,7 +344,7 @@ func TestBackupHearsActiveWithTheSameMAC(t *testing.T) {
 		if err := SetActive("vmac4-9", true, netip.Addr{}); err != nil {
 			return err
 		}
-		tx, err := vrrpnet.ListenSendOnly("vmac4-9", false, netip.MustParseAddr("192.0.2.12"))
+		tx, err := vrrpnet.Listen("vmac4-9", false, netip.MustParseAddr("192.0.2.12"))
 		if err != nil {
 			return err
 		}

@@ -19,19 +19,9 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
-
-// dropAll is a socket filter that accepts nothing.
-var dropAll = func() []bpf.RawInstruction {
-	raw, err := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
-	if err != nil {
-		panic(err)
-	}
-	return raw
-}()
 
 // Protocol is the IP protocol number of VRRP.
 const Protocol = 112
@@ -58,9 +48,6 @@ type Conn struct {
 	dst    *net.IPAddr
 	cm4    *ipv4.ControlMessage // per-packet source and interface, built once
 	cm6    *ipv6.ControlMessage
-	// receive is false for a send-only Conn: no group joined, everything
-	// received dropped by a socket filter.
-	receive bool
 }
 
 // Listen opens a raw protocol-112 socket on ifname for IPv4 (ipv6 false) or
@@ -69,20 +56,6 @@ type Conn struct {
 // (for IPv6, VRRP wants the link-local address); a source the kernel does not
 // accept shows up as an error from WritePacket.
 func Listen(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
-	return open(ifname, ipv6, source, true)
-}
-
-// ListenSendOnly opens a Conn that only sends: bound to ifname like
-// Listen, but joined to no group and with a filter that drops everything
-// it would receive. A group with a virtual MAC sends its adverts on the
-// macvlan (ListenSendOnly) and receives them on the parent (Listen):
-// joining the group on the macvlan would make the kernel send IGMP / MLD
-// reports from the virtual MAC, even on a Backup.
-func ListenSendOnly(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
-	return open(ifname, ipv6, source, false)
-}
-
-func open(ifname string, ipv6 bool, source netip.Addr, receive bool) (*Conn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("vrrpnet: interface %q: %w", ifname, err)
@@ -116,7 +89,7 @@ func open(ifname string, ipv6 bool, source netip.Addr, receive bool) (*Conn, err
 	if err != nil {
 		return nil, fmt.Errorf("vrrpnet: open raw %s socket on %s: %w", network, ifname, err)
 	}
-	c := &Conn{ifi: ifi, source: source, raw: pc.(*net.IPConn), receive: receive}
+	c := &Conn{ifi: ifi, source: source, raw: pc.(*net.IPConn)}
 	if ipv6 {
 		err = c.setup6()
 	} else {
@@ -135,11 +108,7 @@ func (c *Conn) setup4() error {
 	c.dst = &net.IPAddr{IP: net.IP(GroupIPv4.AsSlice())}
 	p := ipv4.NewPacketConn(c.raw)
 	c.v4 = p
-	if !c.receive {
-		if err := p.SetBPF(dropAll); err != nil {
-			return fmt.Errorf("receive filter: %w", err)
-		}
-	} else if err := p.JoinGroup(c.ifi, c.dst); err != nil {
+	if err := p.JoinGroup(c.ifi, c.dst); err != nil {
 		return fmt.Errorf("join %v: %w", GroupIPv4, err)
 	}
 	if err := p.SetMulticastInterface(c.ifi); err != nil {
@@ -171,11 +140,7 @@ func (c *Conn) setup6() error {
 	if err := p.SetChecksum(true, 6); err != nil {
 		return fmt.Errorf("checksum offload: %w", err)
 	}
-	if !c.receive {
-		if err := p.SetBPF(dropAll); err != nil {
-			return fmt.Errorf("receive filter: %w", err)
-		}
-	} else if err := p.JoinGroup(c.ifi, c.dst); err != nil {
+	if err := p.JoinGroup(c.ifi, c.dst); err != nil {
 		return fmt.Errorf("join %v: %w", GroupIPv6, err)
 	}
 	if err := p.SetMulticastInterface(c.ifi); err != nil {
@@ -270,9 +235,9 @@ func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline
 
 // Close leaves the group and closes the socket; a blocked ReadPacket returns.
 func (c *Conn) Close() error {
-	if c.v4 != nil && c.receive {
+	if c.v4 != nil {
 		_ = c.v4.LeaveGroup(c.ifi, c.dst)
-	} else if c.v6 != nil && c.receive {
+	} else if c.v6 != nil {
 		_ = c.v6.LeaveGroup(c.ifi, c.dst)
 	}
 	err := c.raw.Close()
