@@ -108,6 +108,9 @@ type Group struct {
 	VIPs     []string
 	Interval time.Duration
 	Checksum string // IPv4 only; default pseudo-header
+	// VirtualMAC runs the group on a macvlan with the RFC 9568 virtual MAC
+	// (vmac4-<VRID> / vmac6-<VRID>).
+	VirtualMAC bool
 }
 
 // ExternalPeer is a non-mwgc router (keepalived) allowed to advertise on
@@ -197,6 +200,13 @@ func (c *Cluster) Plan(node string) *plan.Plan {
 		}
 		for _, vip := range g.VIPs {
 			pg.VIPs = append(pg.VIPs, netip.MustParsePrefix(vip))
+		}
+		if g.VirtualMAC {
+			fam := 4
+			if g.Family == plan.FamilyIPv6 {
+				fam = 6
+			}
+			pg.VMACInterface = fmt.Sprintf("vmac%d-%d", fam, g.VRID)
 		}
 		for _, o := range c.Directors {
 			if o.Node != d.Node {
