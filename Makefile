@@ -8,13 +8,24 @@ PKGS    := ./...
 # (python3-scapy), throughput (iperf3), page checks (chromium), the runtime
 # library of the keepalived 2.4.3 test peer (libmagic1), systemd-analyze.
 APT_PKGS := keepalived frr tcpdump tshark iproute2 nftables python3-scapy iperf3 chromium libmagic1 systemd
+# mwgc graph's output is checked by the real renderers: Graphviz for DOT,
+# Mermaid (from npm, run in chromium) for Mermaid.
+APT_PKGS += graphviz nodejs
+MERMAID  := mermaid@12.3.0
 
 .PHONY: all build examples test test-unit lint bench deps fuzz clean
 
 all: build
 
+# The go tool does not stamp VCS data in a git worktree; pass it on.
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+BUILDINFO := github.com/mwgc/mwgc/runtime/buildinfo
+LDFLAGS := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION) -X $(BUILDINFO).modified=$(MODIFIED)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 # The main job on the bundled examples: validate, then compile plans to out/.
 examples: build
@@ -36,6 +47,12 @@ deps:
 		else \
 			echo "missing:$$missing (network tests need root and: apt-get install$$missing)"; \
 		fi; \
+	fi
+	@if [ ! -s $(BIN)/mermaid/mermaid.min.js ] && command -v npm >/dev/null 2>&1; then \
+		echo "fetching $(MERMAID) into $(BIN)/mermaid"; \
+		rm -rf $(BIN)/mermaid && mkdir -p $(BIN)/mermaid && cd $(BIN)/mermaid && \
+		npm pack --silent $(MERMAID) >/dev/null && tar xzf mermaid-*.tgz package/dist/mermaid.min.js && \
+		mv package/dist/mermaid.min.js . && rm -rf package mermaid-*.tgz; \
 	fi
 
 # test runs every test, including the root-only network-namespace labs.

@@ -28,6 +28,10 @@ type checker struct {
 	// partials are the packages checked without the files that do not
 	// parse (partial.go).
 	partials []*partialPackage
+	// usedSegments and unknownSegments (with the first use) record the
+	// segment references, for misspelt names (hints.go).
+	usedSegments    map[string]bool
+	unknownSegments map[string]Position
 }
 
 type use struct {
@@ -52,12 +56,14 @@ type vridKey struct {
 func newChecker(l *loader, r *repo) *checker {
 	return &checker{
 		l: l, repo: r,
-		brokenClusters: map[string]bool{},
-		addrs:          map[netip.Addr]use{},
-		linkLocals:     map[segAddr]use{},
-		vrids:          map[vridKey]use{},
-		waiverDone:     map[string]bool{},
-		domains:        map[string]string{},
+		brokenClusters:  map[string]bool{},
+		addrs:           map[netip.Addr]use{},
+		linkLocals:      map[segAddr]use{},
+		vrids:           map[vridKey]use{},
+		waiverDone:      map[string]bool{},
+		domains:         map[string]string{},
+		usedSegments:    map[string]bool{},
+		unknownSegments: map[string]Position{},
 	}
 }
 
@@ -116,6 +122,7 @@ func (c *checker) run() {
 		}
 		if cl.doc.VRRP != nil {
 			c.checkVRRP(cl)
+			c.checkVRRPAuth(cl)
 		}
 		if cl.doc.Management != nil {
 			c.checkManagement(cl)
@@ -124,6 +131,7 @@ func (c *checker) run() {
 			c.checkDistribution(cl)
 		}
 	}
+	c.checkUnusedSegments()
 }
 
 func (c *checker) liveClusters() []*cluster {
@@ -183,11 +191,10 @@ func (c *checker) segmentRef(cl *cluster, name string, path []cue.Selector) *seg
 		return nil
 	}
 	if s == nil {
-		c.add(SeverityError, "unknown-segment", cl.inst, path,
-			"define the segment under segments: (in any package of the repository), or fix the name",
-			"segment %q is not defined", name)
+		c.unknownSegment(cl, name, path)
 		return nil
 	}
+	c.usedSegments[name] = true
 	if s.broken {
 		return nil
 	}

@@ -19,6 +19,7 @@ var defaults struct {
 	vrrp       vrrpDoc
 	group      groupDoc
 	management managementDoc
+	auth       authDoc
 	distrib    distributionDoc
 }
 
@@ -34,6 +35,7 @@ func loadDefaults(s cue.Value) error {
 		{"#VRRP", &defaults.vrrp},
 		{"#Group", &defaults.group},
 		{"#Management", &defaults.management},
+		{"#VRRPAuth", &defaults.auth},
 		{"#Distribution", &defaults.distrib},
 	} {
 		b, err := defaultsJSON(s.LookupPath(cue.MakePath(cue.Def(d.def))))
@@ -101,6 +103,13 @@ func (d *groupDoc) UnmarshalJSON(b []byte) error {
 func (d *managementDoc) UnmarshalJSON(b []byte) error {
 	type plain managementDoc
 	*d = defaults.management
+	return json.Unmarshal(b, (*plain)(d))
+}
+
+func (d *authDoc) UnmarshalJSON(b []byte) error {
+	type plain authDoc
+	*d = defaults.auth
+	d.Keys = nil
 	return json.Unmarshal(b, (*plain)(d))
 }
 

@@ -56,6 +56,9 @@ type Finding struct {
 	Message string
 	Hint    string
 	Pos     Position
+	// End is just after the offending text (same file as Pos); zero when
+	// not known.
+	End Position
 }
 
 func (f Finding) String() string {

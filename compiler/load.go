@@ -35,6 +35,10 @@ type instance struct {
 	// partial is set when some files of the package do not parse: the
 	// package is then checked without them (partial.go).
 	partial *partialPackage
+	// labels holds the paths of labels reported as not allowed, and
+	// invalidNames those of entries with a name the schema refuses: errors
+	// below them are not reported again.
+	labels, invalidNames map[string]bool
 }
 
 // inputSet lists what to load: directories (each loaded as one package)
@@ -120,6 +124,9 @@ type loader struct {
 	repoDef  cue.Value
 	cwd      string
 	findings []Finding
+	// parsed and spans serve the ends of findings (span.go).
+	parsed map[string]*ast.File
+	spans  map[string]spans
 }
 
 func newLoader() (*loader, error) {
@@ -137,7 +144,7 @@ func newLoader() (*loader, error) {
 		return nil, fmt.Errorf("embedded schema: %w", defaultsErr)
 	}
 	cwd, _ := os.Getwd()
-	return &loader{ctx: ctx, repoDef: def, cwd: cwd}, nil
+	return &loader{ctx: ctx, repoDef: def, cwd: cwd, parsed: map[string]*ast.File{}, spans: map[string]spans{}}, nil
 }
 
 // load loads one directory (or the named files in it).
@@ -178,10 +185,11 @@ func (l *loader) load(dir string, files []string) *instance {
 	var parsed []*ast.File
 	if bi != nil {
 		user, parsed = l.ctx.BuildInstance(bi), bi.Files
+		l.noteFiles(parsed)
 	} else {
 		user = l.ctx.CompileString("{}") // no file of the package is left
 	}
-	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}, files: parsed, partial: part}
+	inst := &instance{dir: dir, user: user, broken: map[[2]string]bool{}, files: parsed, partial: part, labels: map[string]bool{}, invalidNames: map[string]bool{}}
 	seen := map[string]bool{}
 	if err := user.Err(); err != nil {
 		// The package contradicts itself before the schema comes in.
@@ -264,22 +272,59 @@ func childSchema(schema cue.Value, sel, any cue.Selector) cue.Value {
 }
 
 func (l *loader) unknownField(inst *instance, parent []cue.Selector, sel cue.Selector, seen map[string]bool) {
-	labels := make([]string, 0, len(parent)+1)
-	for _, s := range append(parent, sel) {
+	l.reportLabel(inst, append(slices.Clip(parent), sel))
+}
+
+// reportLabel reports a label the schema does not allow, once: a misspelt
+// field, or an entry whose name breaks the naming rule (hints.go).
+func (l *loader) reportLabel(inst *instance, sels []cue.Selector) {
+	labels := make([]string, 0, len(sels))
+	for _, s := range sels {
 		labels = append(labels, s.String())
 	}
-	const msg = "field not allowed"
-	key := strings.Join(labels, "\x00") + "\x01" + msg
-	if seen[key] {
+	key := strings.Join(labels, "\x00")
+	if inst.labels[key] {
 		return
 	}
-	seen[key] = true
+	inst.labels[key] = true
 	inst.hasErrors = true
 	if len(labels) >= 2 && (labels[0] == "clusters" || labels[0] == "segments") {
 		inst.broken[[2]string{labels[0], unquoteLabel(labels[1])}] = true
 	}
-	l.add(Finding{Severity: SeverityError, Rule: "unknown-field", Message: strings.Join(labels, ".") + ": " + msg,
-		Hint: "check the spelling; `mwgc schema` lists every field", Pos: l.lookupPos(inst, append(parent, sel))})
+	rule, msg, hint := l.explainLabel(sels)
+	if rule == "unknown-field" {
+		msg = strings.Join(labels, ".") + ": " + msg
+	} else {
+		if len(labels) > 1 {
+			msg = strings.Join(labels[:len(labels)-1], ".") + ": " + msg
+		}
+		inst.invalidNames[key] = true
+	}
+	l.add(Finding{Severity: SeverityError, Rule: rule, Message: msg, Hint: hint, Pos: l.lookupPos(inst, sels)})
+}
+
+// underInvalidName reports (once) and returns true when a label on path
+// is an entry name the schema refuses: everything below it is refused
+// for that reason alone.
+func (l *loader) underInvalidName(inst *instance, sels []cue.Selector) bool {
+	for n := 1; n < len(sels); n++ {
+		key := make([]string, 0, n+1)
+		for _, s := range sels[:n+1] {
+			key = append(key, s.String())
+		}
+		if inst.invalidNames[strings.Join(key, "\x00")] {
+			return true
+		}
+		if sels[n].Type() != cue.StringLabel {
+			continue
+		}
+		parent := l.schemaAt(sels[:n])
+		if parent.Exists() && parent.IncompleteKind() == cue.StructKind && len(fieldNames(parent)) == 0 && !parent.Allows(sels[n]) {
+			l.reportLabel(inst, sels[:n+1])
+			return true
+		}
+	}
+	return false
 }
 
 func errMsg(e errors.Error) string {
@@ -317,10 +362,16 @@ func (l *loader) reportSchemaError(inst *instance, e errors.Error, conflictRule 
 	if strings.Contains(msg, "errors in empty disjunction") {
 		msg = "value matches none of the allowed forms"
 	}
+	path := e.Path()
+	sels := selectorsOf(path)
+	if l.underInvalidName(inst, sels) {
+		return
+	}
 	rule, hint := "schema", "see `mwgc schema` for the allowed type and range of this field"
 	switch {
 	case strings.Contains(msg, "field not allowed"):
-		rule, hint = "unknown-field", "check the spelling; `mwgc schema` lists every field"
+		l.reportLabel(inst, sels)
+		return
 	case strings.Contains(msg, "required but not present"):
 		rule, hint = "missing-field", "add the field; `mwgc schema` documents it"
 	case strings.Contains(msg, "incomplete value") || strings.Contains(msg, "non-concrete value"):
@@ -331,10 +382,14 @@ func (l *loader) reportSchemaError(inst *instance, e errors.Error, conflictRule 
 		inst.hasErrors = true
 		return
 	}
-	if conflictRule != "" && rule == "schema" {
+	switch {
+	case conflictRule != "" && rule == "schema":
 		rule, hint = conflictRule, "the package contradicts itself here, before the schema is applied; make the values agree"
+	case rule == "schema":
+		if m, h, ok := l.explainValue(inst, sels, msg); ok {
+			msg, hint = m, h
+		}
 	}
-	path := e.Path()
 	if len(path) >= 2 && (path[0] == "clusters" || path[0] == "segments") {
 		inst.broken[[2]string{path[0], unquoteLabel(path[1])}] = true
 	}
@@ -349,7 +404,7 @@ func (l *loader) reportSchemaError(inst *instance, e errors.Error, conflictRule 
 		}
 	}
 	if pos.Line == 0 {
-		pos = l.lookupPos(inst, selectorsOf(path))
+		pos = l.lookupPos(inst, sels)
 	}
 	l.add(Finding{Severity: SeverityError, Rule: rule, Message: msg, Hint: hint, Pos: pos})
 }
@@ -378,7 +433,12 @@ func (l *loader) cueErrors(err error, inst *instance, rule, hint string) {
 	}
 }
 
-func (l *loader) add(f Finding) { l.findings = append(l.findings, f) }
+func (l *loader) add(f Finding) {
+	if f.End.Line == 0 {
+		f.End = l.endOf(f.Pos)
+	}
+	l.findings = append(l.findings, f)
+}
 
 func (l *loader) position(p token.Pos) Position {
 	return Position{File: l.rel(p.Filename()), Line: p.Line(), Column: p.Column(), Offset: p.Offset()}

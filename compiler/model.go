@@ -35,27 +35,44 @@ type interfaceDoc struct {
 }
 
 type vrrpDoc struct {
-	Groups   map[string]groupDoc `json:"groups"`
-	Announce announceDoc         `json:"announce"`
+	Groups         map[string]groupDoc `json:"groups"`
+	Announce       announceDoc         `json:"announce"`
+	Authentication *authDoc            `json:"authentication,omitempty"`
+	RolloutGrace   string              `json:"rolloutGrace"`
+}
+
+type authDoc struct {
+	Mode      string       `json:"mode"`
+	Keys      []authKeyDoc `json:"keys"`
+	ActiveKey int          `json:"activeKey"`
+	Window    string       `json:"window,omitempty"`
+}
+
+type authKeyDoc struct {
+	ID   int    `json:"id"`
+	File string `json:"file"`
 }
 
 type groupDoc struct {
-	VRID           int                `json:"vrid"`
-	Segment        string             `json:"segment"`
-	VIPs           []string           `json:"vips"`
-	AdvertInterval string             `json:"advertInterval"`
-	Version        int                `json:"version"`
-	Preempt        bool               `json:"preempt"`
-	PreemptDelay   string             `json:"preemptDelay"`
-	AcceptMode     bool               `json:"acceptMode"`
-	Checksum       string             `json:"checksum"`
-	VirtualMAC     bool               `json:"virtualMAC"`
-	ExternalPeers  map[string]peerDoc `json:"externalPeers,omitempty"`
+	VRID            int                `json:"vrid"`
+	Segment         string             `json:"segment"`
+	VIPs            []string           `json:"vips"`
+	AdvertInterval  string             `json:"advertInterval"`
+	Version         int                `json:"version"`
+	Preempt         bool               `json:"preempt"`
+	PreemptDelay    string             `json:"preemptDelay"`
+	AcceptMode      bool               `json:"acceptMode"`
+	Checksum        string             `json:"checksum"`
+	VirtualMAC      bool               `json:"virtualMAC"`
+	ExternalPeers   map[string]peerDoc `json:"externalPeers,omitempty"`
+	Authentication  *authDoc           `json:"authentication,omitempty"`
+	Unauthenticated *waiverDoc         `json:"unauthenticated,omitempty"`
 }
 
 type peerDoc struct {
-	Address  string `json:"address"`
-	Priority int    `json:"priority"`
+	Address        string `json:"address"`
+	Priority       int    `json:"priority"`
+	Authentication bool   `json:"authentication"`
 }
 
 type announceDoc struct {

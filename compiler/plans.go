@@ -81,8 +81,9 @@ func (r *repo) nodePlan(cl *cluster, n *nodeInfo) *plan.Plan {
 func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 	v := cl.doc.VRRP
 	out := &plan.VRRP{
-		Priority: n.doc.Priority,
-		Announce: plan.Announce{Count: v.Announce.Count, Interval: dur(v.Announce.Interval), RepeatAfter: dur(v.Announce.RepeatAfter)},
+		Priority:     n.doc.Priority,
+		Announce:     plan.Announce{Count: v.Announce.Count, Interval: dur(v.Announce.Interval), RepeatAfter: dur(v.Announce.RepeatAfter)},
+		RolloutGrace: dur(v.RolloutGrace),
 	}
 	// Written only when it differs from the agent's default, so that plans
 	// of clusters that keep the defaults stay readable by older agents.
@@ -111,6 +112,8 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		if g.VirtualMAC {
 			pg.VMACInterface = vmacInterfaceName(family, g.VRID, vmacNames)
 		}
+		a, _ := groupAuth(v, g, cl, gname)
+		pg.Auth = authPlan(a)
 		for _, text := range g.VIPs {
 			a := netip.MustParseAddr(text).Unmap()
 			pg.VIPs = append(pg.VIPs, netip.PrefixFrom(a, seg.prefixFor(a).Bits()))
@@ -120,11 +123,12 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 				continue
 			}
 			a, _ := vrrpSource(other, other.ifaceBySegment[g.Segment], family)
-			pg.Peers = append(pg.Peers, plan.Peer{Name: other.name, Address: a, Priority: other.doc.Priority})
+			pg.Peers = append(pg.Peers, plan.Peer{Name: other.name, Address: a, Priority: other.doc.Priority, Auth: pg.Auth != nil})
 		}
 		for _, pname := range sortedKeys(g.ExternalPeers) {
 			ep := g.ExternalPeers[pname]
-			pg.Peers = append(pg.Peers, plan.Peer{Name: pname, Address: netip.MustParseAddr(ep.Address).Unmap(), Priority: ep.Priority, External: true})
+			pg.Peers = append(pg.Peers, plan.Peer{Name: pname, Address: netip.MustParseAddr(ep.Address).Unmap(), Priority: ep.Priority, External: true,
+				Auth: pg.Auth != nil && ep.Authentication})
 		}
 		out.Groups = append(out.Groups, pg)
 	}

@@ -75,7 +75,11 @@ func WriteJSON(w io.Writer, fs []Finding) error {
 		d := jsonDiagnostic{Severity: f.Severity.String(), Rule: f.Rule, Summary: f.Message, Detail: f.Hint}
 		if f.Pos.File != "" {
 			p := jsonPos{Line: f.Pos.Line, Column: f.Pos.Column, Byte: f.Pos.Offset}
-			d.Range = &jsonRange{Filename: f.Pos.File, Start: p, End: p}
+			end := p
+			if f.End.Line > 0 {
+				end = jsonPos{Line: f.End.Line, Column: f.End.Column, Byte: f.End.Offset}
+			}
+			d.Range = &jsonRange{Filename: f.Pos.File, Start: p, End: end}
 		}
 		r.Diagnostics = append(r.Diagnostics, d)
 	}

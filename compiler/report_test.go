@@ -12,9 +12,10 @@ import (
 
 func sample() []Finding {
 	return []Finding{
-		{SeverityNote, "segment-waived", "waived: lab, no other hosts", "", Position{"a.cue", 3, 2, 20}},
-		{SeverityWarning, "single-director", "one director", "add one", Position{"a.cue", 9, 4, 90}},
-		{SeverityError, "vrid-duplicate", "VRID 51: used, twice\nsecond line 100%", "pick another", Position{"dir,x/b:c.cue", 12, 3, 130}},
+		{Severity: SeverityNote, Rule: "segment-waived", Message: "waived: lab, no other hosts", Pos: Position{"a.cue", 3, 2, 20}},
+		{Severity: SeverityWarning, Rule: "single-director", Message: "one director", Hint: "add one", Pos: Position{"a.cue", 9, 4, 90}},
+		{Severity: SeverityError, Rule: "vrid-duplicate", Message: "VRID 51: used, twice\nsecond line 100%", Hint: "pick another",
+			Pos: Position{"dir,x/b:c.cue", 12, 3, 130}, End: Position{"dir,x/b:c.cue", 12, 5, 132}},
 	}
 }
 
@@ -57,7 +58,7 @@ func TestWriteJSON(t *testing.T) {
 	}
 	d := got.Diagnostics[2]
 	want := jsonDiagnostic{Severity: "error", Rule: "vrid-duplicate", Summary: "VRID 51: used, twice\nsecond line 100%", Detail: "pick another",
-		Range: &jsonRange{Filename: "dir,x/b:c.cue", Start: jsonPos{12, 3, 130}, End: jsonPos{12, 3, 130}}}
+		Range: &jsonRange{Filename: "dir,x/b:c.cue", Start: jsonPos{12, 3, 130}, End: jsonPos{12, 5, 132}}}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Error(diff)
 	}
@@ -89,9 +90,9 @@ func TestWriteGitHubEscapesAndOrders(t *testing.T) {
 func TestWriteGitHubCapsAnnotations(t *testing.T) {
 	var fs []Finding
 	for i := range 13 {
-		fs = append(fs, Finding{SeverityWarning, "w", fmt.Sprint("warn ", i), "", Position{"a.cue", i + 1, 1, 0}})
+		fs = append(fs, Finding{Severity: SeverityWarning, Rule: "w", Message: fmt.Sprint("warn ", i), Pos: Position{"a.cue", i + 1, 1, 0}})
 	}
-	fs = append(fs, Finding{SeverityError, "e", "the error", "", Position{"z.cue", 1, 1, 0}})
+	fs = append(fs, Finding{Severity: SeverityError, Rule: "e", Message: "the error", Pos: Position{"z.cue", 1, 1, 0}})
 	var b bytes.Buffer
 	WriteGitHub(&b, fs)
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")

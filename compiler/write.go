@@ -3,12 +3,9 @@ package compiler
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -25,21 +22,25 @@ const ManifestName = ".mwgc-plans"
 // WriteStats says what WritePlans changed.
 type WriteStats struct {
 	Written, Unchanged, Removed int
+	// Plans lists every plan in the order given, Removed the paths of the
+	// plans removed, sorted; paths are relative to the directory.
+	Plans        []PlanFile
+	RemovedPaths []string
 }
 
-// manifestEntry records a plan file as mwgc left it. When the file still
-// has this size and modification time and the new content has this hash,
-// it is unchanged without reading it (as git's index does).
-type manifestEntry struct {
-	sum     string // sha256 of the file's bytes, hex
-	size    int64
-	modTime int64 // UnixNano
+// PlanFile is one plan as WritePlans left it.
+type PlanFile struct {
+	Path    string // <cluster>/<node>.json
+	Digest  string // the plan's digest field: what the agent shows
+	Written bool   // false when the file already held these bytes
 }
 
 // WritePlans writes DIR/<cluster>/<node>.json for every plan. Each file is
 // replaced atomically (write beside, then rename) and only when its content
 // changed; plans listed in the previous manifest that are no longer
-// produced are removed, and nothing else.
+// produced are removed, and nothing else. The manifest lists each plan with
+// its digest and nothing else, so identical input gives a byte-identical
+// directory.
 func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 	var st WriteStats
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -49,10 +50,10 @@ func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 	if err != nil {
 		return st, err
 	}
-	names := make([]string, len(plans))
+	st.Plans = make([]PlanFile, len(plans))
 	made := map[string]bool{}
 	for i, np := range plans {
-		names[i] = np.Cluster + "/" + np.Node + ".json"
+		st.Plans[i].Path = np.Cluster + "/" + np.Node + ".json"
 		if !made[np.Cluster] {
 			made[np.Cluster] = true
 			if err := os.MkdirAll(filepath.Join(dir, np.Cluster), 0o755); err != nil {
@@ -63,15 +64,14 @@ func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 
 	// Encode and write in parallel: on virtual disks each file creation
 	// waits on the host, and the waits overlap.
-	entries := make([]manifestEntry, len(plans))
-	changed := make([]bool, len(plans))
 	werrs := make([]error, len(plans))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range writeWorkers {
 		wg.Go(func() {
 			for i := range next {
-				entries[i], changed[i], werrs[i] = writePlan(dir, names[i], plans[i].Plan, previous[names[i]])
+				pf := &st.Plans[i]
+				pf.Digest, pf.Written, werrs[i] = writePlan(dir, pf.Path, plans[i].Plan)
 			}
 		})
 	}
@@ -82,23 +82,21 @@ func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 	wg.Wait()
 
 	var errs *multierror.Error
-	for i := range plans {
+	current := map[string]string{}
+	for i, pf := range st.Plans {
 		switch {
 		case werrs[i] != nil:
 			errs = multierror.Append(errs, werrs[i])
-		case changed[i]:
+		case pf.Written:
 			st.Written++
 		default:
 			st.Unchanged++
 		}
+		current[pf.Path] = pf.Digest
 	}
 	if errs.ErrorOrNil() != nil {
 		// Keep the old manifest: nothing is removed after a failed write.
 		return st, errs
-	}
-	current := map[string]manifestEntry{}
-	for i, n := range names {
-		current[n] = entries[i]
 	}
 	for _, old := range sortedKeys(previous) {
 		if _, ok := current[old]; ok {
@@ -110,16 +108,16 @@ func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 			continue
 		}
 		st.Removed++
+		st.RemovedPaths = append(st.RemovedPaths, old)
 		// Remove the cluster directory when it became empty; a directory
 		// with other files in it stays.
 		_ = os.Remove(filepath.Dir(path))
 	}
 	var b strings.Builder
 	b.WriteString("# written by mwgc compile: plans listed here are removed when their node disappears\n")
-	b.WriteString("# path sha256 size mtime-ns\n")
+	b.WriteString("# path digest\n")
 	for _, n := range sortedKeys(current) {
-		e := current[n]
-		fmt.Fprintf(&b, "%s %s %d %d\n", n, e.sum, e.size, e.modTime)
+		fmt.Fprintf(&b, "%s %s\n", n, current[n])
 	}
 	if _, err := writeAtomic(filepath.Join(dir, ManifestName), []byte(b.String())); err != nil {
 		errs = multierror.Append(errs, err)
@@ -128,36 +126,22 @@ func WritePlans(dir string, plans []NodePlan) (WriteStats, error) {
 }
 
 // writePlan encodes p and writes it to dir/name unless the file already
-// holds those bytes.
-func writePlan(dir, name string, p *plan.Plan, prev manifestEntry) (manifestEntry, bool, error) {
-	data, err := plan.Encode(p)
+// holds those bytes. It returns the plan's digest.
+func writePlan(dir, name string, p *plan.Plan) (string, bool, error) {
+	data, digest, err := plan.EncodeDigest(p)
 	if err != nil {
-		return manifestEntry{}, false, fmt.Errorf("%s: %w", name, err)
+		return "", false, fmt.Errorf("%s: %w", name, err)
 	}
-	sum := sha256.Sum256(data)
-	e := manifestEntry{sum: hex.EncodeToString(sum[:]), size: int64(len(data))}
-	path := filepath.Join(dir, filepath.FromSlash(name))
-	if prev.sum == e.sum {
-		if fi, err := os.Stat(path); err == nil && fi.Size() == prev.size && fi.ModTime().UnixNano() == prev.modTime {
-			return prev, false, nil
-		}
-	}
-	changed, err := writeAtomic(path, data)
-	if err != nil {
-		return manifestEntry{}, false, err
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return manifestEntry{}, false, err
-	}
-	e.modTime = fi.ModTime().UnixNano()
-	return e, changed, nil
+	changed, err := writeAtomic(filepath.Join(dir, filepath.FromSlash(name)), data)
+	return digest, changed, err
 }
 
-// readManifest returns the plans the previous compile wrote. Lines that
-// are not a plain cluster/node.json entry are ignored: a manifest edited to
-// point elsewhere must not make mwgc delete other files.
-func readManifest(dir string) (map[string]manifestEntry, error) {
+// readManifest returns the plans the previous compile wrote (with their
+// digests; a manifest of an older mwgc has more columns, which are
+// ignored). Lines that are not a plain cluster/node.json entry are
+// ignored: a manifest edited to point elsewhere must not make mwgc delete
+// other files.
+func readManifest(dir string) (map[string]string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -165,7 +149,7 @@ func readManifest(dir string) (map[string]manifestEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]manifestEntry{}
+	out := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
@@ -177,14 +161,10 @@ func readManifest(dir string) (map[string]manifestEntry, error) {
 		if len(parts) != 2 || parts[0] == ".." || parts[0] == "." || parts[0] == "" || !strings.HasSuffix(parts[1], ".json") || strings.ContainsRune(parts[1], '\\') {
 			continue
 		}
-		var e manifestEntry
-		if len(fields) == 4 {
-			// A damaged record only costs a read of the file.
-			e.sum = fields[1]
-			e.size, _ = strconv.ParseInt(fields[2], 10, 64)
-			e.modTime, _ = strconv.ParseInt(fields[3], 10, 64)
+		out[name] = ""
+		if len(fields) > 1 {
+			out[name] = fields[1]
 		}
-		out[name] = e
 	}
 	return out, sc.Err()
 }

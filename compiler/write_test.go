@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mwgc/mwgc/runtime/plan"
 )
 
 func loadPlans(t *testing.T, paths ...string) []NodePlan {
@@ -115,5 +118,53 @@ func TestEditedPlanIsRewritten(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(path); string(now) != string(orig) {
 		t.Error("edited plan was not restored")
+	}
+}
+
+// TestManifestIsDeterministic: two compiles of the same input into two
+// directories, at different times, give byte-identical directories,
+// manifest included; the manifest names each plan by its digest, and
+// WritePlans reports each plan with that digest.
+func TestManifestIsDeterministic(t *testing.T) {
+	plans := loadPlans(t, "../examples/ha-proxy", "../examples/shared-segment")
+	a, b := t.TempDir(), t.TempDir()
+	st, err := WritePlans(a, plans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Hour)
+	if _, err := WritePlans(b, plans); err != nil {
+		t.Fatal(err)
+	}
+	// Touch every plan of b: a modification time must not matter.
+	for _, f := range listFiles(t, b) {
+		os.Chtimes(filepath.Join(b, f), later, later)
+	}
+	if _, err := WritePlans(b, plans); err != nil {
+		t.Fatal(err)
+	}
+	fa, fb := listFiles(t, a), listFiles(t, b)
+	if !slices.Equal(fa, fb) {
+		t.Fatalf("files differ: %v vs %v", fa, fb)
+	}
+	for _, f := range fa {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if string(x) != string(y) {
+			t.Errorf("%s differs between two compiles of the same input:\n%s\n%s", f, x, y)
+		}
+	}
+	manifest, _ := os.ReadFile(filepath.Join(a, ManifestName))
+	if len(st.Plans) != len(plans) {
+		t.Fatalf("WritePlans reported %d plans, want %d", len(st.Plans), len(plans))
+	}
+	for i, pf := range st.Plans {
+		want, _ := plan.ComputeDigest(plans[i].Plan)
+		if pf.Digest != want || pf.Path != plans[i].Cluster+"/"+plans[i].Node+".json" || !pf.Written {
+			t.Errorf("plan %d reported as %+v, want digest %s", i, pf, want)
+		}
+		if !strings.Contains(string(manifest), pf.Path+" "+pf.Digest+"\n") {
+			t.Errorf("manifest does not list %s %s:\n%s", pf.Path, pf.Digest, manifest)
+		}
 	}
 }

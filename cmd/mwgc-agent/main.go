@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/agent"
+	"github.com/mwgc/mwgc/runtime/buildinfo"
 	"github.com/mwgc/mwgc/runtime/plan"
 )
 
@@ -51,24 +52,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	check := fs.Bool("check", false, "only decode and validate the plan, print its digest, and exit")
 	debounce := fs.Duration("reload-debounce", 150*time.Millisecond, "quiet `time` in the plan's directory before a change is read")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: mwgc-agent --plan FILE [--check] [--listen ADDR] [--log-format json|text] [--log-level LEVEL]\n\n")
+	version := fs.Bool("version", false, "print which build this is, and exit")
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "usage: mwgc-agent --plan FILE [--check] [--listen ADDR] [--log-format json|text] [--log-level LEVEL]\n       mwgc-agent --version\n\n")
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
+	fs.SetOutput(io.Discard) // a flag error is printed once, below
+	fs.Usage = func() {}     // and the usage with it, where it belongs
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
 			return exitOK
 		}
+		fmt.Fprintf(stderr, "mwgc-agent: %v\n", err)
+		usage(stderr)
 		return exitBadInput
+	}
+	if *version || (fs.NArg() == 1 && fs.Arg(0) == "version") {
+		fmt.Fprintln(stdout, buildinfo.Read().String("mwgc-agent"))
+		return exitOK
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mwgc-agent: unexpected arguments %q\n", fs.Args())
-		fs.Usage()
+		usage(stderr)
 		return exitBadInput
 	}
 	if *planPath == "" {
 		fmt.Fprintln(stderr, "mwgc-agent: --plan is required")
-		fs.Usage()
+		usage(stderr)
 		return exitBadInput
 	}
 	if *check {

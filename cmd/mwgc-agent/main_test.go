@@ -43,3 +43,41 @@ func TestExitCodes(t *testing.T) {
 		})
 	}
 }
+
+// Help and version go to stdout with exit 0, as operators' tools do; a bad
+// flag is reported once on stderr.
+func TestHelpVersionOnStdout(t *testing.T) {
+	for _, tt := range []struct {
+		args         []string
+		code         int
+		stdout, errs string // a line starting with stdout; stderr contains errs once
+	}{
+		{[]string{"--help"}, exitOK, "usage: mwgc-agent", ""},
+		{[]string{"-h"}, exitOK, "usage: mwgc-agent", ""},
+		{[]string{"--version"}, exitOK, "mwgc-agent ", ""},
+		{[]string{"version"}, exitOK, "mwgc-agent ", ""},
+		{[]string{"--nope"}, exitBadInput, "", "flag provided but not defined: -nope"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut strings.Builder
+			code := run(tt.args, &out, &errOut)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			if tt.stdout != "" && !strings.HasPrefix(out.String(), tt.stdout) {
+				t.Errorf("stdout does not start with %q:\n%s\nstderr:\n%s", tt.stdout, out.String(), errOut.String())
+			}
+			if tt.stdout != "" && errOut.Len() != 0 {
+				t.Errorf("stderr not empty: %s", errOut.String())
+			}
+			if tt.errs != "" && strings.Count(errOut.String(), tt.errs) != 1 {
+				t.Errorf("stderr mentions %q %d times:\n%s", tt.errs, strings.Count(errOut.String(), tt.errs), errOut.String())
+			}
+		})
+	}
+	var out strings.Builder
+	run([]string{"--version"}, &out, &out)
+	if !strings.Contains(out.String(), "go1.") {
+		t.Errorf("version does not name the Go release: %s", out.String())
+	}
+}

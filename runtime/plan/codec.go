@@ -56,17 +56,25 @@ func ReadFile(path string) (*Plan, []byte, error) {
 // Encode returns the canonical encoding of p with its digest filled in:
 // indented JSON with a final newline. Equal plans encode to equal bytes.
 func Encode(p *Plan) ([]byte, error) {
+	b, _, err := EncodeDigest(p)
+	return b, err
+}
+
+// EncodeDigest is Encode that also returns the digest it filled in: the
+// one string that names this plan everywhere (mwgc compile's output, the
+// manifest, the agent's --check, /status and metrics).
+func EncodeDigest(p *Plan) ([]byte, string, error) {
 	c := *p
 	d, err := ComputeDigest(&c)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c.Digest = d
 	b, err := json.MarshalIndent(&c, "", "  ")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return append(b, '\n'), nil
+	return append(b, '\n'), d, nil
 }
 
 // ComputeDigest returns "sha256:<hex>" over the compact JSON encoding of p

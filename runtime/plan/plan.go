@@ -82,6 +82,39 @@ type VRRP struct {
 	// Announce is the gratuitous ARP / unsolicited NA burst sent at takeover.
 	Announce Announce `json:"announce"`
 	Groups   []Group  `json:"groups"`
+	// RolloutGrace: a raised own priority or a longer own interval is used
+	// only this long after the plan lands; peers' previous priorities and
+	// intervals stay allowed twice as long (see docs/security.md).
+	RolloutGrace Duration `json:"rolloutGrace,omitzero"`
+}
+
+// Authentication modes of a group (keepalived's auth_hmac modes).
+const (
+	AuthEnforce     = "enforce"
+	AuthPermissive  = "permissive"
+	AuthReceiveOnly = "receive-only"
+)
+
+// Auth is a group's advert authentication: keepalived's auth_hmac trailer.
+type Auth struct {
+	// Mode is enforce, permissive or receive-only.
+	Mode string `json:"mode"`
+	// Keys are the key files on this node by key id; all verify.
+	Keys []Key `json:"keys"`
+	// ActiveKey is the id that signs.
+	ActiveKey int `json:"activeKey"`
+	// Window is the freshness window (whole seconds, 1s..300s); zero means
+	// max(3 × advertInterval, 5s).
+	Window Duration `json:"window,omitzero"`
+}
+
+// Key names one key file.
+type Key struct {
+	ID int `json:"id"`
+	// File is the absolute path of the key on the node: one key of 32..64
+	// bytes as keepalived reads it ("hex:<digits>" or the text itself),
+	// readable by its owner only.
+	File string `json:"file"`
 }
 
 // Announce describes the burst of gratuitous ARPs (IPv4) and unsolicited
@@ -151,16 +184,24 @@ type Group struct {
 	// are sent, VIPs held and announcements made there; adverts are
 	// received on Interface.
 	VMACInterface string `json:"vmacInterface,omitempty"`
+	// Auth, when set, signs and verifies adverts; nil runs the group
+	// without authentication.
+	Auth *Auth `json:"auth,omitempty"`
 }
 
 // Peer is another router allowed to advertise for a group.
 type Peer struct {
 	Name    string     `json:"name"`
 	Address netip.Addr `json:"address"`
-	// Priority as configured; informational (the wire tells the truth).
+	// Priority as planned. It is election policy: 255 counts only from a
+	// peer planned with 255, and a higher advertised priority counts as
+	// this one (see docs/security.md).
 	Priority int `json:"priority"`
 	// External peers are not mwgc nodes (e.g. keepalived during a migration).
 	External bool `json:"external,omitempty"`
+	// Auth says the peer signs and verifies the group's authentication
+	// (set for every director when the group has Auth).
+	Auth bool `json:"auth,omitempty"`
 }
 
 // Management is the node's part in the management protocol. Every node

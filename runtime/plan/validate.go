@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,6 +22,9 @@ const (
 	MaxIfNameLen      = 15
 	// MinReannounceHoldoff bounds how often an Active re-announces.
 	MinReannounceHoldoff = 100 * time.Millisecond
+	MaxRolloutGrace      = time.Hour
+	MinAuthWindow        = time.Second
+	MaxAuthWindow        = 300 * time.Second
 )
 
 // validIfName reports whether name can be a Linux interface name (the
@@ -224,6 +228,9 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 		bad("vrrp.groups: a node with a vrrp section needs at least one group")
 	}
 	vmacs := map[string]bool{}
+	if v.RolloutGrace < 0 || v.RolloutGrace.D() > MaxRolloutGrace {
+		bad("vrrp.rolloutGrace: %v is outside 0..%v", v.RolloutGrace, MaxRolloutGrace)
+	}
 	names := map[string]bool{}
 	type key struct {
 		iface  string
@@ -319,7 +326,40 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 			if peer.Priority < 0 || peer.Priority > 255 {
 				bad("%s.peers[%d].priority: %d is outside 0..255", at, j, peer.Priority)
 			}
+			if g.Auth != nil && g.Auth.Mode == AuthEnforce && !peer.Auth {
+				bad("%s.peers[%d]: %s cannot authenticate, but the group enforces authentication", at, j, peer.Name)
+			}
 		}
+		if g.Auth != nil {
+			g.Auth.validate(at+".auth", bad)
+		}
+	}
+}
+
+func (a *Auth) validate(at string, bad func(string, ...any)) {
+	switch a.Mode {
+	case AuthEnforce, AuthPermissive, AuthReceiveOnly:
+	default:
+		bad("%s.mode: %q is not %s, %s or %s", at, a.Mode, AuthEnforce, AuthPermissive, AuthReceiveOnly)
+	}
+	if len(a.Keys) == 0 {
+		bad("%s.keys: at least one key is needed", at)
+	}
+	ids := map[int]bool{}
+	for i, k := range a.Keys {
+		if k.ID < 1 || k.ID > 255 || ids[k.ID] {
+			bad("%s.keys[%d].id: %d must be unique in 1..255", at, i, k.ID)
+		}
+		ids[k.ID] = true
+		if !filepath.IsAbs(k.File) || filepath.Clean(k.File) != k.File {
+			bad("%s.keys[%d].file: %q is not a clean absolute path", at, i, k.File)
+		}
+	}
+	if !ids[a.ActiveKey] {
+		bad("%s.activeKey: %d is not among the keys", at, a.ActiveKey)
+	}
+	if w := a.Window.D(); w != 0 && (w < MinAuthWindow || w > MaxAuthWindow || w%time.Second != 0) {
+		bad("%s.window: %v is not whole seconds in %v..%v", at, w, MinAuthWindow, MaxAuthWindow)
 	}
 }
 

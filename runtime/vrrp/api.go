@@ -200,8 +200,8 @@ type Config struct {
 type PeerPolicy struct {
 	Addr netip.Addr
 	// Priority is the peer's planned priority (255: the owner); an advert
-	// with another priority is counted and treated as if it carried this
-	// one, except 255 from a non-owner, which is dropped. Zero: no check.
+	// with another priority is counted; a higher one counts as this one,
+	// 255 from a non-owner is dropped. Zero: no check.
 	Priority uint8
 	// Interval is the peer's planned advert interval; zero means the
 	// group's AdvertInterval. A Backup times the peer out on it, whatever

@@ -11,9 +11,11 @@ import (
 //
 //   - priority 255 counts only from the peer the plan makes the owner
 //     (otherwise dropped, "not-owner");
-//   - any other priority that is not the planned one is counted and
-//     treated as the planned one, so a forgery cannot make the Active
-//     yield to a "higher" peer, nor a Backup preempt a "lower" Active;
+//   - any other priority that is not the planned one is counted; a higher
+//     one is treated as the planned one, so a forgery cannot make the
+//     Active yield to a "higher" peer; a lower one is believed (a
+//     preempting Backup ignores it and waits for its down timer, which the
+//     real Active's adverts keep resetting);
 //   - a Backup times the Active out on the planned interval (clamped into
 //     the allowed set), never on the advertised one: a forged 40.95 s
 //     interval cannot silence the group, a forged 10 ms one cannot make
@@ -72,7 +74,11 @@ func (r *Router) admitPriority(now time.Time, ps *peerState, prio uint8) (uint8,
 		return 0, true
 	}
 	ps.stats.Disagreements[DisagreePriority]++
-	return planned, false
+	// Lower than planned is believed: it can only make us keep or take
+	// the Active role, and a preempting Backup still waits for its down
+	// timer, which the real Active's own adverts keep resetting. Higher
+	// than planned is not: that is what a forgery would claim.
+	return min(prio, planned), false
 }
 
 // admitInterval returns the interval to time ps out on: the advertised one

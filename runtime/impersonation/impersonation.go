@@ -1,0 +1,214 @@
+// Package impersonation turns evidence that someone speaks VRRP in a
+// cluster member's name into alarms: pure (the caller passes the time),
+// rate-limited for logs, and listed for /status.
+//
+// Two kinds of evidence:
+//   - own-address: a frame arriving on an interface (runtime/vrrpwatch)
+//     carries one of this node's own addresses as its source; this node did
+//     not send it (outgoing frames are filtered out);
+//   - auth-failure: an advert in a listed peer's name failed
+//     authentication (the engine's auth-* drop reasons).
+//
+// The source MAC last seen for the address (from the watcher) is reported
+// with the alarm: that is the port to look for on the switch.
+package impersonation
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Kind is what kind of impersonation an alarm is about; String is a stable label.
+type Kind uint8
+
+const (
+	OwnAddress  Kind = iota + 1 // "own-address"
+	AuthFailure                 // "auth-failure"
+)
+
+func (k Kind) String() string {
+	switch k {
+	case OwnAddress:
+		return "own-address"
+	case AuthFailure:
+		return "auth-failure"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Kinds lists every kind, for metric setup.
+func Kinds() []Kind { return []Kind{OwnAddress, AuthFailure} }
+
+// Alarm is one raised alarm: one kind, one address, one place.
+type Alarm struct {
+	Kind Kind
+	Addr netip.Addr
+	// Where: the interface (own-address) or the VRRP group (auth-failure).
+	Where string
+	// MAC is the Ethernet source last seen with Addr as IP source on a
+	// watched interface, and when; empty when none was seen.
+	MAC     string
+	MACSeen time.Time
+	// Reason is the last drop reason (auth-failure), e.g. "auth-bad-mac".
+	Reason      string
+	Since, Last time.Time
+	Count       uint64
+}
+
+// Event is an alarm to log now: raised for the first time, still going on
+// (at most once per LogEvery, with the count since the last line), or
+// cleared after ClearAfter without evidence.
+type Event struct {
+	Alarm
+	Raised, Cleared bool
+	// Unlogged is how much evidence arrived since the previous log line.
+	Unlogged uint64
+}
+
+type key struct {
+	kind  Kind
+	addr  netip.Addr
+	where string
+}
+
+type state struct {
+	Alarm
+	lastLog  time.Time
+	unlogged uint64
+}
+
+type macSeen struct {
+	mac string
+	at  time.Time
+}
+
+// Tracker holds the alarms of one node. It is not safe for concurrent use.
+type Tracker struct {
+	// ClearAfter without evidence clears an alarm (default 1m).
+	ClearAfter time.Duration
+	// LogEvery limits the log lines of one alarm (default 10s).
+	LogEvery time.Duration
+
+	own     map[netip.Addr]bool
+	watched map[netip.Addr]bool // own and peers: MACs are kept for these only
+	macs    map[netip.Addr]macSeen
+	alarms  map[key]*state
+}
+
+// New returns a Tracker for a node with the given own addresses and peers.
+func New(own, peers []netip.Addr) *Tracker {
+	t := &Tracker{ClearAfter: time.Minute, LogEvery: 10 * time.Second, macs: map[netip.Addr]macSeen{}, alarms: map[key]*state{}}
+	t.SetAddresses(own, peers)
+	return t
+}
+
+// SetAddresses replaces the node's own addresses and its peers' (a new plan).
+func (t *Tracker) SetAddresses(own, peers []netip.Addr) {
+	t.own, t.watched = map[netip.Addr]bool{}, map[netip.Addr]bool{}
+	for _, a := range own {
+		a = norm(a)
+		t.own[a], t.watched[a] = true, true
+	}
+	for _, a := range peers {
+		t.watched[norm(a)] = true
+	}
+	for a := range t.macs {
+		if !t.watched[a] {
+			delete(t.macs, a)
+		}
+	}
+}
+
+func norm(a netip.Addr) netip.Addr { return a.Unmap().WithZone("") }
+
+// Frame records an advert that arrived on iface from src with Ethernet
+// source mac (runtime/vrrpwatch). It returns an event to log when src is
+// one of this node's own addresses and a line is due.
+func (t *Tracker) Frame(now time.Time, iface string, src netip.Addr, mac net.HardwareAddr) *Event {
+	src = norm(src)
+	if !t.watched[src] {
+		return nil
+	}
+	t.macs[src] = macSeen{mac: mac.String(), at: now}
+	if !t.own[src] {
+		return nil
+	}
+	return t.raise(now, key{OwnAddress, src, iface}, "")
+}
+
+// AuthFailure records an advert in peer src's name that failed
+// authentication in group with the engine's drop reason.
+func (t *Tracker) AuthFailure(now time.Time, group string, src netip.Addr, reason string) *Event {
+	return t.raise(now, key{AuthFailure, norm(src), group}, reason)
+}
+
+func (t *Tracker) raise(now time.Time, k key, reason string) *Event {
+	s := t.alarms[k]
+	raised := s == nil
+	if raised {
+		s = &state{Alarm: Alarm{Kind: k.kind, Addr: k.addr, Where: k.where, Since: now}}
+		t.alarms[k] = s
+	}
+	s.Last, s.Reason = now, reason
+	s.Count++
+	s.unlogged++
+	if !raised && now.Sub(s.lastLog) < t.LogEvery {
+		return nil
+	}
+	ev := &Event{Alarm: t.view(s), Raised: raised, Unlogged: s.unlogged}
+	s.lastLog, s.unlogged = now, 0
+	return ev
+}
+
+func (t *Tracker) view(s *state) Alarm {
+	a := s.Alarm
+	if m, ok := t.macs[a.Addr]; ok {
+		a.MAC, a.MACSeen = m.mac, m.at
+	}
+	return a
+}
+
+// Expire clears alarms without evidence for ClearAfter and returns them.
+func (t *Tracker) Expire(now time.Time) []Event {
+	var out []Event
+	for k, s := range t.alarms {
+		if now.Sub(s.Last) >= t.ClearAfter {
+			out = append(out, Event{Alarm: t.view(s), Cleared: true, Unlogged: s.unlogged})
+			delete(t.alarms, k)
+		}
+	}
+	sortAlarms(out, func(e Event) Alarm { return e.Alarm })
+	return out
+}
+
+// Alarms lists the alarms raised and not cleared, in a stable order.
+func (t *Tracker) Alarms() []Alarm {
+	out := make([]Alarm, 0, len(t.alarms))
+	for _, s := range t.alarms {
+		out = append(out, t.view(s))
+	}
+	sortAlarms(out, func(a Alarm) Alarm { return a })
+	return out
+}
+
+func sortAlarms[T any](list []T, get func(T) Alarm) {
+	slices.SortFunc(list, func(x, y T) int {
+		a, b := get(x), get(y)
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		if c := a.Addr.Compare(b.Addr); c != 0 {
+			return c
+		}
+		switch {
+		case a.Where < b.Where:
+			return -1
+		case a.Where > b.Where:
+			return 1
+		}
+		return 0
+	})
+}

@@ -1,0 +1,90 @@
+package impersonation
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	t0    = time.Unix(1_700_000_000, 0)
+	own   = netip.MustParseAddr("192.0.2.11")
+	ownLL = netip.MustParseAddr("fe80::11")
+	peer  = netip.MustParseAddr("192.0.2.12")
+	other = netip.MustParseAddr("192.0.2.99")
+	macX  = net.HardwareAddr{2, 0, 0, 0, 0, 0x99}
+	macP  = net.HardwareAddr{2, 0, 0, 0, 0, 0x12}
+)
+
+func TestOwnAddress(t *testing.T) {
+	tr := New([]netip.Addr{own, ownLL}, []netip.Addr{peer})
+	if ev := tr.Frame(t0, "eth0", peer, macP); ev != nil {
+		t.Fatalf("a peer's own advert raised %+v", ev)
+	}
+	if ev := tr.Frame(t0, "eth0", other, macX); ev != nil {
+		t.Fatalf("an unlisted source raised %+v", ev)
+	}
+	ev := tr.Frame(t0, "eth0", own, macX)
+	want := &Event{Raised: true, Unlogged: 1, Alarm: Alarm{Kind: OwnAddress, Addr: own, Where: "eth0", MAC: macX.String(), MACSeen: t0, Since: t0, Last: t0, Count: 1}}
+	if diff := cmp.Diff(want, ev, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Fatalf("first forgery (-want +got):\n%s", diff)
+	}
+	// A flood: one log line per LogEvery, with what was left unlogged.
+	var lines int
+	var unlogged uint64
+	for i := 1; i <= 2000; i++ {
+		if ev := tr.Frame(t0.Add(time.Duration(i)*10*time.Millisecond), "eth0", own, macX); ev != nil {
+			lines++
+			unlogged += ev.Unlogged
+			if ev.Raised || ev.Since != t0 {
+				t.Fatalf("repeat line %+v", ev)
+			}
+		}
+	}
+	if lines != 2 || unlogged != 2000 {
+		t.Fatalf("20 s of flood: %d lines covering %d frames, want 2 covering 2000", lines, unlogged)
+	}
+	if got := tr.Alarms(); len(got) != 1 || got[0].Count != 2001 {
+		t.Fatalf("alarms %+v", got)
+	}
+	// Quiet for ClearAfter: cleared once.
+	last := t0.Add(20 * time.Second)
+	if ev := tr.Expire(last.Add(59 * time.Second)); len(ev) != 0 {
+		t.Fatalf("cleared early: %+v", ev)
+	}
+	if ev := tr.Expire(last.Add(time.Minute)); len(ev) != 1 || !ev[0].Cleared || len(tr.Alarms()) != 0 {
+		t.Fatalf("not cleared: %+v", ev)
+	}
+}
+
+func TestAuthFailureCarriesMAC(t *testing.T) {
+	tr := New([]netip.Addr{own}, []netip.Addr{peer})
+	tr.Frame(t0, "eth0", peer, macX) // the forger's frame in the peer's name
+	ev := tr.AuthFailure(t0.Add(time.Millisecond), "proxy", peer, "auth-bad-mac")
+	if ev == nil || !ev.Raised || ev.Kind != AuthFailure || ev.MAC != macX.String() || ev.Reason != "auth-bad-mac" || ev.Where != "proxy" {
+		t.Fatalf("event %+v", ev)
+	}
+	ev2 := tr.AuthFailure(t0.Add(2*time.Millisecond), "proxy", peer, "auth-missing")
+	if ev2 != nil {
+		t.Fatalf("second failure logged at once: %+v", ev2)
+	}
+	if a := tr.Alarms(); len(a) != 1 || a[0].Reason != "auth-missing" || a[0].Count != 2 {
+		t.Fatalf("alarms %+v", a)
+	}
+	// A new plan without the peer forgets its MAC.
+	tr.SetAddresses([]netip.Addr{own}, nil)
+	if a := tr.Alarms(); a[0].MAC != "" {
+		t.Fatalf("MAC of a dropped peer kept: %+v", a[0])
+	}
+}
+
+func TestKindLabels(t *testing.T) {
+	for _, k := range Kinds() {
+		if s := k.String(); s != "own-address" && s != "auth-failure" {
+			t.Errorf("kind %d: %q", k, s)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package vrrpwatch
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mwgc/mwgc/runtime/netlab"
+	"github.com/mwgc/mwgc/runtime/vrrpnet"
+)
+
+func advert(vrid, prio uint8, addr netip.Addr) []byte {
+	b := []byte{0x31, vrid, prio, 1, 0, 100, 0, 0}
+	return append(b, addr.AsSlice()...)
+}
+
+// TestSeesForgedOwnAddress: on a default host (accept_local=0, untouched),
+// an IPv4 advert from another host carrying this node's own source address
+// never reaches a raw VRRP socket, but the watcher sees it, with the
+// forger's MAC; the node's own adverts are not reported. IPv6 too (where
+// the kernel does deliver it to the raw socket).
+func TestSeesForgedOwnAddress(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	lab.AddAddr("a", "192.0.2.11/24")
+	lab.AddAddr("b", "192.0.2.12/24")
+	lab.AddAddr("b", "192.0.2.11/32") // the forger takes a's address
+	if got := strings.TrimSpace(lab.Run("a", "sysctl", "-n", "net.ipv4.conf.all.accept_local")); got != "0" {
+		t.Fatalf("accept_local is %q; the test is about the default", got)
+	}
+	llA := netip.MustParseAddr(lab.LinkLocal("a"))
+	lab.Run("b", "ip", "-6", "addr", "add", llA.String()+"/64", "dev", "eth0", "nodad")
+	for _, tc := range []struct {
+		name string
+		ipv6 bool
+		own  netip.Addr
+	}{{"IPv4", false, netip.MustParseAddr("192.0.2.11")}, {"IPv6", true, llA}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w *Watcher
+			var raw, sendA *vrrpnet.Conn
+			if err := lab.Do("a", func() (err error) {
+				if w, err = Listen("eth0"); err != nil {
+					return err
+				}
+				if raw, err = vrrpnet.Listen("eth0", tc.ipv6, tc.own); err != nil {
+					return err
+				}
+				sendA = raw
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			defer raw.Close()
+			var forger *vrrpnet.Conn
+			if err := lab.Do("b", func() (err error) {
+				forger, err = vrrpnet.Listen("eth0", tc.ipv6, tc.own)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer forger.Close()
+
+			// a's own advert first: the watcher must not report it.
+			if err := sendA.WritePacket(advert(9, 100, netip.MustParseAddr("192.0.2.100"))); err != nil && !tc.ipv6 {
+				t.Fatal(err)
+			}
+			vip := netip.MustParseAddr("192.0.2.100")
+			if tc.ipv6 {
+				vip = netip.MustParseAddr("2001:db8::100")
+			}
+			if err := forger.WritePacket(advert(7, 255, vip)); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, snapLen)
+			var f Frame
+			w.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if err := w.Read(buf, &f); err != nil {
+				t.Fatalf("the watcher saw nothing: %v", err)
+			}
+			if f.Src != tc.own || f.VRID != 7 || f.Priority != 255 || f.MAC.String() != lab.MAC("b") || f.TTL != 255 {
+				t.Fatalf("frame %+v (b's MAC %s); the first frame must be the forgery, not a's own advert", f, lab.MAC("b"))
+			}
+			// The raw socket: IPv4 input drops a packet with a local source
+			// (accept_local=0), so it sees nothing; IPv6 input has no such
+			// rule and delivers it (the engine then counts "own-source").
+			raw.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			_, src, _, _, err := raw.ReadPacket(buf)
+			switch {
+			case !tc.ipv6 && !errors.Is(err, os.ErrDeadlineExceeded):
+				t.Fatalf("IPv4: the raw socket received an advert from %v (%v): the control failed", src, err)
+			case tc.ipv6 && (err != nil || src != tc.own):
+				t.Fatalf("IPv6: the raw socket did not get the forgery: %v %v", src, err)
+			}
+		})
+	}
+}
