@@ -81,12 +81,14 @@ fuzz:
 
 # bench prints, in one run: Go micro-benchmarks; mwgc validate/compile beside
 # `cue vet` at 100/1,000/10,000 nodes; mwgc-agent beside keepalived (crash
-# failover, graceful handover, memory, CPU; needs root); a director tracking
-# 1,000 scanning nodes over UDP on loopback (needs root).
+# failover, graceful handover, memory, CPU; needs root); failover as a
+# client feels it, mwgc beside keepalived under six kinds of fault (root);
+# a director tracking 1,000 scanning nodes over UDP on loopback (root).
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(GO) run ./compiler/internal/vetbench
 	$(GO) run ./runtime/e2e/cmd/failoverbench -trials 20
+	$(GO) run ./runtime/e2e/cmd/clientbench -trials 10
 	$(GO) run ./runtime/mgmt/cmd/mgmt-loadtest -nodes 1000 -interval 1s -measure 30s
 
 clean:

@@ -240,14 +240,24 @@ func Analyze(ph Phase, pr *Prober, ads []netlab.VRRPAdvert) PhaseResult {
 
 // Settled finds when the election of vrid settled within [from, to): the
 // first advert of the last advertiser after the last advert of any other
-// router; from when only one router advertised.
+// router, looking back one second before from (the Active at the time of
+// the fault may have fallen silent right at from); from when the last
+// advertiser was alone.
 func Settled(ads []netlab.VRRPAdvert, vrid int, from, to time.Time) time.Time {
 	var w []netlab.VRRPAdvert
 	for _, a := range ads {
-		if a.VRID == vrid && !a.Time.Before(from) && a.Time.Before(to) {
+		if a.VRID == vrid && !a.Time.Before(from.Add(-time.Second)) && a.Time.Before(to) {
 			w = append(w, a)
 		}
 	}
+	settled := settledIn(w)
+	if settled.Before(from) {
+		return from
+	}
+	return settled
+}
+
+func settledIn(w []netlab.VRRPAdvert) time.Time {
 	final := ""
 	for i := len(w) - 1; i >= 0; i-- {
 		if w[i].Priority > 0 {
@@ -262,7 +272,7 @@ func Settled(ads []netlab.VRRPAdvert, vrid int, from, to time.Time) time.Time {
 		}
 	}
 	if lastOther < 0 {
-		return from
+		return time.Time{}
 	}
 	for _, a := range w[lastOther+1:] {
 		if a.Src == final {
