@@ -78,7 +78,11 @@ func TestClientAfterPartitionAndPause(t *testing.T) {
 			cl := newClientLab(t, vmac)
 			var phases []Phase
 			for _, kind := range []FaultKind{FaultPartition, FaultPause} {
-				phases = append(phases, RunFault(t, cl.lab, cl.pair, cl.holders, kind, 300*time.Millisecond)...)
+				ph, err := RunFault(t, cl.lab, cl.pair, cl.holders, kind, Timing{Partition: 3 * time.Second, Pause: 2 * time.Second, Margin: 300 * time.Millisecond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				phases = append(phases, ph...)
 			}
 			time.Sleep(200 * time.Millisecond)
 			cl.prober.Stop()

@@ -14,15 +14,29 @@ import (
 // FaultKind is one way to make a VRRP pair fail over, as a client sees it.
 type FaultKind string
 
-// The faults of the client benchmark and the churn soak.
+// The faults of the client benchmark and the churn soak; how long a
+// partition, a pause and the time before a quick restart last is Timing's.
 const (
-	FaultKill        FaultKind = "kill -9"                     // the Active's process; restarted afterwards
-	FaultTerm        FaultKind = "SIGTERM"                     // graceful stop; restarted afterwards
-	FaultLinkDown    FaultKind = "link down"                   // the Active's eth0; up again afterwards
-	FaultPartition   FaultKind = "partition 3s"                // the directors cannot see each other, then heal
-	FaultPause       FaultKind = "SIGSTOP 2s"                  // the Active's process stopped, then continued
-	FaultKillRestart FaultKind = "kill -9, restart after 0.2s" // crash and quick return
+	FaultKill        FaultKind = "kill -9"           // the Active's process; restarted afterwards
+	FaultTerm        FaultKind = "SIGTERM"           // graceful stop; restarted afterwards
+	FaultLinkDown    FaultKind = "link down"         // the Active's eth0; up again afterwards
+	FaultPartition   FaultKind = "partition"         // the directors cannot see each other, then heal
+	FaultPause       FaultKind = "SIGSTOP"           // the Active's process stopped, then continued
+	FaultKillRestart FaultKind = "kill -9 + restart" // crash and quick return
 )
+
+// Timing is how long the timed faults last and how long RunFault watches
+// after the VIP settled.
+type Timing struct {
+	Partition, Pause, Restart time.Duration
+	// Margin is how long the VIP must stay with one holder, beyond three
+	// advert intervals, before a phase ends.
+	Margin time.Duration
+}
+
+// BenchTiming is the issue's: a 3 s partition, SIGSTOP for 2 s, a restart
+// 0.2 s after kill -9.
+var BenchTiming = Timing{Partition: 3 * time.Second, Pause: 2 * time.Second, Restart: 200 * time.Millisecond, Margin: 500 * time.Millisecond}
 
 // FaultKinds lists every kind, in the benchmark's order.
 var FaultKinds = []FaultKind{FaultKill, FaultTerm, FaultLinkDown, FaultPartition, FaultPause, FaultKillRestart}
@@ -117,13 +131,22 @@ func (ph Phase) Label() string {
 
 // RunFault makes the pair fail over in the way kind says, waits until the
 // VIP has settled (held by the expected node alone, as the observer sees
-// it), and brings the pair back to A. It returns the measured phases; a
-// pair that does not settle fails the test.
-func RunFault(t testing.TB, lab *netlab.Lab, p *Pair, h *Holders, kind FaultKind, margin time.Duration) []Phase {
-	t.Helper()
+// it), and brings the pair back to A. It returns the measured phases, or
+// an error when the VIP does not settle. Pairs on different nodes may run
+// faults at the same time.
+func RunFault(t testing.TB, lab *netlab.Lab, p *Pair, h *Holders, kind FaultKind, tm Timing) (phases []Phase, err error) {
 	stable := 3 * p.Interval
-	settle := func(node string, sole bool, what string) {
-		t.Helper()
+	type unsettled struct{ error }
+	defer func() {
+		if r := recover(); r != nil {
+			u, ok := r.(unsettled)
+			if !ok {
+				panic(r)
+			}
+			err = u.error
+		}
+	}()
+	check := func(node string, sole bool, what string) {
 		ok := false
 		if sole {
 			ok = h.WaitSole(p.VIP, node, stable, 15*time.Second)
@@ -131,11 +154,16 @@ func RunFault(t testing.TB, lab *netlab.Lab, p *Pair, h *Holders, kind FaultKind
 			ok = waitHas(h, p.VIP, node, stable, 15*time.Second)
 		}
 		if !ok {
-			t.Fatalf("%s, %s: %s does not hold %v alone (%s); holders:\n%s", p.Name, kind, node, p.VIP, what, h.String(p.VIP, time.Now().Add(-20*time.Second)))
+			panic(unsettled{fmt.Errorf("%s, %s: %s does not hold %v (%s); holders:\n%s", p.Name, kind, node, p.VIP, what, h.String(p.VIP, time.Now().Add(-20*time.Second)))})
 		}
-		time.Sleep(margin)
 	}
-	settle(p.A, true, "before the fault")
+	// settle ends a phase: the VIP settled, and the client is watched a
+	// little longer.
+	settle := func(node string, sole bool, what string) {
+		check(node, sole, what)
+		time.Sleep(tm.Margin)
+	}
+	check(p.A, true, "before the fault")
 	ph := Phase{Pair: p, Kind: kind, From: time.Now()}
 	ph.CauseGone = ph.From
 	switch kind {
@@ -151,42 +179,45 @@ func RunFault(t testing.TB, lab *netlab.Lab, p *Pair, h *Holders, kind FaultKind
 	case FaultPartition:
 		lab.Isolate(p.A, true)
 		lab.Isolate(p.B, true)
-		time.Sleep(3 * time.Second)
+		time.Sleep(tm.Partition)
 		ph.CauseGone = time.Now()
 		lab.Isolate(p.A, false)
 		lab.Isolate(p.B, false)
 		settle(p.A, true, "after the heal")
 	case FaultPause:
 		p.Stop(t, p.A)
-		time.Sleep(2 * time.Second)
+		time.Sleep(tm.Pause)
 		ph.CauseGone = time.Now()
 		p.Cont(t, p.A)
 		settle(p.A, true, "after SIGCONT")
 	case FaultKillRestart:
 		p.Kill(t, p.A)
-		time.Sleep(200 * time.Millisecond)
-		ph.CauseGone = time.Now()
+		time.Sleep(tm.Restart)
 		p.Start(t, p.A)
+		ph.CauseGone = time.Now() // running again (mwgc: its status listener answers)
 		settle(p.A, true, "after the restart")
 	default:
-		t.Fatalf("unknown fault kind %q", kind)
+		return nil, fmt.Errorf("unknown fault kind %q", kind)
 	}
 	ph.To = time.Now()
-	phases := []Phase{ph}
 	if kind.restores() {
-		return phases
+		return []Phase{ph}, nil
 	}
 	back := Phase{Pair: p, Kind: kind, Restore: true, From: time.Now()}
-	back.CauseGone = back.From
 	switch kind {
 	case FaultKill, FaultTerm:
 		p.Start(t, p.A)
 	case FaultLinkDown:
 		lab.LinkUp(p.A)
 	}
+	back.CauseGone = time.Now()
+	if kind == FaultKill {
+		// The crashed node keeps its VIPs until it runs again.
+		ph.CauseGone = back.CauseGone
+	}
 	settle(p.A, true, "after the return")
 	back.To = time.Now()
-	return append(phases, back)
+	return []Phase{ph, back}, nil
 }
 
 func waitHas(h *Holders, vip netip.Addr, node string, stable, timeout time.Duration) bool {

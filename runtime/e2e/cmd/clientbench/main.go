@@ -136,7 +136,11 @@ func run(tb testing.TB, trials int, kinds []e2e.FaultKind) ([]e2e.PhaseResult, [
 				slices.Reverse(order)
 			}
 			for _, p := range order {
-				phases = append(phases, e2e.RunFault(tb, lab, p, holders, kind, 500*time.Millisecond)...)
+				ph, err := e2e.RunFault(tb, lab, p, holders, kind, e2e.BenchTiming)
+				if err != nil {
+					tb.Fatal(err)
+				}
+				phases = append(phases, ph...)
 			}
 		}
 		fmt.Fprintf(os.Stderr, "clientbench: trial %d of %d done\n", trial+1, trials)
@@ -213,8 +217,8 @@ func report(w io.Writer, results []e2e.PhaseResult, pairs []string, trials int, 
 		}
 		return ds
 	}
-	fmt.Fprintf(w, "clientbench: %d trials per fault and implementation, 100 ms adverts, priorities 200/100, pings every 10 ms, a learning bridge; %s in all\n",
-		trials, took.Round(time.Second))
+	fmt.Fprintf(w, "clientbench: %d trials per fault and implementation, 100 ms adverts, priorities 200/100, pings every 10 ms, a learning bridge; partition %v, SIGSTOP %v, restart %v after kill -9; %s in all\n",
+		trials, e2e.BenchTiming.Partition, e2e.BenchTiming.Pause, e2e.BenchTiming.Restart, took.Round(time.Second))
 	header("Client outage, ping (ms), median / worst (n)")
 	col(func(rs []e2e.PhaseResult) string {
 		ds := outages(rs, false)
