@@ -61,8 +61,8 @@ func newClientLab(t *testing.T, vmac bool) *clientLab {
 	return cl
 }
 
-// TestClientAfterPartitionAndPause: after a 3 s partition between the
-// directors heals, and after the Active is stopped (SIGSTOP) for 2 s and
+// TestClientAfterPartitionAndPause: after a 1 s partition between the
+// directors heals, and after the Active is stopped (SIGSTOP) for 1 s and
 // continued, two routers were Active and both announced the VIP; the one
 // that stays Active must announce it again, so the client reaches the VIP
 // within one advert interval of the election settling. Before the
@@ -78,7 +78,7 @@ func TestClientAfterPartitionAndPause(t *testing.T) {
 			cl := newClientLab(t, vmac)
 			var phases []Phase
 			for _, kind := range []FaultKind{FaultPartition, FaultPause} {
-				ph, err := RunFault(t, cl.lab, cl.pair, cl.holders, kind, Timing{Partition: 3 * time.Second, Pause: 2 * time.Second, Margin: 300 * time.Millisecond})
+				ph, err := RunFault(t, cl.lab, cl.pair, cl.holders, kind, Timing{Partition: time.Second, Pause: time.Second, Margin: 300 * time.Millisecond})
 				if err != nil {
 					t.Fatal(err)
 				}
