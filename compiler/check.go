@@ -445,6 +445,13 @@ func (c *checker) checkVRRP(cl *cluster) {
 
 		c.checkDuration(cl, gpath("advertInterval"), g.AdvertInterval, plan.MinAdvertInterval, plan.MaxAdvertInterval, 10*time.Millisecond)
 		c.checkDuration(cl, gpath("preemptDelay"), g.PreemptDelay, 0, plan.MaxPreemptDelay, 0)
+		// The agent enforces accept mode: without it, the Active director
+		// drops every connection its clients make to the proxy on the VIP.
+		if !g.AcceptMode && cl.doc.Mode == plan.ModeHAProxy {
+			c.add(SeverityError, "accept-mode-ha-proxy", cl.inst, gpath("acceptMode"),
+				"remove acceptMode: false (the default is true); strict accept mode is for transparent-router clusters, whose clients only route through the VIP",
+				"group %s runs without accept mode in ha-proxy mode: the Active would drop every client connection to the proxy on its VIPs (RFC 9568 §6.4.3)", gname)
+		}
 
 		// VIPs: one family, inside the segment, not a node's address
 		// unless that node is the owner, unique in the repository.

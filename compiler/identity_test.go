@@ -3,6 +3,7 @@ package compiler
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -278,4 +279,32 @@ func TestMixedPackagesPointAtTheClause(t *testing.T) {
 		"d/c.cue": "// stray\npackage other\n\nclusters: {}\n",
 	})
 	wantFinding(t, fs, "load", "d/c.cue:2:9", "package other", "package clusters")
+}
+
+// Nested prefixes overlap each other in every pair; neighbours do not.
+func TestSegmentOverlapsNested(t *testing.T) {
+	fs := loadRepo(t, map[string]string{
+		"s.cue": `package s
+
+segments: {
+	big: {cidrs: ["192.0.2.0/24"], protected: true}
+	mid: {cidrs: ["192.0.2.0/25"], protected: true}
+	small: {cidrs: ["192.0.2.0/26"], protected: true}
+	upper: {cidrs: ["192.0.2.128/25"], protected: true}
+	apart: {cidrs: ["198.51.100.0/24"], protected: true}
+}
+`})
+	re := regexp.MustCompile(`^segment (\S+): prefix \S+ (?:overlaps|is the prefix of) segment (\S+) `)
+	var got []string
+	for _, f := range findingsOf(fs, "segment-overlap") {
+		m := re.FindStringSubmatch(f.Message)
+		if m == nil {
+			t.Fatalf("message: %s", f.Message)
+		}
+		got = append(got, "segment "+m[1]+" / "+m[2])
+	}
+	want := []string{"segment mid / big", "segment small / big", "segment small / mid", "segment upper / big"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("overlaps:\n got %q\nwant %q\n%s", got, want, findingsText(fs))
+	}
 }

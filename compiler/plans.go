@@ -30,6 +30,9 @@ func (r *Result) Plans() ([]NodePlan, error) {
 			out = append(out, NodePlan{Cluster: cl.name, Node: n.name, Plan: r.repo.nodePlan(cl, n)})
 		}
 	}
+	if err := addRollout(out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

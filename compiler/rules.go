@@ -53,6 +53,7 @@ var Rules = []Rule{
 	{"director-not-on-segment", SeverityError, "a director without an interface on a group's segment"},
 	{"vrrp-source-missing", SeverityError, "a director without an IPv4 address (IPv4 group) or linkLocal (IPv6 group) there"},
 	{"peer-address", SeverityError, "an external peer address of the wrong family, not link-local for IPv6, or a director's"},
+	{"accept-mode-ha-proxy", SeverityError, "a group without accept mode in ha-proxy mode, where clients connect to the VIP and the Active would drop them"},
 	{"checksum-interop", SeverityWarning, "an IPv4 group with external peers that sends the message-only checksum, which keepalived and FRR reject"},
 	// VRRP authentication (docs/security.md).
 	{"vrrp-unauthenticated", SeverityError, "a group on an unprotected segment without authentication and without a reason to go without"},

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -18,41 +19,64 @@ import (
 // addresses) treat them as one domain.
 
 // checkOverlaps reports every pair of differently named segments whose
-// prefixes of one family overlap, at the later name, and joins them into
-// one domain.
+// prefixes of one family overlap, at the name that sorts later, and joins
+// them into one domain. Prefixes either nest or are apart, so after
+// sorting by first address each prefix overlaps exactly those still open
+// before it: O(n log n) for the thousand segments of a large repository.
 func (c *checker) checkOverlaps() {
-	names := sortedKeys(c.repo.segments)
-	for i, name := range names {
-		s := c.repo.segments[name]
-		if s.broken {
-			continue
-		}
-		for _, prevName := range names[:i] {
-			prev := c.repo.segments[prevName]
-			if prev.broken {
-				continue
+	type entry struct {
+		name   string
+		prefix netip.Prefix
+		at     int
+	}
+	var pairs [][2]entry
+	for _, v4 := range []bool{true, false} {
+		var list []entry
+		for _, name := range sortedKeys(c.repo.segments) {
+			s := c.repo.segments[name]
+			e := entry{name, s.v6, s.v6At}
+			if v4 {
+				e = entry{name, s.v4, s.v4At}
 			}
-			for _, f := range []struct {
-				p, q       netip.Prefix
-				at, prevAt int
-			}{
-				{s.v4, prev.v4, s.v4At, prev.v4At},
-				{s.v6, prev.v6, s.v6At, prev.v6At},
-			} {
-				if !f.p.IsValid() || !f.q.IsValid() || !f.p.Overlaps(f.q) {
-					continue
-				}
-				c.join(prevName, name)
-				how := "overlaps"
-				if f.p == f.q {
-					how = "is the prefix of"
-				}
-				c.add(SeverityError, "segment-overlap", s.inst, sel("segments", name, "cidrs", f.at),
-					"define the broadcast domain once and refer to it by one name from every cluster (segments are shared across packages)",
-					"segment %s: prefix %s %s segment %s (%s, at %s): two names for one broadcast domain", name, f.p, how,
-					prevName, f.q, c.pos(prev.inst, sel("segments", prevName, "cidrs", f.prevAt)))
+			if !s.broken && e.prefix.IsValid() {
+				list = append(list, e)
 			}
 		}
+		slices.SortStableFunc(list, func(a, b entry) int {
+			if d := a.prefix.Addr().Compare(b.prefix.Addr()); d != 0 {
+				return d
+			}
+			return a.prefix.Bits() - b.prefix.Bits()
+		})
+		var open []entry
+		for _, e := range list {
+			for len(open) > 0 && !open[len(open)-1].prefix.Contains(e.prefix.Addr()) {
+				open = open[:len(open)-1]
+			}
+			for _, o := range open {
+				first, second := o, e
+				if second.name < first.name {
+					first, second = second, first
+				}
+				pairs = append(pairs, [2]entry{first, second})
+			}
+			open = append(open, e)
+		}
+	}
+	slices.SortStableFunc(pairs, func(a, b [2]entry) int {
+		return cmp.Or(strings.Compare(a[1].name, b[1].name), strings.Compare(a[0].name, b[0].name))
+	})
+	for _, p := range pairs {
+		prev, cur := p[0], p[1]
+		c.join(prev.name, cur.name)
+		how := "overlaps"
+		if prev.prefix == cur.prefix {
+			how = "is the prefix of"
+		}
+		c.add(SeverityError, "segment-overlap", c.repo.segments[cur.name].inst, sel("segments", cur.name, "cidrs", cur.at),
+			"define the broadcast domain once and refer to it by one name from every cluster (segments are shared across packages)",
+			"segment %s: prefix %s %s segment %s (%s, at %s): two names for one broadcast domain", cur.name, cur.prefix, how,
+			prev.name, prev.prefix, c.pos(c.repo.segments[prev.name].inst, sel("segments", prev.name, "cidrs", prev.at)))
 	}
 }
 

@@ -34,7 +34,7 @@ func TestDefaults(t *testing.T) {
 		"#Group.version":                "3",
 		"#Group.preempt":                "true",
 		"#Group.preemptDelay":           `"0s"`,
-		"#Group.acceptMode":             "false",
+		"#Group.acceptMode":             "true",
 		"#Group.checksum":               `"rfc9568"`,
 		"#Group.virtualMAC":             "false",
 		"#Announce.count":               "5",

@@ -116,10 +116,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	a, err := agent.New(agent.Config{
-		PlanPath:        *planPath,
-		Logger:          log,
-		StartManagement: agent.StartManagementService,
-		Debounce:        *debounce,
+		PlanPath: *planPath,
+		Logger:   log,
+		Debounce: *debounce,
 	})
 	if err != nil {
 		log.Error("plan refused", "path", *planPath, "err", err)

@@ -5,6 +5,9 @@
 //	mwgc compile -o DIR [PATH ...]
 //	mwgc schema
 //	mwgc version
+//	mwgc plan [--base GITREF|DIR] [-o text|json|markdown] [PATH ...]
+//	mwgc graph [-o mermaid|markdown|dot] [PATH ...]
+//	mwgc status [-o text|json] [ADDR]
 //	mwgc help [COMMAND]
 //
 // Flags may come before or after the paths. Exit status: 0 valid (warnings
@@ -32,6 +35,10 @@ commands:
   compile -o DIR [PATH ...]                   write DIR/<cluster>/<node>.json
   schema                                      print the CUE schema
   version                                     print which build this is
+  plan [--base GITREF|DIR] [-o FORMAT] [PATH ...]
+                                              what a change does on the wire (exit 2: changes)
+  graph [-o mermaid|markdown|dot] [PATH ...]  draw the topology
+  status [-o text|json] [ADDR]                the cluster as an agent sees it (exit 1: alarms)
 
 PATH is a directory (every CUE package below it) or .cue files; default ".".
 Flags may come before or after the paths; -- ends the flags.
@@ -45,6 +52,9 @@ type command struct {
 	synopsis, about string
 	// setup defines the flags on fs and returns what runs the command.
 	setup func(fs *flag.FlagSet) func(args []string, stdout, stderr io.Writer) (int, error)
+	// usageExit is the exit status of a bad flag when not 2 (mwgc plan
+	// exits 2 for "changes present", as terraform plan -detailed-exitcode).
+	usageExit int
 }
 
 var commands = map[string]*command{
@@ -125,6 +135,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case err != nil:
 		fmt.Fprintf(stderr, "mwgc %s: %v\n\n%s", name, err, cmd.usage(fs))
+		if cmd.usageExit != 0 {
+			return cmd.usageExit
+		}
 		return 2
 	}
 	code, err := exec(positional, stdout, stderr)

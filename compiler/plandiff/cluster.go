@@ -230,7 +230,11 @@ func (d *differ) otherSections() {
 		}
 	}
 	if d.b.vrrpExtra != nil && d.a.vrrpExtra != nil {
-		for _, f := range otherFields(d.b.vrrpExtra, d.a.vrrpExtra, []string{"priority", "announce", "groups"}) {
+		if bg, ag := d.b.vrrpExtra.RolloutGrace, d.a.vrrpExtra.RolloutGrace; bg != ag {
+			d.add(Change{Op: OpUpdate, Subject: "vrrp", Detail: fmt.Sprintf("rolloutGrace %s → %s", dur(bg.D()), dur(ag.D())),
+				Effect: fmt.Sprintf("%s: raised priorities and longer intervals of later changes wait %s after their plan lands, so every director must load a plan within %s of the first", noWire, dur(ag.D()), dur(ag.D()))})
+		}
+		for _, f := range otherFields(d.b.vrrpExtra, d.a.vrrpExtra, []string{"priority", "announce", "groups", "rolloutGrace"}) {
 			d.add(Change{Op: OpUpdate, Subject: "vrrp", Detail: f, Wire: true, Effect: unknownEffect})
 		}
 	}

@@ -5,6 +5,7 @@
 package plandiff
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -85,6 +86,11 @@ func diffCluster(bc, ac *clusterView) *Cluster {
 }
 
 func (d *differ) add(c Change) { d.changes = append(d.changes, c) }
+
+// adviseGrace asks for every director's plan within the rollout grace.
+func (d *differ) adviseGrace(why string) {
+	d.advise(fmt.Sprintf("Load the new plans on every director within the rollout grace (%s) of each other: %s", dur(d.a.grace), why))
+}
 
 func (d *differ) advise(s string) {
 	if !slices.Contains(d.order, s) {

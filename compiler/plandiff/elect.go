@@ -45,6 +45,10 @@ type outcome struct {
 	takeover time.Duration
 	// blocked names a better router that does not preempt (preempt off).
 	blocked string
+	// grace is the rollout grace the new Active waits first: it preempts
+	// because its own priority was raised, which the plan as election
+	// policy holds back that long after the plan lands.
+	grace time.Duration
 }
 
 func (o outcome) moves() bool { return o.before != o.after }
@@ -92,6 +96,9 @@ func elect(b, a *clusterView, g string, replaced bool) outcome {
 			o.takeover = vrrp.ActiveDownInterval(uint8(c.priority), interval)
 			if !c.external {
 				o.takeover += gv.PreemptDelay.D()
+				if was := b.priorityOf(g, c.name); was > 0 && was < c.priority {
+					o.grace = a.grace
+				}
 			}
 			return o
 		}

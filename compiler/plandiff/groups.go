@@ -169,6 +169,7 @@ func (d *differ) groupSettings(bg, ag *groupView) {
 		d.add(Change{Op: OpUpdate, Subject: subject, Detail: fmt.Sprintf("checksum %s → %s", bg.Checksum, ag.Checksum), Wire: true, Effect: e})
 	}
 	d.externalPeers(bg, ag, o)
+	d.authentication(bg, ag)
 	d.otherGroupFields(bg, ag)
 }
 
@@ -178,7 +179,14 @@ func (d *differ) intervalEffect(bg, ag *groupView, o outcome) string {
 		return noWire + ": no director runs the group"
 	}
 	iv := ag.AdvertInterval.D()
-	s := fmt.Sprintf("%s advertises every %s once its plan lands; backups take the new interval from its adverts, so the order of the roll-out does not matter", act, dur(iv))
+	var s string
+	if iv > bg.AdvertInterval.D() {
+		s = fmt.Sprintf("%s advertises every %s the rollout grace (%s) after its plan lands; backups time the Active out on the interval their own plan gives it, the old one still allowed for twice the grace",
+			act, dur(iv), dur(d.a.grace))
+		d.adviseGrace(fmt.Sprintf("a backup still on the old plan times %s out on the old, shorter interval once %s advertises the longer one, and takes over.", act, act))
+	} else {
+		s = fmt.Sprintf("%s advertises every %s as soon as its plan lands; a backup still on the old plan keeps timing it out on the old, longer interval until its own plan lands", act, dur(iv))
+	}
 	next := bestExcept(d.a.candidates(ag.Name), act)
 	if next.name != "" {
 		was := vrrp.ActiveDownInterval(uint8(d.b.priorityOf(ag.Name, next.name)), bg.AdvertInterval.D())
@@ -220,7 +228,7 @@ func (d *differ) externalPeers(bg, ag *groupView, o outcome) {
 				Effect: fmt.Sprintf("the directors accept its adverts only from %s once their plans land", ap.Address)}
 		case bp.Priority != ap.Priority:
 			c = Change{Op: OpUpdate, Subject: subject, Detail: fmt.Sprintf("priority %d → %d", bp.Priority, ap.Priority),
-				Effect: noWire + ": the priority of an external peer is informational; set it on the peer itself"}
+				Effect: fmt.Sprintf("%s by itself: the directors count its adverts as priority %d at most (the plan is election policy); set the same on the peer", noWire, ap.Priority)}
 		default:
 			continue
 		}
@@ -235,7 +243,7 @@ func (d *differ) externalPeers(bg, ag *groupView, o outcome) {
 // known lists the group fields described by name above; others (added to
 // the plan format later) are reported as they are.
 var knownGroupFields = []string{"name", "vrid", "interface", "family", "advertInterval", "preempt", "preemptDelay",
-	"acceptMode", "checksum", "source", "vips", "peers"}
+	"acceptMode", "checksum", "source", "vips", "peers", "auth"}
 
 func (d *differ) otherGroupFields(bg, ag *groupView) {
 	for _, f := range otherFields(bg.Group, ag.Group, knownGroupFields) {

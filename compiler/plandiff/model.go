@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/mwgc/mwgc/compiler"
 	"github.com/mwgc/mwgc/runtime/plan"
@@ -28,6 +29,10 @@ type clusterView struct {
 	// vrrpExtra holds the node-level VRRP fields other than priority,
 	// announce and groups, from the first director.
 	vrrpExtra *plan.VRRP
+	// grace is vrrp.rolloutGrace: how long a raised own priority or a
+	// longer own interval waits after a plan lands (the plan as election
+	// policy, runtime/vrrp/policy.go).
+	grace time.Duration
 	// dist is the distribution section of the first director (the one
 	// with the table), nil when the cluster does not distribute.
 	dist *plan.Distribution
@@ -100,6 +105,7 @@ func (cl *clusterView) add(p *plan.Plan) {
 			a := p.VRRP.Announce
 			cl.announce = &a
 			cl.vrrpExtra = p.VRRP
+			cl.grace = p.VRRP.RolloutGrace.D()
 		}
 		for _, g := range p.VRRP.Groups {
 			n.groups[g.Name] = g
@@ -120,7 +126,7 @@ func (cl *clusterView) add(p *plan.Plan) {
 }
 
 // knownSections are the top-level plan fields described by name.
-var knownSections = []string{"apiVersion", "cluster", "node", "mode", "digest", "interfaces", "vrrp", "management", "distribution"}
+var knownSections = []string{"apiVersion", "cluster", "node", "mode", "digest", "interfaces", "vrrp", "management", "distribution", "rollout"}
 
 func (cl *clusterView) addExtra(p *plan.Plan) {
 	if cl.extra == nil {

@@ -149,6 +149,14 @@ func (d *differ) priorityChanged(bn, an *nodeView) {
 	c := Change{Op: OpUpdate, Subject: "node " + name, Detail: fmt.Sprintf("priority %d → %d", bn.priority, an.priority), Wire: true}
 	if o, ok := d.firstOutcome(func(o outcome) bool { return o.kind == preempts && o.after == name }); ok {
 		c.Effect = fmt.Sprintf("once its plan lands, %s preempts: %s", name, d.vipsMove(o))
+		if o.grace > 0 {
+			counts := fmt.Sprintf("counts its adverts as the old %d", bn.priority)
+			if an.priority == 255 {
+				counts = "drops its priority-255 adverts (not-owner)"
+			}
+			d.adviseGrace(fmt.Sprintf("%s uses its raised priority only that long after its plan lands, and until %s's plan lists it with priority %d, %s %s and stays Active beside it.",
+				name, o.before, an.priority, o.before, counts))
+		}
 	} else if o, ok := d.firstOutcome(func(o outcome) bool { return o.kind == preempts && o.before == name }); ok {
 		c.Effect = fmt.Sprintf("once its plan lands, its adverts carry priority %d and %s preempts: %s", an.priority, o.after, d.vipsMove(o))
 	} else if o, ok := d.firstOutcome(func(o outcome) bool { return o.after == name }); ok {

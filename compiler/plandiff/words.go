@@ -118,7 +118,11 @@ func (d *differ) takeoverIn(o outcome) string {
 		if gv.PreemptDelay > 0 && !d.isExternal(o.group, o.after) {
 			s += fmt.Sprintf(" + preempt delay %s", dur(gv.PreemptDelay.D()))
 		}
-		return s + ")"
+		s += ")"
+		if o.grace > 0 {
+			s = fmt.Sprintf("after the rollout grace (%s) and then %s", dur(o.grace), s)
+		}
+		return s
 	case restarts:
 		if o.after == o.before {
 			return fmt.Sprintf("back within %s (Active_Down_Interval of priority %d at %s)", dur(o.takeover), o.afterPrio, iv)

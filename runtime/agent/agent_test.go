@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
@@ -90,7 +93,7 @@ func (f *fakeNet) Listen(ifname string, ipv6 bool, source netip.Addr) (PacketCon
 		return nil, errors.New("no such device")
 	}
 	f.calls = append(f.calls, "listen "+key)
-	c := &fakeConn{in: make(chan fakePacket, 16), closed: make(chan struct{})}
+	c := newFakeConn()
 	f.conns[key] = c
 	return c, nil
 }
@@ -99,6 +102,10 @@ func (f *fakeNet) conn(key string) *fakeConn {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.conns[key]
+}
+
+func (f *fakeNet) ListenMgmt(ifname string, port int) (MgmtConn, error) {
+	return nil, errors.New("fakeNet: no management protocol")
 }
 
 func (f *fakeNet) AddVIP(ifname string, p netip.Prefix) error {
@@ -113,6 +120,20 @@ func (f *fakeNet) RemoveVIP(ifname string, p netip.Prefix) error {
 
 func (f *fakeNet) EnsureLinkLocal(ifname string, a netip.Addr) error {
 	f.record("ll %s %v", ifname, a)
+	return nil
+}
+
+func (f *fakeNet) ApplyRules(s nft.State) error {
+	var vips []string
+	for _, a := range s.DropVIPs {
+		vips = append(vips, a.String())
+	}
+	f.record("rules drop [%s]", strings.Join(vips, " "))
+	return nil
+}
+
+func (f *fakeNet) CleanRules() error {
+	f.record("rules clean")
 	return nil
 }
 
@@ -139,21 +160,48 @@ type fakePacket struct {
 	data     []byte
 }
 
+// fakeConn is a VRRP socket of the fake host: a datagram socket pair, so
+// the agent's loop polls a real descriptor. inject puts a packet on the
+// wire towards the agent; WritePacket records what the agent sent.
 type fakeConn struct {
-	in        chan fakePacket
+	fd, peer  int
 	mu        sync.Mutex
 	written   [][]byte
 	closed    chan struct{}
 	closeOnce sync.Once
 }
 
-func (c *fakeConn) ReadPacket(buf []byte) (int, netip.Addr, netip.Addr, int, error) {
-	select {
-	case p := <-c.in:
-		return copy(buf, p.data), p.src, p.dst, 255, nil
-	case <-c.closed:
-		return 0, netip.Addr{}, netip.Addr{}, 0, io.EOF
+func newFakeConn() *fakeConn {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		panic(err)
 	}
+	return &fakeConn{fd: fds[0], peer: fds[1], closed: make(chan struct{})}
+}
+
+// inject frames a packet as src(16) dst(16) ttl(1) data.
+func (c *fakeConn) inject(p fakePacket) {
+	src, dst := p.src.As16(), p.dst.As16()
+	frame := append(append(append(src[:], dst[:]...), 255), p.data...)
+	if _, err := unix.Write(c.peer, frame); err != nil && !c.isClosed() {
+		panic(err)
+	}
+}
+
+func (c *fakeConn) Fd() int { return c.fd }
+
+func (c *fakeConn) TryReadPacket(buf []byte) (int, netip.Addr, netip.Addr, int, error) {
+	var frame [65536]byte
+	n, err := unix.Read(c.fd, frame[:])
+	if err == unix.EAGAIN {
+		return 0, netip.Addr{}, netip.Addr{}, 0, ErrWouldBlock
+	}
+	if err != nil {
+		return 0, netip.Addr{}, netip.Addr{}, 0, err
+	}
+	src := netip.AddrFrom16([16]byte(frame[:16])).Unmap()
+	dst := netip.AddrFrom16([16]byte(frame[16:32])).Unmap()
+	return copy(buf, frame[33:n]), src, dst, int(frame[32]), nil
 }
 
 func (c *fakeConn) WritePacket(msg []byte) error {
@@ -164,7 +212,11 @@ func (c *fakeConn) WritePacket(msg []byte) error {
 }
 
 func (c *fakeConn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		unix.Close(c.fd)
+		unix.Close(c.peer)
+	})
 	return nil
 }
 
@@ -237,10 +289,17 @@ func start(t *testing.T, p *plan.Plan) *harness {
 
 func startWith(t *testing.T, fn *fakeNet, p *plan.Plan) *harness {
 	t.Helper()
+	return startOn(t, fn, fn, p, nil)
+}
+
+// startOn runs an agent on network n (fn is the fake part of it) with a
+// registry of its own unless reg is given.
+func startOn(t *testing.T, n Network, fn *fakeNet, p *plan.Plan, reg *prometheus.Registry) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, net: fn, path: filepath.Join(dir, "plan.json"), done: make(chan error, 1)}
 	h.write(p)
-	a, err := New(Config{PlanPath: h.path, Network: h.net, Debounce: 20 * time.Millisecond,
+	a, err := New(Config{PlanPath: h.path, Network: n, Debounce: 20 * time.Millisecond, Registry: reg,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -294,6 +353,9 @@ func (h *harness) eventually(what string, cond func() bool) {
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if st := h.agent.Status(); st != nil {
+				h.t.Logf("status at the timeout: %+v", *st)
+			}
 			h.t.Fatalf("%s: not reached in 5s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -333,8 +395,10 @@ func TestStartCleansUpThenTakesOver(t *testing.T) {
 	h := start(t, testPlan())
 	h.waitActive()
 	calls := h.net.callsMatching("")
-	// The leftover VIP is removed before any socket opens.
-	if diff := cmp.Diff([]string{"remove eth0 192.0.2.100/24", "listen " + connV4}, calls[:2]); diff != "" {
+	// The leftover VIP is removed before any socket opens; a crashed
+	// run's nftables tables go, and the VIP of the group without accept
+	// mode is filtered before it can be added.
+	if diff := cmp.Diff([]string{"remove eth0 192.0.2.100/24", "rules clean", "rules drop [192.0.2.100]", "listen " + connV4}, calls[:4]); diff != "" {
 		t.Errorf("start-up order (-want +got):\n%s", diff)
 	}
 	h.eventually("VIP added", func() bool { return len(h.net.callsMatching("add eth0 192.0.2.100/24")) == 1 })
@@ -364,6 +428,9 @@ func TestStartCleansUpThenTakesOver(t *testing.T) {
 	}
 	if !c.isClosed() {
 		t.Error("socket left open")
+	}
+	if rules := h.net.callsMatching("rules"); rules[len(rules)-1] != "rules drop []" {
+		t.Errorf("nftables rules at stop: %v, want mwgc's tables removed last", rules)
 	}
 }
 
@@ -495,7 +562,7 @@ func TestPacketsDispatchedByVRID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.in <- fakePacket{src: src, dst: netip.MustParseAddr("224.0.0.18"), data: b}
+		c.inject(fakePacket{src: src, dst: netip.MustParseAddr("224.0.0.18"), data: b})
 	}
 	send(peer, 99, 250) // another VRID
 	h.eventually("unknown VRID counted", func() bool {

@@ -2,26 +2,31 @@ package agent
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/mwgc/mwgc/runtime/plan"
+	"github.com/mwgc/mwgc/runtime/nft"
+	"github.com/mwgc/mwgc/runtime/node"
 )
 
 // Network is everything the agent does to the host's networking. The Linux
-// implementation (LinuxNetwork) wraps runtime/vrrpnet, runtime/vip and
-// runtime/announce; tests inject a fake, so the agent's wiring, reload and
-// shutdown logic run without root.
+// implementation (LinuxNetwork) wraps runtime/vrrpnet, runtime/mgmt,
+// runtime/vip and runtime/announce; tests inject a fake, so the executor's
+// loop, reload and shutdown run without root.
 type Network interface {
 	// Listen opens a VRRP socket on ifname for one family, sending from source.
 	Listen(ifname string, ipv6 bool, source netip.Addr) (PacketConn, error)
+	// ListenMgmt opens the management protocol's UDP socket.
+	ListenMgmt(ifname string, port int) (MgmtConn, error)
 	AddVIP(ifname string, p netip.Prefix) error
 	// RemoveVIP must treat an absent address as success.
 	RemoveVIP(ifname string, p netip.Prefix) error
 	EnsureLinkLocal(ifname string, a netip.Addr) error
 	OpenAnnouncer(ifname string) (Announcer, error)
+	// ApplyRules makes mwgc's nftables tables hold s (runtime/nft: one
+	// transaction, nothing else touched); CleanRules removes every table
+	// of mwgc's, a crashed run's included.
+	ApplyRules(s nft.State) error
+	CleanRules() error
 	// WatchLinks reports the host's link states to report: a full listing
 	// before it returns, then every change, and a full listing again
 	// whenever it had to resubscribe, until ctx ends. An error means the
@@ -29,10 +34,22 @@ type Network interface {
 	WatchLinks(ctx context.Context, report LinkReport, warn func(error)) error
 }
 
-// PacketConn is one raw VRRP socket (see runtime/vrrpnet.Conn).
+// PacketConn is one raw VRRP socket (see runtime/vrrpnet.Conn). The loop
+// polls Fd for readability and then reads until ErrWouldBlock.
 type PacketConn interface {
-	ReadPacket(buf []byte) (n int, src, dst netip.Addr, ttl int, err error)
+	Fd() int
+	// TryReadPacket never blocks: it returns ErrWouldBlock when nothing is queued.
+	TryReadPacket(buf []byte) (n int, src, dst netip.Addr, ttl int, err error)
 	WritePacket(msg []byte) error
+	Close() error
+}
+
+// MgmtConn is the management protocol's socket (see runtime/mgmt.Conn).
+type MgmtConn interface {
+	Fd() int
+	// TryRead never blocks: ok is false when nothing is queued.
+	TryRead(buf []byte) (n int, src netip.Addr, ok bool, err error)
+	Send(from, to netip.Addr, b []byte) error
 	Close() error
 }
 
@@ -43,14 +60,10 @@ type Announcer interface {
 	Close() error
 }
 
-// Management is the part of runtime/mgmt.Service the agent drives.
-type Management interface {
-	SetActive(active bool)
-	Update(p *plan.Plan) error
-	Status() any
-	Close() error
-}
+// LinkState is one interface's link state as the kernel reports it.
+type LinkState = node.LinkState
 
-// StartManagement starts the management protocol for a plan that has a
-// management section (see runtime/mgmt.Start).
-type StartManagement func(p *plan.Plan, log *slog.Logger, reg prometheus.Registerer) (Management, error)
+// LinkReport receives link states from Network.WatchLinks. A full report
+// lists every interface of the host: one it does not name does not exist.
+// It must not block.
+type LinkReport func(full bool, links []LinkState)

@@ -13,97 +13,6 @@ import (
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
-func TestLinkTracker(t *testing.T) {
-	up := func(i int, name string) LinkState { return LinkState{Index: i, Name: name, Up: true} }
-	down := func(i int, name string) LinkState { return LinkState{Index: i, Name: name} }
-	type step struct {
-		what    string
-		full    bool
-		links   []LinkState
-		watch   []string // non-nil: a Watch step instead of Observe
-		change  faultChange
-		wantDwn []string
-	}
-	tests := []struct {
-		name  string
-		steps []step
-	}{
-		{"no watcher: unknown interfaces count as up", []step{
-			{what: "watch", watch: []string{"eth0", "eth1"}, change: faultUnchanged},
-		}},
-		{"down at start", []step{
-			{what: "listing", full: true, links: []LinkState{up(1, "eth0"), down(2, "eth1")}, change: faultUnchanged},
-			{what: "watch", watch: []string{"eth1", "eth0", "eth0"}, change: faultEntered, wantDwn: []string{"eth1"}},
-			{what: "eth1 up", links: []LinkState{up(2, "eth1")}, change: faultLeft},
-		}},
-		{"one of two down, then the other, then both up", []step{
-			{what: "listing", full: true, links: []LinkState{up(1, "eth0"), up(2, "eth1")}},
-			{what: "watch", watch: []string{"eth0", "eth1"}},
-			{what: "eth1 down", links: []LinkState{down(2, "eth1")}, change: faultEntered, wantDwn: []string{"eth1"}},
-			{what: "eth0 down", links: []LinkState{down(1, "eth0")}, change: faultUnchanged, wantDwn: []string{"eth0", "eth1"}},
-			{what: "eth1 up", links: []LinkState{up(2, "eth1")}, change: faultUnchanged, wantDwn: []string{"eth0"}},
-			{what: "eth0 up", links: []LinkState{up(1, "eth0")}, change: faultLeft},
-		}},
-		{"unwatched interfaces do not matter", []step{
-			{what: "listing", full: true, links: []LinkState{up(1, "eth0"), up(2, "eth1")}},
-			{what: "watch", watch: []string{"eth0"}},
-			{what: "eth1 down", links: []LinkState{down(2, "eth1")}, change: faultUnchanged},
-			{what: "reload adds a group on eth1", watch: []string{"eth0", "eth1"}, change: faultEntered, wantDwn: []string{"eth1"}},
-			{what: "reload removes it", watch: []string{"eth0"}, change: faultLeft},
-		}},
-		{"deleted, missing from a listing, renamed", []step{
-			{what: "listing", full: true, links: []LinkState{up(1, "eth0"), up(2, "eth1")}},
-			{what: "watch", watch: []string{"eth0", "eth1"}},
-			{what: "eth1 deleted", links: []LinkState{{Index: 2, Name: "eth1", Gone: true}}, change: faultEntered, wantDwn: []string{"eth1"}},
-			{what: "eth1 recreated", links: []LinkState{up(7, "eth1")}, change: faultLeft},
-			{what: "relisting without eth0", full: true, links: []LinkState{up(7, "eth1")}, change: faultEntered, wantDwn: []string{"eth0"}},
-			{what: "eth0 back", links: []LinkState{up(1, "eth0")}, change: faultLeft},
-			{what: "eth0 renamed away", links: []LinkState{up(1, "wan0")}, change: faultEntered, wantDwn: []string{"eth0"}},
-			{what: "another device renamed to eth0", links: []LinkState{up(9, "eth0")}, change: faultLeft},
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tr := newLinkTracker()
-			for _, s := range tt.steps {
-				var got faultChange
-				if s.watch != nil {
-					got = tr.Watch(s.watch)
-				} else {
-					got = tr.Observe(s.full, s.links)
-				}
-				if got != s.change {
-					t.Errorf("%s: change %v, want %v", s.what, got, s.change)
-				}
-				if diff := cmp.Diff(s.wantDwn, tr.Down()); diff != "" {
-					t.Errorf("%s: down (-want +got):\n%s", s.what, diff)
-				}
-				if tr.Fault() != (len(s.wantDwn) > 0) {
-					t.Errorf("%s: Fault() = %v with %v down", s.what, tr.Fault(), s.wantDwn)
-				}
-			}
-		})
-	}
-}
-
-func TestLinkInboxFullListingSupersedes(t *testing.T) {
-	b := newLinkInbox()
-	b.put(false, []LinkState{{Index: 1, Name: "eth0"}})
-	b.put(true, []LinkState{{Index: 1, Name: "eth0", Up: true}})
-	b.put(false, []LinkState{{Index: 2, Name: "eth1"}})
-	got := b.take()
-	want := []linkBatch{
-		{full: true, links: []LinkState{{Index: 1, Name: "eth0", Up: true}}},
-		{links: []LinkState{{Index: 2, Name: "eth1"}}},
-	}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(linkBatch{})); diff != "" {
-		t.Errorf("pending (-want +got):\n%s", diff)
-	}
-	if len(b.take()) != 0 {
-		t.Error("take left batches behind")
-	}
-}
-
 var outsideSrc = netip.MustParseAddr("198.51.100.11")
 
 const connOutside = "eth1/false/198.51.100.11"
@@ -186,7 +95,7 @@ func TestFaultOnOneLinkTakesEveryGroupOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inside.in <- fakePacket{src: peer, dst: netip.MustParseAddr("224.0.0.18"), data: b}
+		inside.inject(fakePacket{src: peer, dst: netip.MustParseAddr("224.0.0.18"), data: b})
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n := len(h.net.conn(connV4).adverts(t, self)); n != sent {

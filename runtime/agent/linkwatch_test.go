@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,13 +69,16 @@ func TestLinuxLinkWatcher(t *testing.T) {
 	}
 	defer h.Close()
 
-	inbox := newLinkInbox()
+	var mu sync.Mutex
+	var inbox []linkBatch
 	var fullListings, warnings atomic.Int32
 	report := func(full bool, links []LinkState) {
 		if full {
 			fullListings.Add(1)
 		}
-		inbox.put(full, links)
+		mu.Lock()
+		inbox = append(inbox, linkBatch{full, slices.Clone(links)})
+		mu.Unlock()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -81,10 +86,14 @@ func TestLinuxLinkWatcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := newLinkTracker()
+	tr := &linkView{byIndex: map[int]LinkState{}}
 	observe := func() {
-		for _, b := range inbox.take() {
-			tr.Observe(b.full, b.links)
+		mu.Lock()
+		batches := inbox
+		inbox = nil
+		mu.Unlock()
+		for _, b := range batches {
+			tr.observe(b.full, b.links)
 		}
 	}
 	wait := func(what string, cond func() bool) {
@@ -92,7 +101,7 @@ func TestLinuxLinkWatcher(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for observe(); !cond(); observe() {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not reported within 5s (down: %v)", what, tr.Down())
+				t.Fatalf("%s: not reported within 5s (down: %v)", what, tr.down())
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -104,8 +113,8 @@ func TestLinuxLinkWatcher(t *testing.T) {
 	if fullListings.Load() != 1 {
 		t.Fatalf("%d full listings before return, want 1", fullListings.Load())
 	}
-	tr.Watch([]string{"lo", "v0"})
-	if got := fmt.Sprint(tr.Down()); got != "[lo v0]" {
+	tr.watched = []string{"lo", "v0"}
+	if got := fmt.Sprint(tr.down()); got != "[lo v0]" {
 		t.Fatalf("down after the first listing: %s, want [lo v0] (lo down, v0 missing)", got)
 	}
 
@@ -118,7 +127,7 @@ func TestLinuxLinkWatcher(t *testing.T) {
 	lo, err := h.LinkByName("lo")
 	must(err)
 	must(h.LinkSetUp(lo))
-	wait("lo up (operational state unknown counts as up)", func() bool { return tr.Up("lo") })
+	wait("lo up (operational state unknown counts as up)", func() bool { return tr.up("lo") })
 
 	// A veth end is up only with carrier, i.e. while its peer is up too.
 	must(h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "v0"}, PeerName: "v1"}))
@@ -129,15 +138,15 @@ func TestLinuxLinkWatcher(t *testing.T) {
 	must(h.LinkSetUp(v0))
 	time.Sleep(50 * time.Millisecond)
 	observe()
-	if tr.Up("v0") {
+	if tr.up("v0") {
 		t.Fatal("v0 counted as up without carrier (peer v1 down)")
 	}
 	must(h.LinkSetUp(v1))
-	wait("v0 up with carrier", func() bool { return tr.Up("v0") && !tr.Fault() })
+	wait("v0 up with carrier", func() bool { return tr.up("v0") && len(tr.down()) == 0 })
 	must(h.LinkSetDown(v1))
-	wait("carrier loss", func() bool { return !tr.Up("v0") })
+	wait("carrier loss", func() bool { return !tr.up("v0") })
 	must(h.LinkSetUp(v1))
-	wait("carrier back", func() bool { return tr.Up("v0") })
+	wait("carrier back", func() bool { return tr.up("v0") })
 
 	// A subscription error: the watcher drops the subscription (warns
 	// first), pauses, subscribes and lists again. The deletion in the gap
@@ -145,15 +154,59 @@ func TestLinuxLinkWatcher(t *testing.T) {
 	w.errs <- errors.New("test: lost notifications")
 	wait("warning", func() bool { return warnings.Load() > 0 })
 	must(h.LinkDel(v0))
-	wait("deletion seen through the new listing", func() bool { return !tr.Up("v0") })
+	wait("deletion seen through the new listing", func() bool { return !tr.up("v0") })
 	if n := fullListings.Load(); n != 2 {
 		t.Errorf("%d full listings, want 2 (start and resubscription)", n)
 	}
-	if got := fmt.Sprint(tr.Down()); got != "[v0]" {
+	if got := fmt.Sprint(tr.down()); got != "[v0]" {
 		t.Errorf("down: %s, want [v0]", got)
 	}
 
 	// And the new subscription reports changes again.
 	must(h.LinkSetDown(lo))
-	wait("lo down after resubscribing", func() bool { return !tr.Up("lo") })
+	wait("lo down after resubscribing", func() bool { return !tr.up("lo") })
+}
+
+type linkBatch struct {
+	full  bool
+	links []LinkState
+}
+
+// linkView is what the reports say, read as the node reads them: by
+// index, a full listing replacing everything; a name not listed is down.
+type linkView struct {
+	byIndex map[int]LinkState
+	watched []string
+}
+
+func (v *linkView) observe(full bool, links []LinkState) {
+	if full {
+		clear(v.byIndex)
+	}
+	for _, l := range links {
+		if l.Gone {
+			delete(v.byIndex, l.Index)
+		} else {
+			v.byIndex[l.Index] = l
+		}
+	}
+}
+
+func (v *linkView) up(name string) bool {
+	for _, l := range v.byIndex {
+		if l.Name == name && l.Up {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *linkView) down() []string {
+	var out []string
+	for _, n := range v.watched {
+		if !v.up(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -1,8 +1,13 @@
 package agent
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mwgc/mwgc/runtime/node"
+	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
 // metrics are the agent's Prometheus series, all under "mwgc_agent_".
@@ -95,4 +100,61 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // registerProcessCollectors adds the usual go_ and process_ series.
 func registerProcessCollectors(reg prometheus.Registerer) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+// report turns the node's reports into metrics.
+func (a *Agent) report(e node.Effect) {
+	m := a.met
+	switch e := e.(type) {
+	case node.Transition:
+		m.transitions.WithLabelValues(e.Group, e.From.String(), e.To.String()).Inc()
+	case node.Dropped:
+		m.drops.WithLabelValues(e.Group, e.Reason).Inc()
+	case node.Received:
+		a.group(e.Group).recv.Inc()
+	case node.UnknownVRID:
+		if s := a.vrrp[e.Socket]; s != nil {
+			s.unknown.Inc()
+		} else {
+			m.unknownVRID.WithLabelValues(e.Socket.Interface, e.Socket.Family()).Inc()
+		}
+	case node.GroupState:
+		if e.Removed {
+			m.state.DeleteLabelValues(e.Group)
+			delete(a.groups, e.Group)
+			return
+		}
+		m.state.WithLabelValues(e.Group).Set(stateValue(e.State))
+	case node.ActiveChanged:
+		m.syncActive.Set(boolValue(e.Active))
+	case node.FaultChanged:
+		m.fault.Set(boolValue(e.Fault))
+	case node.InterfacesChanged:
+		m.interfaceUp.Reset()
+		for name, up := range e.Up {
+			m.interfaceUp.WithLabelValues(name).Set(boolValue(up))
+		}
+	default:
+		a.log.Warn("agent: an effect it does not know", "effect", fmt.Sprintf("%T", e))
+	}
+}
+
+// stateValue is mwgc_agent_state's value for a state name.
+func stateValue(s string) float64 {
+	switch s {
+	case vrrp.StateBackup.String():
+		return 1
+	case vrrp.StateActive.String():
+		return 2
+	case node.StateFault:
+		return 3
+	}
+	return 0
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

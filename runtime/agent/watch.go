@@ -15,7 +15,7 @@ import (
 // has been quiet for Config.Debounce, the loop re-reads the plan (content it
 // already runs or already refused is ignored there).
 func (a *Agent) watch() (stop func(), err error) {
-	return watchPlanDir(a.cfg.PlanPath, a.cfg.Debounce, a.log, func() { a.requestReload(false) })
+	return watchPlanDir(a.cfg.PlanPath, a.cfg.Debounce, a.log, func() { a.post(func() { a.readPlan(false) }) })
 }
 
 // watchPlanDir calls changed, debounced, after any change in the

@@ -34,7 +34,23 @@ var (
 		"Key file changes noticed without a plan update: applied (ok) or refused (file unusable, old keys kept).", []string{"result"}, nil)
 )
 
-type collector struct{ s *Service }
+// Snapshot is what the metrics are made of: the status and the counters
+// kept around the engine.
+type Snapshot struct {
+	Status                    Status
+	ReloadsOK, ReloadsRefused uint64 // plan updates applied or refused
+	KeyReloads, KeyRefused    uint64 // key file changes applied or refused
+	TableWrites, TableErrors  uint64 // table file writes asked for, and failed
+}
+
+// NewCollector exports the management metrics read from snapshot at
+// scrape time; while it reports false (no management protocol runs),
+// nothing is exported.
+func NewCollector(snapshot func() (Snapshot, bool)) prometheus.Collector {
+	return &collector{snapshot: snapshot}
+}
+
+type collector struct{ snapshot func() (Snapshot, bool) }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descActive, descNodes, descAnswering, descSent, descReceived,
@@ -44,38 +60,34 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
-	s.mu.Lock()
-	active := s.eng.Active()
-	st := s.eng.Stats()
-	counts := countNodes(s.eng.Table())
-	answering := len(s.eng.Directors())
-	cn := s.counters
-	s.mu.Unlock()
-
+	s, ok := c.snapshot()
+	if !ok {
+		return
+	}
+	st := s.Status.Stats
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	gauge(descActive, map[bool]float64{true: 1}[active])
-	gauge(descNodes, float64(counts.Up), string(engine.StatusUp))
-	gauge(descNodes, float64(counts.Down), string(engine.StatusDown))
-	gauge(descNodes, float64(counts.Unseen), string(engine.StatusUnseen))
-	gauge(descAnswering, float64(answering))
+	gauge(descActive, map[bool]float64{true: 1}[s.Status.Active])
+	gauge(descNodes, float64(s.Status.Counts.Up), string(engine.StatusUp))
+	gauge(descNodes, float64(s.Status.Counts.Down), string(engine.StatusDown))
+	gauge(descNodes, float64(s.Status.Counts.Unseen), string(engine.StatusUnseen))
+	gauge(descAnswering, float64(len(s.Status.Answering)))
 	counter(descSent, st.DiscoveriesSent, "discovery")
 	counter(descSent, st.AnswersSent, "answer")
 	counter(descReceived, st.DiscoveriesReceived, "discovery")
 	counter(descReceived, st.AnswersReceived, "answer")
 	for _, r := range engine.DropReasons {
-		counter(descDrops, st.Drops[r], string(r))
+		counter(descDrops, st.Drops[string(r)], string(r))
 	}
-	counter(descSendErrors, cn.sendErrors)
-	counter(descTableWrites, cn.tableWrites)
-	counter(descTableErrors, s.table.errors.Load())
-	counter(descReloads, cn.reloadsOK, "ok")
-	counter(descReloads, cn.reloadsRefused, "refused")
-	counter(descKeyReloads, cn.keyReloads, "ok")
-	counter(descKeyReloads, cn.keyRefused, "refused")
+	counter(descSendErrors, st.SendErrors)
+	counter(descTableWrites, s.TableWrites)
+	counter(descTableErrors, s.TableErrors)
+	counter(descReloads, s.ReloadsOK, "ok")
+	counter(descReloads, s.ReloadsRefused, "refused")
+	counter(descKeyReloads, s.KeyReloads, "ok")
+	counter(descKeyReloads, s.KeyRefused, "refused")
 }

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/mwgc/mwgc/runtime/mgmt/engine"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
 	"github.com/mwgc/mwgc/runtime/plan"
 )
@@ -13,19 +12,24 @@ import (
 // The distribution report (docs/distribution.md): a node whose plan
 // distributes traffic tells the director, in its version-2 answers, the
 // MAC of its interface on the distribution segment and whether its proxy
-// port accepts a connection. Checked here, off the protocol's lock, every
-// reportEvery.
+// port accepts a connection. The node asks for the check every
+// ReportEvery; the agent runs CheckReport off its loop (it may wait for a
+// connection) and hands the result back.
 
-// reportTarget is what the node checks; zero when it takes no share.
-type reportTarget struct {
+// ReportTarget is what the node checks; zero when it takes no share.
+type ReportTarget struct {
 	ifname string
 	proxy  netip.AddrPort
 }
 
-func reportTargetOf(p *plan.Plan) reportTarget {
+// IsZero reports whether there is nothing to check.
+func (t ReportTarget) IsZero() bool { return t == ReportTarget{} }
+
+// ReportTargetOf is what a node running p checks.
+func ReportTargetOf(p *plan.Plan) ReportTarget {
 	d := p.Distribution
 	if d == nil || !d.Scans {
-		return reportTarget{}
+		return ReportTarget{}
 	}
 	for _, in := range p.Interfaces {
 		if in.Name != d.Interface {
@@ -33,15 +37,16 @@ func reportTargetOf(p *plan.Plan) reportTarget {
 		}
 		for _, a := range in.Addresses {
 			if a.Addr().Is4() {
-				return reportTarget{ifname: in.Name, proxy: netip.AddrPortFrom(a.Addr(), uint16(d.ProxyPort))}
+				return ReportTarget{ifname: in.Name, proxy: netip.AddrPortFrom(a.Addr(), uint16(d.ProxyPort))}
 			}
 		}
 	}
-	return reportTarget{}
+	return ReportTarget{}
 }
 
-// checkReport reads the interface's MAC and tries the proxy port once.
-func checkReport(t reportTarget, timeout time.Duration) wire.Report {
+// CheckReport reads the interface's MAC and tries the proxy port once,
+// waiting at most timeout.
+func CheckReport(t ReportTarget, timeout time.Duration) wire.Report {
 	var r wire.Report
 	if t.ifname == "" {
 		return r
@@ -57,30 +62,15 @@ func checkReport(t reportTarget, timeout time.Duration) wire.Report {
 	return r
 }
 
-// reportEvery is how often the proxy port is checked: every discovery
+// ReportEvery is how often the proxy port is checked: every discovery
 // interval, at most every second, so a closed proxy leaves the mapping
-// within an interval or a second plus the next answer.
-func (s *Service) reportEvery() time.Duration {
-	return min(s.mgmt.DiscoveryInterval.D(), time.Second)
+// within an interval or a second plus the next answer. The check waits at
+// most ReportTimeout.
+func ReportEvery(m *plan.Management) time.Duration {
+	return min(m.DiscoveryInterval.D(), time.Second)
 }
 
-// reportLoop checks and hands the result to the engine until Close.
-func (s *Service) reportLoop() {
-	defer s.wg.Done()
-	for {
-		s.mu.Lock()
-		target, every := s.report, s.reportEvery()
-		s.mu.Unlock()
-		r := checkReport(target, min(every/2, 500*time.Millisecond))
-		s.mu.Lock()
-		if !s.closed {
-			s.stepLocked(engine.SetReport{Report: r})
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.done:
-			return
-		case <-time.After(every):
-		}
-	}
+// ReportTimeout bounds one check of the proxy port.
+func ReportTimeout(m *plan.Management) time.Duration {
+	return min(ReportEvery(m)/2, 500*time.Millisecond)
 }

@@ -14,15 +14,15 @@ func TestCheckReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := reportTarget{ifname: "lo", proxy: netip.MustParseAddrPort(ln.Addr().String())}
-	if r := checkReport(target, time.Second); !r.Serving || r.MAC != [6]byte{} {
+	target := ReportTarget{ifname: "lo", proxy: netip.MustParseAddrPort(ln.Addr().String())}
+	if r := CheckReport(target, time.Second); !r.Serving || r.MAC != [6]byte{} {
 		t.Fatalf("listening proxy: %+v (lo has no MAC)", r)
 	}
 	ln.Close()
-	if r := checkReport(target, time.Second); r.Serving {
+	if r := CheckReport(target, time.Second); r.Serving {
 		t.Fatalf("closed proxy reported serving: %+v", r)
 	}
-	if r := checkReport(reportTarget{}, time.Second); r.Serving {
+	if r := CheckReport(ReportTarget{}, time.Second); r.Serving {
 		t.Fatalf("no target: %+v", r)
 	}
 }
@@ -32,11 +32,11 @@ func TestReportTargetOf(t *testing.T) {
 		Interfaces:   []plan.Interface{{Name: "eth1", Addresses: []netip.Prefix{netip.MustParsePrefix("2001:db8::5/64"), netip.MustParsePrefix("192.0.2.5/24")}}},
 		Distribution: &plan.Distribution{Interface: "eth1", ProxyPort: 9090, Scans: true},
 	}
-	if got := reportTargetOf(p); got.ifname != "eth1" || got.proxy.String() != "192.0.2.5:9090" {
+	if got := ReportTargetOf(p); got.ifname != "eth1" || got.proxy.String() != "192.0.2.5:9090" {
 		t.Fatalf("target %+v", got)
 	}
 	p.Distribution.Scans = false
-	if got := reportTargetOf(p); got != (reportTarget{}) {
+	if got := ReportTargetOf(p); got != (ReportTarget{}) {
 		t.Fatalf("a node taking no share checks nothing: %+v", got)
 	}
 }

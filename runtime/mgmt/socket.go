@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"sync/atomic"
+	"sync"
+	"unsafe"
 
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,35 +16,30 @@ import (
 // kernel buffer of about 1 KiB, far above its size).
 const recvBuffer = 4 << 20
 
-// conn is the UDP socket of one node: bound to the wildcard address and the
+// Conn is the UDP socket of one node: bound to the wildcard address and the
 // plan's port on the management interface only (SO_BINDTODEVICE), so it
 // hears broadcasts and unicast on that segment and nothing from other
 // interfaces; it sends from the management address (IP_PKTINFO), whatever
 // the interface's primary address is.
 //
-// The socket is non-blocking and is registered with Go's network poller
-// only while the read loop waits for traffic (conn.wait). The poller is
-// edge-triggered: registered all the time, every datagram arriving while
-// the loop pauses to let datagrams gather would wake the process, a
-// thousand times per interval on a director with a thousand nodes. A
-// blocking read would avoid that but holds the runtime's P inside a system
-// call until the scheduler takes it back (up to ~10 ms), which would delay
-// the agent's VRRP timers. So: while traffic flows the loop drains without
-// blocking and pauses between drains; when none comes it blocks in the
-// poller at no cost.
-type conn struct {
-	fd      int
+// The socket is non-blocking and never registered with Go's network
+// poller: the agent's event loop polls Fd and reads with TryRead, so a
+// datagram wakes nothing but the loop (which, on a director with a
+// thousand nodes, lets answers gather between drains).
+type Conn struct {
 	ifname  string
 	ifindex int
 	port    int
-	source  netip.Addr
 
-	closing atomic.Bool
-	reader  bool                    // a read loop owns the descriptor and closes it on exit
-	waiter  atomic.Pointer[os.File] // the poller registration while wait blocks
+	mu sync.Mutex // held around system calls on fd, so Close cannot race them
+	fd int        // -1 after Close
 }
 
-func listen(ifname string, port int, source netip.Addr) (*conn, error) {
+// ErrClosed is returned by reads and sends after Close.
+var ErrClosed = errors.New("management socket closed")
+
+// Listen opens the management socket on ifname at port.
+func Listen(ifname string, port int) (*Conn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("management interface %s: %w", ifname, err)
@@ -54,7 +48,7 @@ func listen(ifname string, port int, source netip.Addr) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("management socket: %w", err)
 	}
-	fail := func(what string, err error) (*conn, error) {
+	fail := func(what string, err error) (*Conn, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("management socket on %s port %d: %s: %w", ifname, port, what, err)
 	}
@@ -72,29 +66,47 @@ func listen(ifname string, port int, source netip.Addr) (*conn, error) {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port}); err != nil {
 		return fail("bind", err)
 	}
-	return &conn{fd: fd, ifname: ifname, ifindex: ifi.Index, port: port, source: source}, nil
+	return &Conn{fd: fd, ifname: ifname, ifindex: ifi.Index, port: port}, nil
 }
 
-func (c *conn) send(to netip.Addr, b []byte) error {
-	oob := (&ipv4.ControlMessage{Src: c.source.AsSlice(), IfIndex: c.ifindex}).Marshal()
-	return unix.Sendmsg(c.fd, b, oob, &unix.SockaddrInet4{Port: c.port, Addr: to.As4()}, 0)
+// Fd is the socket, for an event loop to poll for readability.
+func (c *Conn) Fd() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fd
 }
 
-// errClosed is returned by reads once close was called.
-var errClosed = errors.New("management socket closed")
+// Send sends b to the plan's port at to, from the management address from.
+func (c *Conn) Send(from, to netip.Addr, b []byte) error {
+	var oob [unix.SizeofCmsghdr + unix.SizeofInet4Pktinfo + 4]byte
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+	pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+	pi.Ifindex = int32(c.ifindex)
+	pi.Spec_dst = from.As4()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd < 0 {
+		return ErrClosed
+	}
+	return unix.Sendmsg(c.fd, b, oob[:unix.CmsgSpace(unix.SizeofInet4Pktinfo)], &unix.SockaddrInet4{Port: c.port, Addr: to.As4()}, unix.MSG_DONTWAIT)
+}
 
-// read returns one queued datagram without blocking; ok is false when
+// TryRead returns one queued datagram without blocking; ok is false when
 // none is queued.
-func (c *conn) read(buf []byte) (n int, src netip.Addr, ok bool, err error) {
+func (c *Conn) TryRead(buf []byte) (n int, src netip.Addr, ok bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for {
-		if c.closing.Load() {
-			return 0, netip.Addr{}, false, errClosed
+		if c.fd < 0 {
+			return 0, netip.Addr{}, false, ErrClosed
 		}
 		n, from, err := unix.Recvfrom(c.fd, buf, unix.MSG_DONTWAIT)
 		switch {
 		case err == unix.EINTR:
 			continue
-		case err == unix.EAGAIN || err == unix.EWOULDBLOCK:
+		case err == unix.EAGAIN:
 			return 0, netip.Addr{}, false, nil
 		case err != nil:
 			return 0, netip.Addr{}, false, err
@@ -107,53 +119,14 @@ func (c *conn) read(buf []byte) (n int, src netip.Addr, ok bool, err error) {
 	}
 }
 
-// wait blocks until a datagram is queued or the socket is closed. It
-// registers a duplicate of the descriptor with Go's poller for the wait
-// only; closing the duplicate deregisters it (os.File.Close removes it from
-// epoll before closing).
-func (c *conn) wait() error {
-	dfd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	f := os.NewFile(uintptr(dfd), "mgmt-socket")
-	c.waiter.Store(f)
-	defer func() {
-		c.waiter.Store(nil)
-		f.Close()
-	}()
-	if c.closing.Load() {
-		return errClosed
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var peek [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return err != unix.EAGAIN && err != unix.EWOULDBLOCK // false: wait for the poller
-	})
-	if c.closing.Load() {
-		return errClosed
-	}
-	return err
-}
-
-// close stops the socket: a read loop blocked in wait wakes up, notices,
-// and closes the descriptor; without a read loop it is closed here.
-func (c *conn) close() error {
-	if c.closing.Swap(true) {
+// Close closes the socket.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd < 0 {
 		return nil
 	}
-	if f := c.waiter.Load(); f != nil {
-		f.Close()
-	}
-	if !c.reader {
-		return unix.Close(c.fd)
-	}
-	return nil
+	err := unix.Close(c.fd)
+	c.fd = -1
+	return err
 }
-
-// release closes the descriptor; called by the read loop when it exits.
-func (c *conn) release() { unix.Close(c.fd) }

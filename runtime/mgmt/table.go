@@ -26,9 +26,17 @@ type TableFile struct {
 	Nodes     []engine.Node `json:"nodes"`
 }
 
-// tableWriter writes table snapshots off the protocol's path: the latest
+// Table is the table file's document for this status, written at now.
+func (st Status) Table(now time.Time) TableFile {
+	return TableFile{
+		Cluster: st.Cluster, Node: st.Node, Active: st.Active, Written: now.UTC(),
+		Interval: st.Interval, DeadAfter: st.DeadAfter, Counts: st.Counts, Nodes: st.Nodes,
+	}
+}
+
+// TableWriter writes table snapshots off the protocol's path: the latest
 // snapshot wins, earlier unwritten ones are skipped.
-type tableWriter struct {
+type TableWriter struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	pending *tableJob
@@ -43,15 +51,18 @@ type tableJob struct {
 	doc  TableFile
 }
 
-func newTableWriter(log *slog.Logger) *tableWriter {
-	w := &tableWriter{log: log, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+// NewTableWriter starts a writer; Close stops it after the last write.
+func NewTableWriter(log *slog.Logger) *TableWriter {
+	w := &TableWriter{log: log, wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go w.loop()
 	return w
 }
 
-func (w *tableWriter) submit(j *tableJob) {
+// Submit asks for doc to be written to path (atomically: a reader sees
+// the old table or the new one).
+func (w *TableWriter) Submit(path string, doc TableFile) {
 	w.mu.Lock()
-	w.pending = j
+	w.pending = &tableJob{path: path, doc: doc}
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -59,7 +70,7 @@ func (w *tableWriter) submit(j *tableJob) {
 	}
 }
 
-func (w *tableWriter) loop() {
+func (w *TableWriter) loop() {
 	defer close(w.stopped)
 	for {
 		select {
@@ -72,7 +83,7 @@ func (w *tableWriter) loop() {
 	}
 }
 
-func (w *tableWriter) flush() {
+func (w *TableWriter) flush() {
 	w.mu.Lock()
 	j := w.pending
 	w.pending = nil
@@ -87,7 +98,11 @@ func (w *tableWriter) flush() {
 	}
 }
 
-func (w *tableWriter) close() {
+// Errors counts failed writes.
+func (w *TableWriter) Errors() uint64 { return w.errors.Load() }
+
+// Close writes what is pending and stops.
+func (w *TableWriter) Close() {
 	close(w.done)
 	<-w.stopped
 }
@@ -101,19 +116,6 @@ func writeFileAtomic(path string, doc *TableFile) error {
 	}
 	b = append(b, '\n')
 	return atomicfile.WriteFile(path, b, 0o644)
-}
-
-// writeTableLocked hands the current table to the writer (s.mu held).
-func (s *Service) writeTableLocked() {
-	if s.mgmt.TableFile == "" {
-		return
-	}
-	st := s.statusLocked()
-	s.table.submit(&tableJob{path: s.mgmt.TableFile, doc: TableFile{
-		Cluster: st.Cluster, Node: st.Node, Active: st.Active, Written: s.now().UTC(),
-		Interval: st.Interval, DeadAfter: st.DeadAfter, Counts: st.Counts, Nodes: st.Nodes,
-	}})
-	s.counters.tableWrites++
 }
 
 func sha256Short(b []byte) []byte {

@@ -78,11 +78,13 @@ func EncodeDigest(p *Plan) ([]byte, string, error) {
 }
 
 // ComputeDigest returns "sha256:<hex>" over the compact JSON encoding of p
-// with Digest empty. Field order is fixed by the Go types, so the encoding
-// is canonical.
+// with Digest empty and without Rollout (which lists the other nodes'
+// digests). Field order is fixed by the Go types, so the encoding is
+// canonical.
 func ComputeDigest(p *Plan) (string, error) {
 	c := *p
 	c.Digest = ""
+	c.Rollout = nil
 	b, err := json.Marshal(&c)
 	if err != nil {
 		return "", err

@@ -58,6 +58,11 @@ type Plan struct {
 	// Distribution is set when the cluster spreads client traffic over
 	// its nodes (docs/distribution.md).
 	Distribution *Distribution `json:"distribution,omitempty"`
+	// Rollout is the digest compiled for every node of the cluster, carried
+	// by directors so the Active can show how far a change has rolled out.
+	// It is left out of every digest (ComputeDigest), or each director's
+	// digest would depend on the others'.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // Interface is one of the node's network interfaces.
@@ -282,4 +287,16 @@ type DistributionNode struct {
 	// DNAT target in nat mode, the neighbour checked in l2 mode.
 	Address  netip.Addr `json:"address"`
 	Director bool       `json:"director,omitempty"`
+}
+
+// Rollout lists what was compiled for each node of the cluster, from the
+// same commit as this plan.
+type Rollout struct {
+	Nodes []NodeDigest `json:"nodes"`
+}
+
+// NodeDigest is the digest of the plan compiled for one node.
+type NodeDigest struct {
+	Node   string `json:"node"`
+	Digest string `json:"digest"`
 }

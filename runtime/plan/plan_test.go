@@ -229,6 +229,7 @@ func TestReadFileNamesThePath(t *testing.T) {
 // something that decodes to the same plan; never a panic.
 func FuzzDecode(f *testing.F) {
 	f.Add(mustEncode(f, directorPlan()))
+	f.Add(mustEncode(f, withRollout(directorPlan())))
 	f.Add([]byte(`{"apiVersion":"mwgc.dev/plan/v1"}`))
 	f.Add([]byte(`{"vrrp":{"groups":[{}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -109,7 +109,47 @@ func (p *Plan) Validate() error {
 	if p.Distribution != nil {
 		p.Distribution.validate(p, ifaces, bad)
 	}
+	if p.Rollout != nil {
+		p.Rollout.validate(p, bad)
+	}
 	return errs.ErrorOrNil()
+}
+
+// validate checks that the roll-out table names each member once, with a
+// well-formed digest.
+func (r *Rollout) validate(p *Plan, bad func(string, ...any)) {
+	members := map[string]bool{}
+	if p.Management != nil {
+		for _, m := range p.Management.Members {
+			members[m.Name] = true
+		}
+	}
+	seen := map[string]bool{}
+	for i, n := range r.Nodes {
+		switch {
+		case !members[n.Node]:
+			bad("rollout.nodes[%d].node: %q is not a member of the management protocol", i, n.Node)
+		case seen[n.Node]:
+			bad("rollout.nodes[%d].node: %q appears twice", i, n.Node)
+		}
+		seen[n.Node] = true
+		if !validDigest(n.Digest) {
+			bad("rollout.nodes[%d].digest: %q is not sha256:<64 hex digits>", i, n.Digest)
+		}
+	}
+}
+
+func validDigest(d string) bool {
+	hex, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(hex) != 64 {
+		return false
+	}
+	for _, c := range hex {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Limits of a distribution.

@@ -44,6 +44,14 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 		return []MemberAction{{Member: member, Action: Rejected{Err: fmt.Errorf("vrrp: sync group has no member %d", member)}}}
 	}
 
+	// A member started alone (a group added to a running node) joins the
+	// group where it is: while the others are Active it becomes Active at
+	// once instead of waiting out Active_Down_Interval as a Backup, so the
+	// node stays Active for all of its groups or for none.
+	if _, ok := ev.(Start); ok && member >= 0 {
+		out = g.joinActive(now, member, out)
+	}
+
 	// The last member transition of this step decides where the group goes.
 	leader, target := -1, StateInitialize
 	for _, ma := range out {
@@ -96,6 +104,21 @@ func (g *SyncGroup) spreadReannounce(now time.Time, out []MemberAction) []Member
 	for i, r := range g.routers {
 		if !announced[i] {
 			out = appendMember(out, i, r.reannounce(now, why))
+		}
+	}
+	return out
+}
+
+// joinActive makes a freshly started member Active when another member is.
+func (g *SyncGroup) joinActive(now time.Time, member int, out []MemberAction) []MemberAction {
+	r := g.routers[member]
+	if r.state != StateBackup {
+		return out
+	}
+	for i, o := range g.routers {
+		if i != member && o.state == StateActive {
+			reason := fmt.Sprintf("sync group: joined while member %d (VRID %d) is Active", i, o.cfg.VRID)
+			return appendMember(out, member, r.becomeActive(now, nil, reason))
 		}
 	}
 	return out

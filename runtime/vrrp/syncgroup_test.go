@@ -113,3 +113,26 @@ func TestSyncGroupLeavesStoppedMembersAlone(t *testing.T) {
 		t.Fatalf("member 1 is %v", g.Router(1).State())
 	}
 }
+
+// A member started alone while another is Active (a group added to an
+// Active node by a reload) joins as Active at once; while the others are
+// Backup it starts as Backup like any router.
+func TestSyncGroupMemberJoinsActive(t *testing.T) {
+	g := twoFamilies(t)
+	g.Step(t0, 0, Start{})
+	got := renderMember(g.Step(t0.Add(time.Second), 1, Start{}))
+	if diff := cmp.Diff([]string{"1: Initialize->Backup"}, got); diff != "" {
+		t.Fatalf("start beside a Backup (-want +got):\n%s", diff)
+	}
+	g.Step(t0.Add(time.Second), -1, Shutdown{})
+	g.Step(t0.Add(2*time.Second), 0, Start{})
+	g.Step(t0.Add(6*time.Second), -1, Tick{}) // member 0 Active
+	got = renderMember(g.Step(t0.Add(7*time.Second), 1, Start{}))
+	want := []string{"1: Initialize->Backup", "1: send 100", "1: add 2001:db8::100/64", "1: announce 2001:db8::100/64", "1: Backup->Active"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("start beside an Active (-want +got):\n%s", diff)
+	}
+	if d := g.Router(1).Deadline().Sub(t0); d != 9*time.Second {
+		t.Errorf("joined member's next advert at %v, want one interval (2s) after joining", d)
+	}
+}

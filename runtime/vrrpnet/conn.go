@@ -8,46 +8,54 @@
 // can apply RFC 9568's receive checks. Parsing and checksums of the VRRP
 // message itself are the engine's business, except that for IPv6 the kernel
 // computes and verifies the checksum (IPV6_CHECKSUM at offset 6).
+//
+// The socket is made with plain system calls and is never registered with
+// Go's network poller unless a blocking ReadPacket waits on it: an event
+// loop polls Fd itself and reads with TryReadPacket, and nothing else in
+// the process wakes up for its packets.
 package vrrpnet
 
 import (
-	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
+	"os"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
-// Protocol is the IP protocol number of VRRP.
-const Protocol = 112
-
-// TTL is the TTL / hop limit VRRP sends with and requires on receive.
-const TTL = 255
-
-// The VRRP multicast groups.
-var (
-	GroupIPv4 = netip.MustParseAddr("224.0.0.18")
-	GroupIPv6 = netip.MustParseAddr("ff02::12")
-)
+// ErrWouldBlock is TryReadPacket's answer when no message is queued.
+var ErrWouldBlock = unix.EAGAIN
 
 // Conn sends and receives VRRP messages (the IP payload, without IP header)
-// on one interface for one address family. ReadPacket and WritePacket may be
-// called concurrently from different goroutines.
+// on one interface for one address family. Its methods may be called
+// concurrently.
 type Conn struct {
 	ifi    *net.Interface
 	source netip.Addr
 	group  netip.Addr
-	raw    *net.IPConn
-	v4     *ipv4.PacketConn // exactly one of v4, v6 is set
-	v6     *ipv6.PacketConn
-	dst    *net.IPAddr
-	cm4    *ipv4.ControlMessage // per-packet source and interface, built once
-	cm6    *ipv6.ControlMessage
+	ipv6   bool
+
+	mu sync.Mutex // held around system calls on fd, so Close cannot race them
+	fd int        // -1 after Close
+
+	// Built once: the destination and the control message that sets the
+	// source address and interface of every advert.
+	dst    [unix.SizeofSockaddrInet6]byte
+	dstLen uint32
+	oob    []byte
+
+	deadline atomic.Int64 // ReadPacket's deadline in UnixNano; 0: none
+	closing  atomic.Bool
+	waiter   atomic.Pointer[os.File] // ReadPacket's poller registration while it waits
 }
 
 // Listen opens a raw protocol-112 socket on ifname for IPv4 (ipv6 false) or
@@ -68,96 +76,122 @@ func Listen(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("vrrpnet: source %v is not an %s address", source, fam)
 	}
-	source = source.Unmap()
-
-	network, laddr := "ip4:112", "0.0.0.0"
+	c := &Conn{ifi: ifi, source: source.Unmap(), ipv6: ipv6, group: vrrp.GroupIPv4}
+	domain, name := unix.AF_INET, "ip4:112"
 	if ipv6 {
-		network, laddr = "ip6:112", "::"
+		domain, name, c.group = unix.AF_INET6, "ip6:112", vrrp.GroupIPv6
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		// Bound to the device: with groups on several interfaces, each Conn
-		// sees only its own interface's adverts.
-		var serr error
-		if err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, ifname)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
-	pc, err := lc.ListenPacket(context.Background(), network, laddr)
+	fd, err := unix.Socket(domain, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, vrrp.ProtocolNumber)
 	if err != nil {
-		return nil, fmt.Errorf("vrrpnet: open raw %s socket on %s: %w", network, ifname, err)
+		return nil, fmt.Errorf("vrrpnet: open raw %s socket on %s: %w", name, ifname, os.NewSyscallError("socket", err))
 	}
-	c := &Conn{ifi: ifi, source: source, raw: pc.(*net.IPConn)}
+	c.fd = fd
+	// Bound to the device: with groups on several interfaces, each Conn
+	// sees only its own interface's adverts.
+	if err := unix.BindToDevice(fd, ifname); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("vrrpnet: %s on %s: SO_BINDTODEVICE: %w", name, ifname, err)
+	}
 	if ipv6 {
 		err = c.setup6()
 	} else {
 		err = c.setup4()
 	}
 	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("vrrpnet: %s on %s: %w", network, ifname, err)
+		unix.Close(fd)
+		return nil, fmt.Errorf("vrrpnet: %s on %s: %w", name, ifname, err)
+	}
+	// A raw socket receives protocol 112 from every interface until
+	// SO_BINDTODEVICE takes effect: drop what came before it.
+	var buf [64]byte
+	for {
+		if _, _, err := unix.Recvfrom(fd, buf[:], unix.MSG_DONTWAIT); err != nil {
+			break
+		}
 	}
 	return c, nil
 }
 
 func (c *Conn) setup4() error {
-	c.group = GroupIPv4
-	c.cm4 = &ipv4.ControlMessage{Src: net.IP(c.source.AsSlice()), IfIndex: c.ifi.Index}
-	c.dst = &net.IPAddr{IP: net.IP(GroupIPv4.AsSlice())}
-	p := ipv4.NewPacketConn(c.raw)
-	c.v4 = p
-	if err := p.JoinGroup(c.ifi, c.dst); err != nil {
-		return fmt.Errorf("join %v: %w", GroupIPv4, err)
+	fd := c.fd
+	group := c.group.As4()
+	opts := []struct {
+		name string
+		opt  int
+		val  int
+	}{
+		{"multicast TTL", unix.IP_MULTICAST_TTL, vrrp.RequiredTTL},
+		{"TTL", unix.IP_TTL, vrrp.RequiredTTL},
+		{"multicast loopback", unix.IP_MULTICAST_LOOP, 0},
 	}
-	if err := p.SetMulticastInterface(c.ifi); err != nil {
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, o.opt, o.val); err != nil {
+			return fmt.Errorf("%s: %w", o.name, err)
+		}
+	}
+	mreq := &unix.IPMreqn{Multiaddr: group, Ifindex: int32(c.ifi.Index)}
+	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, mreq); err != nil {
 		return fmt.Errorf("multicast interface: %w", err)
 	}
-	if err := p.SetMulticastTTL(TTL); err != nil {
-		return fmt.Errorf("multicast TTL: %w", err)
+	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq); err != nil {
+		return fmt.Errorf("join %v: %w", c.group, err)
 	}
-	if err := p.SetTTL(TTL); err != nil {
-		return fmt.Errorf("TTL: %w", err)
-	}
-	if err := p.SetMulticastLoopback(false); err != nil {
-		return fmt.Errorf("multicast loopback: %w", err)
-	}
-	if err := p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
-		return fmt.Errorf("control messages: %w", err)
-	}
+	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&c.dst[0]))
+	sa.Family = unix.AF_INET
+	sa.Addr = group
+	c.dstLen = unix.SizeofSockaddrInet4
+	// IP_PKTINFO: the advert leaves from source on this interface, whatever
+	// the interface's primary address is.
+	c.oob = make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&c.oob[0]))
+	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+	pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&c.oob[unix.CmsgLen(0)]))
+	pi.Ifindex = int32(c.ifi.Index)
+	pi.Spec_dst = c.source.As4()
 	return nil
 }
 
 func (c *Conn) setup6() error {
-	c.group = GroupIPv6
-	c.cm6 = &ipv6.ControlMessage{Src: net.IP(c.source.AsSlice()), IfIndex: c.ifi.Index, HopLimit: TTL}
-	c.dst = &net.IPAddr{IP: net.IP(GroupIPv6.AsSlice())}
-	p := ipv6.NewPacketConn(c.raw)
-	c.v6 = p
+	fd := c.fd
 	// The kernel fills in the checksum (with the IPv6 pseudo-header) on send
 	// and drops received messages whose checksum is wrong.
-	if err := p.SetChecksum(true, 6); err != nil {
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_CHECKSUM, 6); err != nil {
 		return fmt.Errorf("checksum offload: %w", err)
 	}
-	if err := p.JoinGroup(c.ifi, c.dst); err != nil {
-		return fmt.Errorf("join %v: %w", GroupIPv6, err)
+	opts := []struct {
+		name string
+		opt  int
+		val  int
+	}{
+		{"multicast interface", unix.IPV6_MULTICAST_IF, c.ifi.Index},
+		{"multicast hop limit", unix.IPV6_MULTICAST_HOPS, vrrp.RequiredTTL},
+		{"hop limit", unix.IPV6_UNICAST_HOPS, vrrp.RequiredTTL},
+		{"multicast loopback", unix.IPV6_MULTICAST_LOOP, 0},
+		{"receive hop limit", unix.IPV6_RECVHOPLIMIT, 1},
+		{"receive packet info", unix.IPV6_RECVPKTINFO, 1},
 	}
-	if err := p.SetMulticastInterface(c.ifi); err != nil {
-		return fmt.Errorf("multicast interface: %w", err)
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, o.opt, o.val); err != nil {
+			return fmt.Errorf("%s: %w", o.name, err)
+		}
 	}
-	if err := p.SetMulticastHopLimit(TTL); err != nil {
-		return fmt.Errorf("multicast hop limit: %w", err)
+	mreq := &unix.IPv6Mreq{Multiaddr: c.group.As16(), Interface: uint32(c.ifi.Index)}
+	if err := unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq); err != nil {
+		return fmt.Errorf("join %v: %w", c.group, err)
 	}
-	if err := p.SetHopLimit(TTL); err != nil {
-		return fmt.Errorf("hop limit: %w", err)
-	}
-	if err := p.SetMulticastLoopback(false); err != nil {
-		return fmt.Errorf("multicast loopback: %w", err)
-	}
-	if err := p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
-		return fmt.Errorf("control messages: %w", err)
-	}
+	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&c.dst[0]))
+	sa.Family = unix.AF_INET6
+	sa.Addr = c.group.As16()
+	sa.Scope_id = uint32(c.ifi.Index)
+	c.dstLen = unix.SizeofSockaddrInet6
+	c.oob = make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&c.oob[0]))
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&c.oob[unix.CmsgLen(0)]))
+	pi.Ifindex = uint32(c.ifi.Index)
+	pi.Addr = c.source.As16()
 	return nil
 }
 
@@ -170,79 +204,220 @@ func (c *Conn) Source() netip.Addr { return c.source }
 // Group is the VRRP multicast group adverts are sent to.
 func (c *Conn) Group() netip.Addr { return c.group }
 
-// ReadPacket reads one VRRP message into buf and returns its length, the IP
-// source (without zone) and destination, and the TTL (IPv4) or hop limit (IPv6) it arrived
-// with. A message longer than buf is truncated to len(buf). After Close it
-// returns an error matching net.ErrClosed.
-func (c *Conn) ReadPacket(buf []byte) (n int, src, dst netip.Addr, ttl int, err error) {
+// Fd is the socket, for an event loop to poll for readability (then
+// TryReadPacket). It is -1 after Close.
+func (c *Conn) Fd() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fd
+}
+
+// TryReadPacket reads one queued VRRP message into buf without blocking:
+// its length, the IP source and destination, and the TTL (IPv4) or hop
+// limit (IPv6) it arrived with. It returns ErrWouldBlock when none is
+// queued, net.ErrClosed after Close. A message longer than buf is
+// truncated to len(buf).
+func (c *Conn) TryReadPacket(buf []byte) (n int, src, dst netip.Addr, ttl int, err error) {
 	for {
-		var from net.Addr
-		var ifindex int
-		if c.v4 != nil {
-			var cm *ipv4.ControlMessage
-			n, cm, from, err = c.v4.ReadFrom(buf)
-			if err != nil {
-				return 0, src, dst, 0, err
-			}
-			if cm != nil {
-				ttl, ifindex = cm.TTL, cm.IfIndex
-				dst, _ = netip.AddrFromSlice(cm.Dst)
-			}
-		} else {
-			var cm *ipv6.ControlMessage
-			n, cm, from, err = c.v6.ReadFrom(buf)
-			if err != nil {
-				return 0, src, dst, 0, err
-			}
-			if cm != nil {
-				ttl, ifindex = cm.HopLimit, cm.IfIndex
-				dst, _ = netip.AddrFromSlice(cm.Dst)
-			}
+		n, src, dst, ttl, err = c.recv(buf)
+		if err != errSkip {
+			return n, src, dst, ttl, err
 		}
-		// SO_BINDTODEVICE already filters; this guards against a packet
-		// queued before the bind took effect.
-		if ifindex != 0 && ifindex != c.ifi.Index {
-			continue
-		}
-		if ipa, ok := from.(*net.IPAddr); ok {
-			src, _ = netip.AddrFromSlice(ipa.IP)
-			// No zone: the Conn is bound to one interface, and peers in a
-			// plan are written without one.
-			src = src.Unmap()
-		}
-		return n, src, dst.Unmap(), ttl, nil
 	}
 }
 
-// WritePacket sends msg (a complete VRRP message; for IPv6 the kernel fills
-// in the checksum) to the VRRP group from the source address.
-func (c *Conn) WritePacket(msg []byte) error {
-	var err error
-	if c.v4 != nil {
-		_, err = c.v4.WriteTo(msg, c.cm4, c.dst)
-	} else {
-		_, err = c.v6.WriteTo(msg, c.cm6, c.dst)
+// errSkip: a datagram that is not a VRRP message for us (a truncated IPv4
+// header); read the next one.
+var errSkip = errors.New("skip")
+
+func (c *Conn) recv(buf []byte) (n int, src, dst netip.Addr, ttl int, err error) {
+	var from [unix.SizeofSockaddrInet6]byte
+	var oob [64]byte
+	iov := unix.Iovec{Base: unsafe.SliceData(buf)}
+	iov.SetLen(len(buf))
+	msg := unix.Msghdr{Name: &from[0], Namelen: uint32(len(from)), Iov: &iov, Iovlen: 1}
+	if c.ipv6 {
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
 	}
+	c.mu.Lock()
+	if c.fd < 0 {
+		c.mu.Unlock()
+		return 0, src, dst, 0, net.ErrClosed
+	}
+	// Never blocks (MSG_DONTWAIT), so the runtime need not know about it.
+	r, _, errno := unix.RawSyscall(unix.SYS_RECVMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&msg)), unix.MSG_DONTWAIT)
+	c.mu.Unlock()
+	switch errno {
+	case 0:
+	case unix.EAGAIN:
+		return 0, src, dst, 0, ErrWouldBlock
+	case unix.EINTR:
+		return 0, src, dst, 0, errSkip
+	default:
+		return 0, src, dst, 0, os.NewSyscallError("recvmsg", errno)
+	}
+	n = min(int(r), len(buf))
+	if !c.ipv6 {
+		return c.strip4(buf, n)
+	}
+	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&from[0]))
+	src = netip.AddrFrom16(sa.Addr)
+	ttl, dst = parseControl6(oob[:msg.Controllen])
+	return n, src, dst, ttl, nil
+}
+
+// strip4 removes the IPv4 header a raw socket delivers, taking the source,
+// destination and TTL from it.
+func (c *Conn) strip4(buf []byte, n int) (int, netip.Addr, netip.Addr, int, error) {
+	if n < 20 || buf[0]>>4 != 4 {
+		return 0, netip.Addr{}, netip.Addr{}, 0, errSkip
+	}
+	ihl := int(buf[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(buf[2:4]))
+	if ihl < 20 || ihl > n {
+		return 0, netip.Addr{}, netip.Addr{}, 0, errSkip
+	}
+	end := n
+	if total >= ihl && total < n {
+		end = total
+	}
+	ttl := int(buf[8])
+	src := netip.AddrFrom4([4]byte(buf[12:16]))
+	dst := netip.AddrFrom4([4]byte(buf[16:20]))
+	return copy(buf, buf[ihl:end]), src, dst, ttl, nil
+}
+
+// parseControl6 finds the hop limit and the destination in the control
+// messages of an IPv6 datagram.
+func parseControl6(oob []byte) (hopLimit int, dst netip.Addr) {
+	for len(oob) >= unix.CmsgLen(0) {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < unix.CmsgLen(0) || l > len(oob) {
+			break
+		}
+		data := oob[unix.CmsgLen(0):l]
+		switch {
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+			hopLimit = int(int32(binary.NativeEndian.Uint32(data)))
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			dst = netip.AddrFrom16([16]byte(data[:16]))
+		}
+		oob = oob[min(unix.CmsgSpace(l-unix.CmsgLen(0)), len(oob)):]
+	}
+	return hopLimit, dst
+}
+
+// ReadPacket is TryReadPacket that waits for a message, until the deadline
+// set with SetReadDeadline (os.ErrDeadlineExceeded) or Close (an error
+// matching net.ErrClosed).
+func (c *Conn) ReadPacket(buf []byte) (n int, src, dst netip.Addr, ttl int, err error) {
+	for {
+		n, src, dst, ttl, err = c.TryReadPacket(buf)
+		if err != ErrWouldBlock {
+			return n, src, dst, ttl, err
+		}
+		if err := c.wait(); err != nil {
+			return 0, src, dst, 0, err
+		}
+	}
+}
+
+// wait blocks until a message is queued, the deadline passes or the Conn
+// closes. It registers a duplicate of the socket with Go's poller for the
+// wait only (closing the duplicate removes it from the poller).
+func (c *Conn) wait() error {
+	c.mu.Lock()
+	if c.fd < 0 {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	dfd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0)
+	c.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", c.group, c.ifi.Name, c.source, err)
+		return err
+	}
+	f := os.NewFile(uintptr(dfd), "vrrp-socket")
+	c.waiter.Store(f)
+	defer func() {
+		c.waiter.Store(nil)
+		f.Close()
+	}()
+	if c.closing.Load() {
+		return net.ErrClosed
+	}
+	if d := c.deadline.Load(); d != 0 {
+		if err := f.SetReadDeadline(time.Unix(0, d)); err != nil {
+			return err
+		}
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var peek [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN // false: wait for the poller
+	})
+	if c.closing.Load() {
+		return net.ErrClosed
+	}
+	return err
+}
+
+// WritePacket sends msg (a complete VRRP message; for IPv6 the kernel fills
+// in the checksum) to the VRRP group from the source address. It never
+// blocks: a full socket buffer is an error (EAGAIN), as is a link that is
+// down or a source the interface lacks.
+func (c *Conn) WritePacket(msg []byte) error {
+	iov := unix.Iovec{Base: unsafe.SliceData(msg)}
+	iov.SetLen(len(msg))
+	hdr := unix.Msghdr{Name: &c.dst[0], Namelen: c.dstLen, Iov: &iov, Iovlen: 1, Control: &c.oob[0]}
+	hdr.SetControllen(len(c.oob))
+	c.mu.Lock()
+	if c.fd < 0 {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	// A raw system call: it cannot block on a non-blocking socket, and the
+	// runtime's bookkeeping for ordinary ones wakes its monitor thread,
+	// which at 10 ms adverts costs more than the send itself.
+	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&hdr)), unix.MSG_DONTWAIT)
+	c.mu.Unlock()
+	if errno != 0 {
+		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", c.group, c.ifi.Name, c.source, os.NewSyscallError("sendmsg", errno))
 	}
 	return nil
 }
 
-// SetReadDeadline makes a blocked or future ReadPacket return a timeout
-// error (os.ErrDeadlineExceeded) at t; the zero time removes the deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.raw.SetReadDeadline(t) }
-
-// Close leaves the group and closes the socket; a blocked ReadPacket returns.
-func (c *Conn) Close() error {
-	if c.v4 != nil {
-		_ = c.v4.LeaveGroup(c.ifi, c.dst)
-	} else if c.v6 != nil {
-		_ = c.v6.LeaveGroup(c.ifi, c.dst)
+// SetReadDeadline makes a blocked or future ReadPacket return
+// os.ErrDeadlineExceeded at t; the zero time removes the deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	var d int64
+	if !t.IsZero() {
+		d = t.UnixNano()
 	}
-	err := c.raw.Close()
-	if errors.Is(err, net.ErrClosed) {
+	c.deadline.Store(d)
+	if f := c.waiter.Load(); f != nil {
+		return f.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// Close leaves the group and closes the socket; a blocked ReadPacket
+// returns.
+func (c *Conn) Close() error {
+	if c.closing.Swap(true) {
 		return nil
 	}
+	if f := c.waiter.Load(); f != nil {
+		f.Close()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := unix.Close(c.fd) // leaving the socket leaves its groups
+	c.fd = -1
 	return err
 }

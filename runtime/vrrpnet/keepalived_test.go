@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/netlab"
+	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
 // checksum4 fills in the VRRPv3 checksum the way keepalived sends it for
@@ -24,7 +25,7 @@ func checksum4(msg []byte, src, dst netip.Addr) []byte {
 	}
 	add(src.AsSlice())
 	add(dst.AsSlice())
-	add([]byte{0, Protocol, byte(len(msg) >> 8), byte(len(msg))})
+	add([]byte{0, vrrp.ProtocolNumber, byte(len(msg) >> 8), byte(len(msg))})
 	add(msg)
 	for sum > 0xffff {
 		sum = sum&0xffff + sum>>16
@@ -71,7 +72,7 @@ func TestKeepalivedAcceptsOurAdverts(t *testing.T) {
 			}
 			g := listenIn(t, lab, "g", tc.ipv6, src)
 			if !tc.ipv6 {
-				msg = checksum4(msg, src, GroupIPv4)
+				msg = checksum4(msg, src, vrrp.GroupIPv4)
 			}
 
 			stop := make(chan struct{})

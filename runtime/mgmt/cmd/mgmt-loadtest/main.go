@@ -1,5 +1,7 @@
 // Command mgmt-loadtest measures what a director costs: one process runs
-// mgmt.Service as the Active director of N scanning nodes on loopback; a
+// the agent (runtime/agent, with the management protocol on real UDP
+// sockets and an inert VRRP group that makes it Active at once) as the
+// Active director of N scanning nodes on loopback; a
 // child process runs N answering engines, each sending from its own
 // 127.0.x.y address (all of 127/8 is loopback on Linux). The director's CPU
 // is read with getrusage(RUSAGE_SELF) over the measuring window, so the
@@ -19,6 +21,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -38,12 +41,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
+	"github.com/mwgc/mwgc/runtime/agent"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/mgmt/engine"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
+	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/plan"
 )
 
@@ -112,24 +117,42 @@ func director() error {
 	p := &plan.Plan{
 		APIVersion: plan.APIVersion, Cluster: "load", Node: "dir-a", Mode: plan.ModeTransparentRouter,
 		Interfaces: []plan.Interface{{Name: "lo", Segment: "mgmt", Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}}},
+		// The owner of an inert VIP: Active at once, so it discovers.
+		VRRP: &plan.VRRP{Priority: 255, Announce: plan.Announce{Count: 1}, Groups: []plan.Group{{
+			Name: "inert", VRID: 1, Interface: "lo", Family: plan.FamilyIPv4, Version: 3,
+			AdvertInterval: plan.Duration(time.Second), Checksum: plan.ChecksumRFC9568, Source: memberAddr(0),
+			VIPs: []netip.Prefix{netip.MustParsePrefix("127.255.255.254/8")},
+		}}},
 		Management: &plan.Management{
 			Interface: "lo", Address: memberAddr(0), Broadcast: netip.MustParseAddr("127.255.255.255"),
 			Port: *port, DiscoveryInterval: plan.Duration(*interval), DeadAfter: 3,
 			KeyFile: kf, TableFile: filepath.Join(dir, "table.json"), Members: members(*nodes),
 		},
 	}
-	if p.Digest, err = plan.ComputeDigest(p); err != nil {
-		return err
-	}
-	if err := p.Validate(); err != nil {
-		return err
-	}
-	svc, err := mgmt.Start(p, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), prometheus.NewRegistry())
+	b, err := plan.Encode(p)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	svc.SetActive(true)
+	planFile := filepath.Join(dir, "plan.json")
+	if err := os.WriteFile(planFile, b, 0o644); err != nil {
+		return err
+	}
+	ag, err := agent.New(agent.Config{PlanPath: planFile, Network: inertVRRP{},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), NoWatch: true})
+	if err != nil {
+		return err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go ag.Run(ctx)
+	status := func() mgmt.Status {
+		if st := ag.Status(); st != nil {
+			if ms, ok := st.Management.(mgmt.Status); ok {
+				return ms
+			}
+		}
+		return mgmt.Status{}
+	}
 
 	self, err := os.Executable()
 	if err != nil {
@@ -145,7 +168,7 @@ func director() error {
 
 	start := time.Now()
 	for {
-		st := svc.Status().(mgmt.Status)
+		st := status()
 		if st.Counts.Up == *nodes+1 {
 			fmt.Printf("all %d nodes up %v after the director became Active (answerers start after it)\n", *nodes, time.Since(start).Round(time.Millisecond))
 			break
@@ -158,7 +181,7 @@ func director() error {
 	}
 	time.Sleep(*warmup)
 
-	before := svc.Status().(mgmt.Status).Stats
+	before := status().Stats
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
 		if err != nil {
@@ -173,7 +196,7 @@ func director() error {
 	if *cpuProf != "" {
 		pprof.StopCPUProfile()
 	}
-	st := svc.Status().(mgmt.Status)
+	st := status()
 
 	cpu := (r1.user + r1.sys) - (r0.user + r0.sys)
 	intervals := float64(elapsed) / float64(*interval)
@@ -197,6 +220,45 @@ func director() error {
 	}
 	return nil
 }
+
+// inertVRRP is the Linux network with the VRRP part left out: the
+// group's socket never receives, VIPs and announcements go nowhere, and the
+// link of lo is up. The management socket is real.
+type inertVRRP struct{ agent.LinuxNetwork }
+
+func (inertVRRP) Listen(string, bool, netip.Addr) (agent.PacketConn, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	unix.Close(fds[1]) // nothing will ever be written to fds[0]
+	return inertConn(fds[0]), nil
+}
+
+func (inertVRRP) AddVIP(string, netip.Prefix) error             { return nil }
+func (inertVRRP) RemoveVIP(string, netip.Prefix) error          { return nil }
+func (inertVRRP) EnsureLinkLocal(string, netip.Addr) error      { return nil }
+func (inertVRRP) ApplyRules(nft.State) error                    { return nil }
+func (inertVRRP) CleanRules() error                             { return nil }
+func (inertVRRP) OpenAnnouncer(string) (agent.Announcer, error) { return inertAnnouncer{}, nil }
+func (inertVRRP) WatchLinks(_ context.Context, report agent.LinkReport, _ func(error)) error {
+	report(true, []agent.LinkState{{Index: 1, Name: "lo", Up: true}})
+	return nil
+}
+
+type inertConn int
+
+func (c inertConn) Fd() int { return int(c) }
+func (c inertConn) TryReadPacket([]byte) (int, netip.Addr, netip.Addr, int, error) {
+	return 0, netip.Addr{}, netip.Addr{}, 0, agent.ErrWouldBlock
+}
+func (c inertConn) WritePacket([]byte) error { return nil }
+func (c inertConn) Close() error             { return unix.Close(int(c)) }
+
+type inertAnnouncer struct{}
+
+func (inertAnnouncer) Announce(netip.Addr) error { return nil }
+func (inertAnnouncer) Close() error              { return nil }
 
 func nonZero(m map[string]uint64) map[string]uint64 {
 	out := map[string]uint64{}

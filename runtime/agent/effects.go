@@ -1,0 +1,237 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mwgc/mwgc/runtime/mgmt"
+	"github.com/mwgc/mwgc/runtime/nft"
+	"github.com/mwgc/mwgc/runtime/node"
+)
+
+// carryOut does what the node asked, in order. Effects that produce an
+// event (a Prepare's outcome, a file read, the load, a failed VIP) queue
+// it for step.
+func (a *Agent) carryOut(effects []node.Effect) {
+	for _, e := range effects {
+		switch e := e.(type) {
+		case node.Prepare:
+			a.prepare(e)
+		case node.SendAdvert:
+			a.sendAdvert(e)
+		case node.AddVIP:
+			if err := a.net.AddVIP(e.Interface, e.VIP); err != nil {
+				a.met.vipErrors.WithLabelValues(e.Group, "add").Inc()
+				a.log.Error("cannot add VIP", "group", e.Group, "vip", e.VIP, "interface", e.Interface, "err", err)
+				a.pending = append(a.pending, node.Failed{Effect: e, Err: err})
+			}
+		case node.RemoveVIP:
+			if err := a.net.RemoveVIP(e.Interface, e.VIP); err != nil {
+				a.met.vipErrors.WithLabelValues(e.Group, "remove").Inc()
+				a.log.Error("cannot remove VIP", "group", e.Group, "vip", e.VIP, "interface", e.Interface, "err", err)
+			}
+		case node.Announce:
+			a.announce(e)
+		case node.EnsureLinkLocal:
+			if err := a.net.EnsureLinkLocal(e.Interface, e.Addr); err != nil {
+				a.log.Error("cannot restore the IPv6 link-local source", "interface", e.Interface, "source", e.Addr, "err", err)
+			}
+		case node.CloseVRRP:
+			if s := a.vrrp[e.Socket]; s != nil {
+				a.closeVRRP(e.Socket, s)
+			}
+		case node.CloseMgmt:
+			if s := a.mgmt[e.Socket]; s != nil {
+				a.closeMgmt(e.Socket, s)
+			}
+		case node.MgmtSend:
+			a.mgmtSend(e)
+		case node.WriteTable:
+			a.table.Submit(e.Path, e.Table)
+		case node.RemoveFile:
+			if err := os.Remove(e.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				a.log.Warn("removing a file the agent no longer keeps", "file", e.Path, "err", err)
+			}
+		case node.ReadFile:
+			file, err := readFile(e.Path)
+			a.pending = append(a.pending, node.FileRead{Path: e.Path, File: file, Err: err})
+		case node.CheckReport:
+			// It may wait for a connection: off the loop, answered by a post.
+			go func() {
+				r := mgmt.CheckReport(e.Target, e.Timeout)
+				a.post(func() { a.step(node.ReportChecked{Report: r}) })
+			}()
+		case node.ReadLoad:
+			if l, ok := mgmt.ReadLoad(); ok {
+				a.pending = append(a.pending, node.Load{PerMille: l})
+			}
+		case node.Rules:
+			if err := a.applyRules(e.State); err != nil {
+				a.log.Error("cannot set the nftables rules (accept mode)", "err", err)
+			}
+		case node.OpenVRRP, node.OpenMgmt:
+			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
+		case node.PlanResult:
+			a.planResult(e)
+		default:
+			a.report(e)
+		}
+	}
+}
+
+// prepare carries out the setup steps of a plan in order, stops at the
+// first failure, and answers the node.
+func (a *Agent) prepare(p node.Prepare) {
+	results := make([]node.Result, 0, len(p.Steps))
+	for _, step := range p.Steps {
+		r := node.Result{Step: step}
+		switch s := step.(type) {
+		case node.RemoveVIP:
+			r.Err = a.net.RemoveVIP(s.Interface, s.VIP)
+		case node.EnsureLinkLocal:
+			r.Err = a.net.EnsureLinkLocal(s.Interface, s.Addr)
+		case node.OpenVRRP:
+			r.Err = a.openVRRP(s.Socket)
+		case node.OpenMgmt:
+			r.Err = a.openMgmt(s.Socket)
+		case node.ReadFile:
+			r.File, r.Err = readFile(s.Path)
+		case node.Rules:
+			r.Err = a.applyRules(s.State)
+		default:
+			r.Err = fmt.Errorf("agent: unknown setup step %T", step)
+		}
+		results = append(results, r)
+		if r.Err != nil {
+			break
+		}
+	}
+	a.pending = append(a.pending, node.Prepared{Txn: p.Txn, Results: results})
+}
+
+// applyRules sets mwgc's nftables tables; the first time in a run it
+// removes a crashed run's leftovers first.
+func (a *Agent) applyRules(s nft.State) error {
+	if !a.rulesCleaned {
+		if err := a.net.CleanRules(); err != nil {
+			return err
+		}
+		a.rulesCleaned = true
+	}
+	return a.net.ApplyRules(s)
+}
+
+// readFile reads a key file: at most 64 KiB of a regular file, with its mode.
+func readFile(path string) (node.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return node.File{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return node.File{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return node.File{Mode: st.Mode()}, errors.New("not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, mgmt.MaxKeyFileSize))
+	return node.File{Data: data, Mode: st.Mode()}, err
+}
+
+func (a *Agent) sendAdvert(e node.SendAdvert) {
+	g := a.group(e.Group)
+	s := a.vrrp[e.Socket]
+	var err error
+	if s == nil {
+		err = errors.New("socket not open")
+	} else {
+		err = s.pc.WritePacket(e.Data)
+	}
+	if err != nil {
+		a.met.sendErrors.WithLabelValues(e.Group).Inc()
+		if !g.sendFailing {
+			g.sendFailing = true
+			a.log.Warn("cannot send advert", "group", e.Group, "interface", e.Socket.Interface, "err", err)
+		}
+		return
+	}
+	if g.sendFailing {
+		g.sendFailing = false
+		a.log.Info("sending adverts again", "group", e.Group, "interface", e.Socket.Interface)
+	}
+	g.sent.Inc()
+}
+
+func (a *Agent) announce(e node.Announce) {
+	an := a.announcers[e.Interface]
+	if an == nil {
+		var err error
+		if an, err = a.net.OpenAnnouncer(e.Interface); err != nil {
+			a.log.Error("cannot announce VIPs", "group", e.Group, "interface", e.Interface, "err", err)
+			return
+		}
+		a.announcers[e.Interface] = an
+	}
+	if err := an.Announce(e.VIP); err != nil {
+		a.log.Warn("announcement failed", "group", e.Group, "vip", e.VIP, "err", err)
+		return
+	}
+	a.group(e.Group).announced.Inc()
+}
+
+func (a *Agent) mgmtSend(e node.MgmtSend) {
+	s := a.mgmt[e.Socket]
+	var err error
+	if s == nil {
+		err = mgmt.ErrClosed
+	} else {
+		err = s.mc.Send(e.From, e.To, e.Data)
+	}
+	if err != nil {
+		a.mgmtErrors++
+		a.log.Warn("management send failed", "type", e.Type, "to", e.To, "err", err)
+	}
+}
+
+// planResult counts a plan file's outcome; the first plan failing ends Run.
+func (a *Agent) planResult(r node.PlanResult) {
+	if r.Initial {
+		if r.Result != node.ResultOK {
+			a.startErr = r.Err
+			a.stopped = true
+		}
+	} else {
+		a.met.reloads.WithLabelValues(r.Result).Inc()
+	}
+	if r.Result == node.ResultOK {
+		a.met.planInfo.Reset()
+		a.met.planInfo.WithLabelValues(r.Cluster, r.Node, r.Digest).Set(1)
+	}
+}
+
+// groupState is what the executor keeps per group: metric handles looked
+// up once (at 10 ms adverts a label lookup per advert is measurable) and
+// whether sends are failing, so that is logged once.
+type groupState struct {
+	sent, recv, announced prometheus.Counter
+	sendFailing           bool
+}
+
+func (a *Agent) group(name string) *groupState {
+	g := a.groups[name]
+	if g == nil {
+		g = &groupState{
+			sent:      a.met.advertsSent.WithLabelValues(name),
+			recv:      a.met.advertsReceived.WithLabelValues(name),
+			announced: a.met.announcements.WithLabelValues(name),
+		}
+		a.groups[name] = g
+	}
+	return g
+}

@@ -1,0 +1,192 @@
+// Package node is the agent's pure core, in the shape of etcd's raft
+// RawNode: one node's VRRP groups (a sync group), link tracking (Fault),
+// the plan with its reloads, the announcement bursts and the management
+// protocol engine, as one state machine. Events come in with the time they
+// happened (a plan file read, a link report, a packet, a tick, a stop);
+// effects come out (open this socket, send this advert, add this VIP,
+// announce, send this management datagram, and reports for metrics). No
+// goroutines, sockets, files or clocks: the executor (runtime/agent) does
+// all I/O, and every behaviour here is a scripted test on a fake clock.
+//
+// Effects that can fail and decide a plan (sockets, link-local sources,
+// key files) come inside a Prepare; the executor answers with Prepared,
+// and only when every step worked is the plan committed. Otherwise the
+// running plan stays in force and what was opened is closed again.
+package node
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/mwgc/mwgc/runtime/plan"
+	"github.com/mwgc/mwgc/runtime/vrrp"
+)
+
+// Config configures a Node.
+type Config struct {
+	// Logger receives the node's decisions (transitions, reloads, Fault,
+	// drops at a limited rate). Nil discards them.
+	Logger *slog.Logger
+	// MgmtBootID is the management protocol's boot id: random and
+	// non-zero, new for every start of the agent.
+	MgmtBootID uint64
+	// MgmtRand spreads the first management answer to a new director over
+	// a quarter interval; nil answers at once.
+	MgmtRand *rand.Rand
+}
+
+// Node is one node's running plan. It is not safe for concurrent use: one
+// loop owns it.
+type Node struct {
+	log *slog.Logger
+	cfg Config
+
+	plan     *plan.Plan // the committed plan; nil before the first
+	planHash [32]byte
+	rejected *[32]byte // content refused last, not retried unless forced
+	pending  *candidate
+	txn      uint64
+	last     ReloadStatus
+
+	members []*member // the sync group's order
+	sg      *vrrp.SyncGroup
+	links   linkTracker
+	mgmt    *mgmtPart
+	// mgmtStarts counts management engines started: each is a new boot.
+	mgmtStarts uint64
+	stopped    bool
+
+	out []Effect // returned by Step, reused
+}
+
+// New returns a node without a plan. Link reports may come before the
+// first plan; the first PlanFile starts it.
+func New(cfg Config) *Node {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{log: log, cfg: cfg, links: newLinkTracker()}
+}
+
+// Step feeds one event that happened at now and returns the effects to
+// carry out, in order. The slice is reused: it is valid until the next
+// Step.
+func (n *Node) Step(now time.Time, ev Event) []Effect {
+	n.out = n.out[:0]
+	if n.stopped {
+		return n.out
+	}
+	switch ev := ev.(type) {
+	case PlanFile:
+		n.planFile(now, ev)
+	case Prepared:
+		n.prepared(now, ev)
+	case LinkReport:
+		n.linkReport(now, ev)
+	case VRRPPacket:
+		n.vrrpPacket(now, ev)
+	case MgmtPacket:
+		n.mgmtPacket(now, ev)
+	case FileRead:
+		n.fileRead(now, ev)
+	case Load:
+		n.mgmtLoad(now, ev)
+	case ReportChecked:
+		n.mgmtReport(now, ev)
+	case Failed:
+		n.failed(ev)
+	case Tick:
+		n.tick(now)
+	case Stop:
+		n.stop(now)
+	default:
+		n.log.Error("node: unknown event", "event", ev)
+	}
+	return n.out
+}
+
+func (n *Node) emit(e ...Effect) { n.out = append(n.out, e...) }
+
+// Deadline is when the next Tick is due; zero when no timer runs.
+func (n *Node) Deadline() time.Time {
+	var d time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
+	if n.stopped {
+		return d
+	}
+	if n.sg != nil {
+		earlier(n.sg.Deadline())
+	}
+	for _, m := range n.members {
+		for _, b := range m.bursts {
+			earlier(b.next)
+		}
+	}
+	if n.mgmt != nil {
+		earlier(n.mgmt.deadline())
+	}
+	return d
+}
+
+// Running reports whether a plan has been committed (and Stop not yet come).
+func (n *Node) Running() bool { return n.plan != nil && !n.stopped }
+
+// Plan is the committed plan (nil before the first). The caller must not
+// change it.
+func (n *Node) Plan() *plan.Plan { return n.plan }
+
+func (n *Node) tick(now time.Time) {
+	if n.sg != nil && !n.links.Fault() {
+		n.execute(now, n.sg.Step(now, -1, vrrp.Tick{}))
+	}
+	n.runBursts(now)
+	if n.mgmt != nil {
+		n.mgmt.tick(n, now)
+	}
+}
+
+// failed takes the executor's report of a host change that did not work.
+func (n *Node) failed(ev Failed) {
+	if add, ok := ev.Effect.(AddVIP); ok {
+		for _, m := range n.members {
+			if m.group.Name == add.Group {
+				delete(m.held, add.VIP)
+			}
+		}
+	}
+}
+
+// stop hands over: priority-0 adverts and VIPs removed by the engine, every
+// VIP of the plan removed again in case an earlier removal failed, the
+// management protocol's "leaving" answers, then every socket closed.
+func (n *Node) stop(now time.Time) {
+	n.log.Info("shutting down")
+	if n.sg != nil {
+		n.execute(now, n.sg.Step(now, -1, vrrp.Shutdown{}))
+	}
+	for _, m := range n.members {
+		m.bursts = nil
+		for _, v := range m.group.VIPs {
+			n.emit(RemoveVIP{Group: m.group.Name, Interface: m.group.Interface, VIP: v})
+		}
+		clear(m.held)
+	}
+	if n.mgmt != nil {
+		n.mgmt.close(n, now)
+		n.mgmt = nil
+	}
+	if n.plan != nil {
+		n.emit(Rules{}) // mwgc's tables go with it
+	}
+	for _, s := range socketsOf(n.members) {
+		n.emit(CloseVRRP{Socket: s})
+	}
+	n.stopped = true
+	n.log.Info("stopped")
+}

@@ -1,0 +1,257 @@
+package node
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/mwgc/mwgc/runtime/plan"
+	"github.com/mwgc/mwgc/runtime/vrrp"
+)
+
+// member is one VRRP group of the plan. Its position in Node.members is
+// its index in the sync group.
+type member struct {
+	group  plan.Group // as in the committed plan; the router's config derives from it
+	router *vrrp.Router
+	// held are the VIPs the executor was asked to add and did not report
+	// failing (Failed), until asked to remove them.
+	held map[netip.Prefix]bool
+	// bursts are the announcement bursts in progress.
+	bursts []burst
+	// lastDropLog rate-limits drop log lines per reason.
+	lastDropLog map[vrrp.DropReason]time.Time
+}
+
+func newMember(g plan.Group, r *vrrp.Router) *member {
+	return &member{group: g, router: r, held: map[netip.Prefix]bool{}, lastDropLog: map[vrrp.DropReason]time.Time{}}
+}
+
+func (m *member) socket() Socket { return socketOf(&m.group) }
+
+func socketOf(g *plan.Group) Socket {
+	return Socket{Interface: g.Interface, IPv6: g.Family == plan.FamilyIPv6, Source: g.Source}
+}
+
+// groupConfig turns a plan group into the engine's configuration.
+func groupConfig(p *plan.Plan, g *plan.Group) vrrp.Config {
+	cfg := vrrp.Config{
+		VRID:           uint8(g.VRID),
+		Priority:       uint8(p.VRRP.Priority),
+		Source:         g.Source,
+		AdvertInterval: g.AdvertInterval.D(),
+		Preempt:        g.Preempt,
+		PreemptDelay:   g.PreemptDelay.D(),
+		AcceptMode:     g.AcceptMode,
+		VIPs:           slices.Clone(g.VIPs),
+	}
+	for _, peer := range g.Peers {
+		cfg.Peers = append(cfg.Peers, peer.Address)
+	}
+	switch {
+	case g.Family == plan.FamilyIPv6:
+		cfg.Checksum = vrrp.ChecksumIPv6
+	case g.Checksum == plan.ChecksumRFC9568:
+		cfg.Checksum = vrrp.ChecksumRFC9568
+	default:
+		cfg.Checksum = vrrp.ChecksumPseudoHeader
+	}
+	return cfg
+}
+
+// socketsOf lists the sockets the members use, each once, sorted.
+func socketsOf(members []*member) []Socket {
+	var out []Socket
+	for _, m := range members {
+		if s := m.socket(); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, compareSockets)
+	return out
+}
+
+func compareSockets(x, y Socket) int {
+	switch {
+	case x.Interface != y.Interface:
+		if x.Interface < y.Interface {
+			return -1
+		}
+		return 1
+	case x.IPv6 != y.IPv6:
+		if !x.IPv6 {
+			return -1
+		}
+		return 1
+	}
+	return x.Source.Compare(y.Source)
+}
+
+// vrrpPacket hands a received advert to the group that runs its VRID.
+func (n *Node) vrrpPacket(now time.Time, p VRRPPacket) {
+	if n.sg == nil || n.links.Fault() || len(p.Data) < 2 {
+		if len(p.Data) < 2 {
+			n.emit(UnknownVRID{Socket: p.Socket})
+		}
+		return // in Fault the node is out of the election
+	}
+	for i, m := range n.members {
+		if m.group.VRID == int(p.Data[1]) && m.socket() == p.Socket {
+			n.emit(Received{Group: m.group.Name})
+			n.execute(now, n.sg.Step(now, i, vrrp.Packet{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Data: p.Data}))
+			return
+		}
+	}
+	n.emit(UnknownVRID{Socket: p.Socket})
+}
+
+// execute turns the sync group's actions into effects and follows the
+// sync group's state for the management protocol.
+func (n *Node) execute(now time.Time, actions []vrrp.MemberAction) {
+	// Adverts first: when several members change state in one step, every
+	// advert leaves before the slower netlink work starts.
+	for _, ma := range actions {
+		if a, ok := ma.Action.(vrrp.SendAdvert); ok {
+			m := n.members[ma.Member]
+			n.emit(SendAdvert{Socket: m.socket(), Group: m.group.Name, Data: a.Data})
+		}
+	}
+	activeMoved := false
+	for _, ma := range actions {
+		m := n.members[ma.Member]
+		if t, ok := ma.Action.(vrrp.Transition); ok && (t.From == vrrp.StateActive || t.To == vrrp.StateActive) {
+			activeMoved = true
+		}
+		n.executeOne(now, m, ma.Action)
+	}
+	if activeMoved {
+		n.followSyncState(now)
+	}
+}
+
+// executeMember carries out the actions of a router stepped on its own
+// (a group leaving the plan).
+func (n *Node) executeMember(now time.Time, m *member, actions []vrrp.Action) {
+	for _, a := range actions {
+		if s, ok := a.(vrrp.SendAdvert); ok {
+			n.emit(SendAdvert{Socket: m.socket(), Group: m.group.Name, Data: s.Data})
+			continue
+		}
+		n.executeOne(now, m, a)
+	}
+}
+
+func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
+	g := &m.group
+	switch act := act.(type) {
+	case vrrp.SendAdvert:
+		// emitted first by the caller
+	case vrrp.AddVIPs:
+		for _, v := range act.VIPs {
+			m.held[v] = true
+			n.emit(AddVIP{Group: g.Name, Interface: g.Interface, VIP: v})
+		}
+		n.log.Info("VIPs added", "group", g.Name, "vips", act.VIPs)
+	case vrrp.RemoveVIPs:
+		for _, v := range act.VIPs {
+			delete(m.held, v)
+			n.emit(RemoveVIP{Group: g.Name, Interface: g.Interface, VIP: v})
+		}
+		n.log.Info("VIPs removed", "group", g.Name, "vips", act.VIPs)
+	case vrrp.Announce:
+		n.startBurst(now, m, act.VIPs)
+	case vrrp.Transition:
+		if act.From == vrrp.StateActive {
+			m.bursts = nil
+		}
+		n.emit(Transition{Group: g.Name, From: act.From, To: act.To}, GroupState{Group: g.Name, State: act.To.String()})
+		n.log.Info("transition", "group", g.Name, "vrid", g.VRID, "family", g.Family,
+			"from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
+	case vrrp.Dropped:
+		n.emit(Dropped{Group: g.Name, Reason: act.Reason.String()})
+		// A rogue or misconfigured sender can flood: one line per group and
+		// reason every 10 s is enough to find it; the metric counts the rest.
+		if last, ok := m.lastDropLog[act.Reason]; !ok || now.Sub(last) > dropLogEvery {
+			m.lastDropLog[act.Reason] = now
+			n.log.Warn("advert dropped", "group", g.Name, "reason", act.Reason.String(), "src", act.Src, "err", act.Err)
+		}
+	case vrrp.Rejected:
+		n.log.Error("engine refused an event", "group", g.Name, "err", act.Err)
+	default:
+		n.log.Warn("unknown engine action", "group", g.Name, "action", act)
+	}
+}
+
+// dropLogEvery is the least time between two log lines for the same drop
+// reason of a group.
+const dropLogEvery = 10 * time.Second
+
+// syncActive reports whether the node is Active (every started group is).
+func (n *Node) syncActive() bool {
+	return n.sg != nil && n.sg.State() == vrrp.StateActive
+}
+
+// followSyncState tells the metrics and the management protocol whether
+// the node is Active now.
+func (n *Node) followSyncState(now time.Time) {
+	active := n.syncActive()
+	n.emit(ActiveChanged{Active: active})
+	if n.mgmt != nil {
+		n.mgmt.setActive(n, now, active)
+	}
+}
+
+// burst is one announcement burst of a group: Count packets per VIP,
+// Interval apart, and once more after RepeatAfter.
+type burst struct {
+	vips     []netip.Prefix
+	settings plan.Announce
+	next     time.Time
+	sent     int  // packets per VIP sent in this round
+	repeat   bool // the second round
+}
+
+func (n *Node) startBurst(now time.Time, m *member, vips []netip.Prefix) {
+	if n.plan == nil || n.plan.VRRP == nil || n.plan.VRRP.Announce.Count == 0 {
+		return
+	}
+	m.bursts = append(m.bursts, burst{vips: slices.Clone(vips), settings: n.plan.VRRP.Announce, next: now})
+	n.runBursts(now)
+}
+
+// runBursts sends every announcement that is due. A VIP the group no
+// longer holds is skipped; a group that leaves Active drops its bursts.
+func (n *Node) runBursts(now time.Time) {
+	for _, m := range n.members {
+		kept := m.bursts[:0]
+		for _, b := range m.bursts {
+			for !b.next.IsZero() && !now.Before(b.next) {
+				for _, v := range b.vips {
+					if m.held[v] {
+						n.emit(Announce{Group: m.group.Name, Interface: m.group.Interface, VIP: v.Addr()})
+					}
+				}
+				b.advance()
+			}
+			if !b.next.IsZero() {
+				kept = append(kept, b)
+			}
+		}
+		m.bursts = kept
+	}
+}
+
+// advance moves the burst past the packet just sent; next is zero when
+// the burst is over.
+func (b *burst) advance() {
+	b.sent++
+	switch {
+	case b.sent < b.settings.Count:
+		b.next = b.next.Add(b.settings.Interval.D())
+	case !b.repeat && b.settings.RepeatAfter > 0:
+		b.repeat, b.sent = true, 0
+		b.next = b.next.Add(b.settings.RepeatAfter.D())
+	default:
+		b.next = time.Time{}
+	}
+}
