@@ -195,7 +195,7 @@ func (a *Agent) step(ev node.Event) {
 		ev := a.pending[0]
 		a.pending = a.pending[1:]
 		a.carryOut(a.node.Step(time.Now(), ev))
-		if _, ok := ev.(node.Stop); ok {
+		if a.node.Stopped() { // after the handover a Stop starts
 			a.stopped = true
 		}
 	}

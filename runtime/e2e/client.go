@@ -346,9 +346,10 @@ func Outage(probes []Probe, to time.Time) time.Duration {
 	return worst
 }
 
-// ReachedAfter is how long after t the client got through for good: the
-// answer to the first good probe sent at or after t that is followed by
-// good probes only. ok is false when the last probe was still lost or late.
+// ReachedAfter is how long after t the client got through for good: 0
+// when no probe sent at or after t was lost or late; else the time to the
+// answer of the first good probe after the last bad one. ok is false when
+// the last probe was still lost or late.
 func ReachedAfter(probes []Probe, t time.Time) (time.Duration, bool) {
 	var after []Probe
 	for _, pr := range probes {
@@ -362,10 +363,23 @@ func ReachedAfter(probes []Probe, t time.Time) (time.Duration, bool) {
 			lastBad = i
 		}
 	}
-	if len(after) == 0 || lastBad == len(after)-1 {
+	switch {
+	case lastBad < 0:
+		return 0, true
+	case lastBad == len(after)-1:
 		return 0, false
 	}
 	return max(0, after[lastBad+1].Answered.Sub(t)), true
+}
+
+// LostAfter reports whether a probe sent at or after t was lost or late.
+func LostAfter(probes []Probe, t time.Time) bool {
+	for _, pr := range probes {
+		if !pr.Sent.Before(t) && bad(pr) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lost counts probes without an answer.

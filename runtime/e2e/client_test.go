@@ -69,7 +69,7 @@ func newClientLab(t *testing.T, vmac bool) *clientLab {
 // re-announcement, clients stayed on the loser's MAC for 5-6 s. With a
 // virtual MAC, the switch relearns the MAC from the Active's adverts.
 func TestClientAfterPartitionAndPause(t *testing.T) {
-	for _, vmac := range []bool{false} {
+	for _, vmac := range []bool{false, true} {
 		name := "interface MAC"
 		if vmac {
 			name = "virtual MAC"

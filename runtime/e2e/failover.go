@@ -57,6 +57,9 @@ type Pair struct {
 	Interval time.Duration
 	// BackupPriority is B's priority (for Active_Down_Interval).
 	BackupPriority int
+	// Sources are the nodes' advert source addresses, when known (to find
+	// a node's adverts in a capture).
+	Sources map[string]netip.Addr
 
 	Kill, Start, Term, Stop, Cont func(t testing.TB, node string)
 }
@@ -244,14 +247,20 @@ type PhaseResult struct {
 	// advert of the final Active after the last advert of any other router.
 	Settled time.Time
 	// Reached is how long after Settled the client's pings got through
-	// for good; ReachedOK false: they were still lost at the end.
+	// for good (0: none was lost after it); ReachedOK false: they were
+	// still lost at the end.
 	Reached   time.Duration
 	ReachedOK bool
+	// LostLate: a ping sent later than one advert interval after Settled
+	// was lost or late.
+	LostLate bool
 }
 
-// Blackhole reports a client cut off for more than one advert interval
-// after the election settled (an ARP-cache blackhole).
-func (r PhaseResult) Blackhole() bool { return !r.ReachedOK || r.Reached > r.Pair.Interval }
+// Blackhole reports a client cut off more than one advert interval after
+// the election settled (an ARP-cache blackhole): a ping sent after that
+// was lost or late. (A stall of the prober, which sends nothing, is no
+// blackhole.)
+func (r PhaseResult) Blackhole() bool { return r.LostLate }
 
 // Analyze judges a phase from the prober's records and the observer's
 // capture (every advert of the pair's VRID).
@@ -266,6 +275,7 @@ func Analyze(ph Phase, pr *Prober, ads []netlab.VRRPAdvert) PhaseResult {
 	}
 	r.Settled = Settled(ads, ph.Pair.VRID, ph.From, ph.To)
 	r.Reached, r.ReachedOK = ReachedAfter(pings, r.Settled)
+	r.LostLate = LostAfter(pings, r.Settled.Add(ph.Pair.Interval))
 	return r
 }
 

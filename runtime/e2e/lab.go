@@ -111,6 +111,9 @@ type Group struct {
 	// VirtualMAC runs the group on a macvlan with the RFC 9568 virtual MAC
 	// (vmac4-<VRID> / vmac6-<VRID>).
 	VirtualMAC bool
+	// StrictAccept turns Accept_Mode off (RFC 9568 strict: the Active
+	// drops packets to the VIPs); the default is the schema's, on.
+	StrictAccept bool
 }
 
 // ExternalPeer is a non-mwgc router (keepalived) allowed to advertise on
@@ -128,6 +131,9 @@ type Cluster struct {
 	Groups    []Group
 	External  []ExternalPeer
 	Announce  plan.Announce
+	// Reannounce, when set, is the plan's re-announcement section (nil:
+	// the agent's default).
+	Reannounce *plan.Reannounce
 	// Management adds an (unauthenticated) management section on eth0
 	// with every director as a member.
 	Management        bool
@@ -182,11 +188,12 @@ func (c *Cluster) Plan(node string) *plan.Plan {
 	if ann.Count == 0 {
 		ann = plan.Announce{Count: 3, Interval: plan.Duration(10 * time.Millisecond)}
 	}
+	ann.Reannounce = c.Reannounce
 	v := &plan.VRRP{Priority: d.Priority, Announce: ann}
 	for _, g := range c.Groups {
 		pg := plan.Group{
 			Name: g.Name, VRID: g.VRID, Interface: g.Iface, Family: g.Family, Version: 3,
-			AdvertInterval: plan.Duration(g.Interval), Preempt: true,
+			AdvertInterval: plan.Duration(g.Interval), Preempt: true, AcceptMode: !g.StrictAccept,
 			Source: source(d, g),
 		}
 		if pg.AdvertInterval == 0 {

@@ -116,7 +116,10 @@ func TestOutageAndReached(t *testing.T) {
 	if _, ok := ReachedAfter(stillLost, at(5)); ok {
 		t.Error("reached although the last probes were lost")
 	}
-	if d, ok := ReachedAfter(ok, at(5)); !ok || d != 6*time.Millisecond {
-		t.Errorf("no loss: reached %v %v", d, ok)
+	if d, ok := ReachedAfter(ok, at(5)); !ok || d != 0 {
+		t.Errorf("no loss: reached %v %v, want 0", d, ok)
+	}
+	if !LostAfter(lost, at(15)) || LostAfter(lost, at(25)) {
+		t.Error("LostAfter: a probe lost at 20ms is after 15ms and not after 25ms")
 	}
 }

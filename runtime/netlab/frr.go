@@ -126,13 +126,15 @@ func (f *FRR) Kill() { f.VRRPd.Signal(syscall.SIGKILL); f.VRRPd.Wait(5 * time.Se
 // ("Master" or "Backup") of its IPv4 router.
 func (f *FRR) WaitState(state string, n int, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if strings.Count(f.Log(), "[IPv4] ") > 0 && f.count(state) >= n {
+	for {
+		if f.count(state) >= n {
 			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return false
 }
 
 func (f *FRR) count(state string) int {

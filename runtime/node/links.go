@@ -138,7 +138,7 @@ func (n *Node) linkReport(now time.Time, r LinkReport) {
 			// An administrative down flushes the IPv6 link-local source
 			// the agent added; it must be back before the next advert.
 			for _, s := range socketsOf(n.members) {
-				if s.Interface == name && s.IPv6 {
+				if s.Interface == name && s.IPv6 && !s.SendOnly {
 					n.emit(EnsureLinkLocal{Interface: name, Addr: s.Source})
 				}
 			}
@@ -175,6 +175,7 @@ func (n *Node) enterFault(now time.Time) {
 	n.emit(FaultChanged{Fault: true})
 	for _, m := range n.members {
 		m.bursts = nil
+		n.clearLeftover(m)
 		n.emit(GroupState{Group: m.group.Name, State: StateFault})
 	}
 	n.followSyncState(now)

@@ -32,9 +32,11 @@ import (
 //	### name                   starts a scenario (a fresh node, no plans)
 //	plan P [from Q] K=V...     defines plan P (a copy of Q); keys: node prio
 //	                           announce=COUNTxINTERVAL[+REPEAT]
+//	                           reannounce=COUNT/HOLDOFF[/REFRESH]
 //	group P G K=V...           adds or replaces group G of plan P; keys: vrid
 //	                           if src int preempt delay accept (default
 //	                           true, as mwgc's schema) vips peers form
+//	                           vmac (NAME: the group's virtual-MAC macvlan)
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
 //	                           bcast port int dead key table version members
@@ -58,7 +60,8 @@ import (
 // NAME ADDR KEYHEX (a management answer from a member) | discovery NAME
 // ADDR KEYHEX | again (the last management message once more).
 //
-// Checks: state S (the node's state in Status; "none" before a plan) | group G STATE [VIPS]
+// Checks: state S (the node's state in Status; "none" before a plan) |
+// last-reload RESULT (Status.LastReload; "none" when absent) | group G STATE [VIPS]
 // (a group's state and held VIPs, "-" for none) | deadline T|none |
 // error TEXT (the last plan result's error contains TEXT) | digest P
 // (the running plan is P) | table NAME STATUS (a row of the management
@@ -187,7 +190,7 @@ func (w *world) exec(l scriptLine) error {
 	case "hide":
 		w.hide = append(w.hide, f[1:]...)
 		return nil
-	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats":
+	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "last-reload":
 		return w.check(f)
 	}
 	at, err := time.ParseDuration(f[0])
@@ -259,7 +262,27 @@ func (w *world) definePlan(args []string) error {
 			if err != nil {
 				return err
 			}
+			a.Reannounce = p.VRRP.Announce.Reannounce
 			p.VRRP.Announce = a
+		case "reannounce":
+			parts := strings.Split(v, "/")
+			n, err := strconv.Atoi(parts[0])
+			if err != nil || len(parts) < 2 {
+				return fmt.Errorf("reannounce=%s: want COUNT/HOLDOFF[/REFRESH]", v)
+			}
+			ra := &plan.Reannounce{Count: n}
+			for i, d := range parts[1:] {
+				dur, err := time.ParseDuration(d)
+				if err != nil {
+					return err
+				}
+				if i == 0 {
+					ra.Holdoff = plan.Duration(dur)
+				} else {
+					ra.Refresh = plan.Duration(dur)
+				}
+			}
+			p.VRRP.Announce.Reannounce = ra
 		default:
 			return fmt.Errorf("unknown plan key %q", k)
 		}
@@ -347,6 +370,8 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 			}
 		case "form":
 			g.Checksum = v
+		case "vmac":
+			g.VMACInterface = v
 		default:
 			err = fmt.Errorf("unknown group key %q", k)
 		}
@@ -711,6 +736,14 @@ func (w *world) check(f []string) error {
 		if got != want {
 			return fmt.Errorf("deadline %s, want %s", got, want)
 		}
+	case "last-reload":
+		got := "none"
+		if st != nil && st.LastReload != nil {
+			got = st.LastReload.Result
+		}
+		if got != f[1] {
+			return fmt.Errorf("last reload %s, want %s", got, f[1])
+		}
 	case "error":
 		want := strings.Join(f[1:], " ")
 		if w.result.Err == nil || !strings.Contains(w.result.Err.Error(), want) {
@@ -790,6 +823,18 @@ func render(e Effect) string {
 		return fmt.Sprintf("open-mgmt %s:%d", e.Socket.Interface, e.Socket.Port)
 	case EnsureLinkLocal:
 		return fmt.Sprintf("link-local %s %v", e.Interface, e.Addr)
+	case EnsureVMAC:
+		return fmt.Sprintf("vmac-ensure %s on %s vrid %d %s", e.Name, e.Parent, e.VRID, map[bool]string{false: "ipv4", true: "ipv6"}[e.IPv6])
+	case SetVMAC:
+		if !e.Active {
+			return "vmac-down " + e.Name
+		}
+		if e.LinkLocal.IsValid() {
+			return fmt.Sprintf("vmac-up %s %v", e.Name, e.LinkLocal)
+		}
+		return "vmac-up " + e.Name
+	case RemoveVMAC:
+		return "vmac-remove " + e.Name
 	case ReadFile:
 		return "read " + e.Path
 	case Rules:
@@ -804,6 +849,9 @@ func render(e Effect) string {
 	case SendAdvert:
 		if len(e.Data) < vrrp.HeaderLen {
 			return "send MALFORMED"
+		}
+		if e.Socket.SendOnly {
+			return fmt.Sprintf("send %s %d via %s", e.Group, e.Data[2], e.Socket.Interface)
 		}
 		return fmt.Sprintf("send %s %d", e.Group, e.Data[2])
 	case AddVIP:
@@ -833,6 +881,8 @@ func render(e Effect) string {
 		return fmt.Sprintf("drop %s %s", e.Group, e.Reason)
 	case Received:
 		return "recv " + e.Group
+	case Reannounced:
+		return "reannounced " + e.Group + " " + e.Reason
 	case UnknownVRID:
 		return "unknown-vrid " + sockName(e.Socket)
 	case GroupState:
@@ -856,4 +906,9 @@ func render(e Effect) string {
 	return fmt.Sprintf("%T", e)
 }
 
-func sockName(s Socket) string { return fmt.Sprintf("%s/%s/%v", s.Interface, s.Family(), s.Source) }
+func sockName(s Socket) string {
+	if s.SendOnly {
+		return fmt.Sprintf("%s/%s/%v/send-only", s.Interface, s.Family(), s.Source)
+	}
+	return fmt.Sprintf("%s/%s/%v", s.Interface, s.Family(), s.Source)
+}

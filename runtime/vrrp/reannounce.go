@@ -22,8 +22,9 @@ const (
 	// were in use; clients' neighbour caches need the announcement.
 	AnnounceLowerPriority
 	// AnnouncePause: this router was Active but sent no advert for three
-	// Active_Adver_Intervals (its process was stopped or starved), long
-	// enough for a Backup to have taken over and announced meanwhile.
+	// Active_Adver_Intervals, and at least PauseFloor (its process was
+	// stopped or starved), long enough for a Backup to have taken over
+	// and announced meanwhile.
 	AnnouncePause
 	// AnnounceRefresh: the periodic refresh while Active (Reannounce.Refresh).
 	AnnounceRefresh
@@ -64,9 +65,13 @@ const DefaultReannounceHoldoff = time.Second
 // no periodic refresh.
 //
 // Bound: whatever arrives, a router asks for at most one re-announcement
-// (an Announce with reason lower-priority or pause) per Holdoff, plus one
-// per Refresh; a cause inside the holdoff is served once when it ends, so
-// forged adverts cannot turn the Active into an amplifier. The answering
+// (an Announce with reason lower-priority or pause) at once per Holdoff,
+// and one more when the holdoff ends for the causes that came inside it
+// (they coalesce): at most two per Holdoff, plus one per Refresh. Forged
+// adverts cannot turn the Active into an amplifier. The held-off one does
+// not start a holdoff of its own: causes of one split often come in twos
+// (the other router's queued adverts, then its yield advert), and the next
+// split's cause must not wait for the second. The answering
 // advert to a lower-priority advert is limited separately (Router.answer:
 // at most four per advert interval).
 type Reannounce struct {
@@ -99,10 +104,11 @@ func normalizeReannounce(cfg *Reannounce, bad func(string, ...any)) {
 type reannounceState struct {
 	// pauseAfter is when silence since our last advert means we were
 	// paused: three intervals after it was sent (no Backup can have given
-	// up on us sooner, since its Skew_Time is positive).
+	// up on us sooner, since its Skew_Time is positive), and at least
+	// PauseFloor.
 	pauseAfter time.Time
-	// lastAt is when the last re-announcement was asked for (zero: none
-	// in this Active period), the start of the holdoff.
+	// lastAt is when the last immediate re-announcement was asked for
+	// (zero: none in this Active period), the start of the holdoff.
 	lastAt time.Time
 	// dueAt is when a held-off cause is served; zero when none is waiting.
 	dueAt     time.Time
@@ -111,9 +117,17 @@ type reannounceState struct {
 	refreshAt time.Time
 }
 
+// PauseFloor is the shortest silence of an Active counted as a pause
+// (AnnouncePause). At short intervals a busy host stalls for three
+// intervals often; a Backup that took over during such a short stall is
+// still heard: its adverts wait in the socket and bring a lower-priority
+// re-announcement when the Active runs again. The pause is the backstop
+// for a long stop (SIGSTOP, a frozen VM).
+const PauseFloor = time.Second
+
 // advertSent notes an advert sent while Active at now, for pause detection.
 func (r *Router) advertSent(now time.Time) {
-	r.re.pauseAfter = now.Add(3 * r.cfg.AdvertInterval)
+	r.re.pauseAfter = now.Add(max(3*r.cfg.AdvertInterval, PauseFloor))
 }
 
 // startReannounce arms the re-announce state on becoming Active at now.
@@ -165,7 +179,7 @@ func (r *Router) reannounceTimers(now time.Time) []Action {
 	var acts []Action
 	if !r.re.dueAt.IsZero() && !now.Before(r.re.dueAt) {
 		r.re.dueAt = time.Time{}
-		acts = append(acts, r.reannounce(now, r.re.dueReason)...)
+		acts = append(acts, r.announce(r.re.dueReason))
 	}
 	if !r.re.refreshAt.IsZero() && !now.Before(r.re.refreshAt) {
 		r.re.refreshAt = now.Add(r.cfg.Reannounce.Refresh)
