@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -175,6 +176,16 @@ func TestDecodeRefuses(t *testing.T) {
 	}
 }
 
+// withFailover sets the re-announcement section and a virtual MAC on
+// every group.
+func withFailover(p *Plan) *Plan {
+	p.VRRP.Announce.Reannounce = &Reannounce{Count: 2, Holdoff: Duration(500 * time.Millisecond), Refresh: Duration(time.Minute)}
+	for i := range p.VRRP.Groups {
+		p.VRRP.Groups[i].VMACInterface = fmt.Sprintf("vmac%d-51", 4+2*i)
+	}
+	return p
+}
+
 // The re-announce and virtual MAC fields are optional: a plan from an
 // older compiler has neither, and a plan with them round-trips.
 func TestReannounceAndVirtualMACRoundTrip(t *testing.T) {
@@ -230,6 +241,7 @@ func TestReadFileNamesThePath(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(mustEncode(f, directorPlan()))
 	f.Add(mustEncode(f, withRollout(directorPlan())))
+	f.Add(mustEncode(f, withFailover(directorPlan())))
 	f.Add([]byte(`{"apiVersion":"mwgc.dev/plan/v1"}`))
 	f.Add([]byte(`{"vrrp":{"groups":[{}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
