@@ -421,6 +421,7 @@ func (c *checker) checkVRRP(cl *cluster) {
 	if d, err := time.ParseDuration(v.Announce.Reannounce.Refresh); err != nil || d != 0 {
 		c.checkDuration(cl, vpath("announce", "reannounce", "refresh"), v.Announce.Reannounce.Refresh, time.Second, time.Hour, 0)
 	}
+	c.checkNotify(cl)
 
 	owners := map[string]bool{}
 	for _, n := range dirs {

@@ -57,14 +57,20 @@ type nodeInfo struct {
 // finding. The error is for usage and I/O problems only (a path that does
 // not exist); problems in the definitions are findings.
 func Load(paths []string) (*Result, error) {
+	l, err := newLoader()
+	if err != nil {
+		return nil, err
+	}
+	return l.loadRepo(paths)
+}
+
+// loadRepo is Load with a loader made already (a fuzz test reuses the
+// compiled schema across inputs).
+func (l *loader) loadRepo(paths []string) (*Result, error) {
 	if len(paths) == 0 {
 		paths = []string{"."}
 	}
 	in, err := collectInputs(paths)
-	if err != nil {
-		return nil, err
-	}
-	l, err := newLoader()
 	if err != nil {
 		return nil, err
 	}

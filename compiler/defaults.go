@@ -21,6 +21,7 @@ var defaults struct {
 	management managementDoc
 	auth       authDoc
 	distrib    distributionDoc
+	notify     notifyDoc
 }
 
 // loadDefaults reads the default of every field of the schema's
@@ -37,6 +38,7 @@ func loadDefaults(s cue.Value) error {
 		{"#Management", &defaults.management},
 		{"#VRRPAuth", &defaults.auth},
 		{"#Distribution", &defaults.distrib},
+		{"#Notify", &defaults.notify},
 	} {
 		b, err := defaultsJSON(s.LookupPath(cue.MakePath(cue.Def(d.def))))
 		if err != nil {
@@ -89,7 +91,7 @@ func (d *interfaceDoc) UnmarshalJSON(b []byte) error {
 func (d *vrrpDoc) UnmarshalJSON(b []byte) error {
 	type plain vrrpDoc
 	*d = defaults.vrrp
-	d.Groups = nil
+	d.Groups, d.Notify = nil, nil
 	return json.Unmarshal(b, (*plain)(d))
 }
 
@@ -124,4 +126,10 @@ func (d *distributionDoc) UnmarshalJSON(b []byte) error {
 		d.Ports = append([]int(nil), defaults.distrib.Ports...)
 	}
 	return nil
+}
+
+func (d *notifyDoc) UnmarshalJSON(b []byte) error {
+	type plain notifyDoc
+	*d = defaults.notify
+	return json.Unmarshal(b, (*plain)(d))
 }

@@ -144,7 +144,13 @@ func newLoader() (*loader, error) {
 		return nil, fmt.Errorf("embedded schema: %w", defaultsErr)
 	}
 	cwd, _ := os.Getwd()
-	return &loader{ctx: ctx, repoDef: def, cwd: cwd, parsed: map[string]*ast.File{}, spans: map[string]spans{}}, nil
+	return (&loader{ctx: ctx, repoDef: def, cwd: cwd}).fresh(), nil
+}
+
+// fresh returns a loader that shares l's context and compiled schema and
+// has nothing else of l's run.
+func (l *loader) fresh() *loader {
+	return &loader{ctx: l.ctx, repoDef: l.repoDef, cwd: l.cwd, parsed: map[string]*ast.File{}, spans: map[string]spans{}}
 }
 
 // load loads one directory (or the named files in it).

@@ -39,6 +39,7 @@ type vrrpDoc struct {
 	Announce       announceDoc         `json:"announce"`
 	Authentication *authDoc            `json:"authentication,omitempty"`
 	RolloutGrace   string              `json:"rolloutGrace"`
+	Notify         *notifyDoc          `json:"notify,omitempty"`
 }
 
 type authDoc struct {
@@ -107,4 +108,11 @@ type distributionDoc struct {
 	DirectorsScan bool     `json:"directorsScan"`
 	LoadWeighting bool     `json:"loadWeighting"`
 	Slots         int      `json:"slots"`
+}
+
+type notifyDoc struct {
+	Active  []string `json:"active,omitempty"`
+	Backup  []string `json:"backup,omitempty"`
+	Fault   []string `json:"fault,omitempty"`
+	Timeout string   `json:"timeout"`
 }

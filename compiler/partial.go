@@ -63,7 +63,7 @@ func (l *loader) loadErrors(dir string, files []string, bi *build.Instance) (*pa
 		case loaded[ps[0].Filename()]:
 			// A file that parsed and still failed to load (an import):
 			// the package cannot be built.
-			l.cueErrors(e, nil, "load", "mwgc packages use no imports besides the standard library")
+			l.cueErrors(e, nil, "load", "fix this first: the package cannot be loaded until then")
 			ok = false
 		default:
 			part.syntax = append(part.syntax, e)
@@ -120,8 +120,7 @@ func (p *partialPackage) build(l *loader, dir string, bi *build.Instance) *build
 		if len(next) != 1 || next[0].Err != nil {
 			return bi
 		}
-		bi = next[0]
-		l.dropSchemaCopies(bi)
+		bi = next[0] // schema copies are not in keep: dropped already
 	}
 	return bi
 }

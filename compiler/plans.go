@@ -87,6 +87,7 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		Priority:     n.doc.Priority,
 		Announce:     plan.Announce{Count: v.Announce.Count, Interval: dur(v.Announce.Interval), RepeatAfter: dur(v.Announce.RepeatAfter)},
 		RolloutGrace: dur(v.RolloutGrace),
+		Notify:       notifyPlan(v.Notify),
 	}
 	// Written only when it differs from the agent's default, so that plans
 	// of clusters that keep the defaults stay readable by older agents.

@@ -85,33 +85,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitBadInput
 	}
 	if *check {
-		p, _, err := plan.ReadFile(*planPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "mwgc-agent: %v\n", err)
-			return exitBadInput
-		}
-		groups := 0
-		if p.VRRP != nil {
-			groups = len(p.VRRP.Groups)
-		}
-		fmt.Fprintf(stdout, "plan ok: cluster %s node %s, %d VRRP groups, management %v, %s\n",
-			p.Cluster, p.Node, groups, p.Management != nil, p.Digest)
-		return exitOK
+		return checkPlan(*planPath, stdout, stderr)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "mwgc-agent: --log-level: %v\n", err)
-		return exitBadInput
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var log *slog.Logger
-	switch *logFormat {
-	case "json":
-		log = slog.New(slog.NewJSONHandler(stdout, opts))
-	case "text":
-		log = slog.New(slog.NewTextHandler(stdout, opts))
-	default:
-		fmt.Fprintf(stderr, "mwgc-agent: --log-format: %q is not json or text\n", *logFormat)
+	log, err := newLogger(stdout, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "mwgc-agent: %v\n", err)
 		return exitBadInput
 	}
 
@@ -165,4 +143,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// checkPlan makes the checks a start makes, short of touching the network
+// (agent.Check): exit 2 for a plan that does not decode or validate, 1 for
+// one that would not start on this host, as a start would end.
+func checkPlan(path string, stdout, stderr io.Writer) int {
+	_, data, err := plan.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "mwgc-agent: %v\n", err)
+		return exitBadInput
+	}
+	rep, err := agent.Check(data, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "mwgc-agent: %s: the plan would not start: %v\n", path, err)
+		return exitRuntime
+	}
+	fmt.Fprint(stdout, rep)
+	return exitOK
+}
+
+// newLogger makes the agent's logger. Durations are written as Go writes
+// them ("100ms"), in JSON too, where slog would write nanoseconds.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not json or text", format)
 }

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mwgc/mwgc/runtime/plan"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -28,7 +33,10 @@ func TestExitCodes(t *testing.T) {
 		{"invalid plan", []string{"--plan", bad}, exitBadInput, `unknown field \"nodes\"`},
 		{"help", []string{"-h"}, exitOK, "usage: mwgc-agent"},
 		{"check bad plan", []string{"--check", "--plan", bad}, exitBadInput, `unknown field "nodes"`},
-		{"check good plan", []string{"--check", "--plan", good}, exitOK, "plan ok: cluster edge node dir-a, 2 VRRP groups, management true, sha256:"},
+		// A valid plan whose key file this host does not have: a start
+		// would fail, so --check does (TestCheckMakesTheStartUpChecks has
+		// one that passes).
+		{"check plan this host cannot start", []string{"--check", "--plan", good}, exitRuntime, "the plan would not start"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,5 +87,73 @@ func TestHelpVersionOnStdout(t *testing.T) {
 	run([]string{"--version"}, &out, &out)
 	if !strings.Contains(out.String(), "go1.") {
 		t.Errorf("version does not name the Go release: %s", out.String())
+	}
+}
+
+// loPlan writes a plan on the loopback interface, which every host has,
+// with the management key and table file in dir.
+func loPlan(t *testing.T, dir string, keyMode os.FileMode) string {
+	t.Helper()
+	key := filepath.Join(dir, "mgmt.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), keyMode); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(key, keyMode)
+	lo := netip.MustParseAddr("127.0.0.1")
+	p := &plan.Plan{
+		APIVersion: plan.APIVersion, Cluster: "edge", Node: "a", Mode: plan.ModeTransparentRouter,
+		Interfaces: []plan.Interface{{Name: "lo", Segment: "mgmt", Addresses: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8")}}},
+		Management: &plan.Management{
+			Interface: "lo", Address: lo, Broadcast: netip.MustParseAddr("127.255.255.255"), Port: 9793,
+			DiscoveryInterval: plan.Duration(time.Second), DeadAfter: 3, KeyFile: key,
+			TableFile: filepath.Join(dir, "scanners.json"), Members: []plan.Member{{Name: "a", Address: lo}},
+		},
+	}
+	b, err := plan.Encode(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "plan.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// --check makes the checks a start makes: a plan that decodes but would not
+// start (a key file others can read) fails it with exit status 1, as the
+// start would.
+func TestCheckMakesTheStartUpChecks(t *testing.T) {
+	var out, errOut strings.Builder
+	good := loPlan(t, t.TempDir(), 0o600)
+	if code := run([]string{"--check", "--plan", good}, &out, &errOut); code != exitOK {
+		t.Fatalf("--check of a good plan: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"plan ok: cluster edge node a", "interface lo exists", "key file", "table file directory"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--check output does not mention %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	errOut.Reset()
+	bad := loPlan(t, t.TempDir(), 0o644)
+	if code := run([]string{"--check", "--plan", bad}, &out, &errOut); code != exitRuntime {
+		t.Errorf("--check of a plan with a readable key: exit %d, want %d", code, exitRuntime)
+	}
+	if !strings.Contains(errOut.String(), "chmod 600") || strings.Contains(out.String(), "plan ok") {
+		t.Errorf("--check does not report the key file:\nstdout: %s\nstderr: %s", out.String(), errOut.String())
+	}
+}
+
+// JSON logs carry durations as people write them, not as nanoseconds.
+func TestJSONLogDurations(t *testing.T) {
+	var b strings.Builder
+	log, err := newLogger(&b, "json", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("x", "interval", 100*time.Millisecond, "nested", slog.GroupValue(slog.Duration("d", 1500*time.Millisecond)))
+	if !strings.Contains(b.String(), `"interval":"100ms"`) || !strings.Contains(b.String(), `"d":"1.5s"`) {
+		t.Errorf("durations not readable: %s", b.String())
 	}
 }

@@ -230,11 +230,22 @@ func (d *differ) otherSections() {
 		}
 	}
 	if d.b.vrrpExtra != nil && d.a.vrrpExtra != nil {
+		const notifyEffect = noWire + ": the directors run the new commands from the next state change after their plans land"
+		switch bn, an := d.b.vrrpExtra.Notify, d.a.vrrpExtra.Notify; {
+		case bn == nil && an != nil:
+			d.add(Change{Op: OpAdd, Subject: "notify", Detail: notifyText(an), Effect: notifyEffect})
+		case bn != nil && an == nil:
+			d.add(Change{Op: OpRemove, Subject: "notify", Effect: noWire + ": the directors run no command on state changes once their plans land"})
+		default:
+			for _, f := range otherFields(notifyOf(d.b.vrrpExtra), notifyOf(d.a.vrrpExtra), nil) {
+				d.add(Change{Op: OpUpdate, Subject: "notify", Detail: f, Effect: notifyEffect})
+			}
+		}
 		if bg, ag := d.b.vrrpExtra.RolloutGrace, d.a.vrrpExtra.RolloutGrace; bg != ag {
 			d.add(Change{Op: OpUpdate, Subject: "vrrp", Detail: fmt.Sprintf("rolloutGrace %s → %s", dur(bg.D()), dur(ag.D())),
 				Effect: fmt.Sprintf("%s: raised priorities and longer intervals of later changes wait %s after their plan lands, so every director must load a plan within %s of the first", noWire, dur(ag.D()), dur(ag.D()))})
 		}
-		for _, f := range otherFields(d.b.vrrpExtra, d.a.vrrpExtra, []string{"priority", "announce", "groups", "rolloutGrace"}) {
+		for _, f := range otherFields(d.b.vrrpExtra, d.a.vrrpExtra, []string{"priority", "announce", "groups", "rolloutGrace", "notify"}) {
 			d.add(Change{Op: OpUpdate, Subject: "vrrp", Detail: f, Wire: true, Effect: unknownEffect})
 		}
 	}
@@ -242,3 +253,23 @@ func (d *differ) otherSections() {
 
 // unknownEffect is said of a setting whose effect this package does not know.
 const unknownEffect = "the agents apply it as their plans land; mwgc plan does not describe this setting's effect"
+
+func notifyOf(v *plan.VRRP) plan.Notify {
+	if v.Notify == nil {
+		return plan.Notify{}
+	}
+	return *v.Notify
+}
+
+func notifyText(n *plan.Notify) string {
+	var parts []string
+	for _, c := range []struct {
+		state string
+		argv  []string
+	}{{"active", n.Active}, {"backup", n.Backup}, {"fault", n.Fault}} {
+		if len(c.argv) > 0 {
+			parts = append(parts, c.state+": "+strings.Join(c.argv, " "))
+		}
+	}
+	return strings.Join(append(parts, "timeout "+dur(n.Timeout.D())), "; ")
+}

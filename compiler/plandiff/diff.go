@@ -54,8 +54,22 @@ func diffCluster(bc, ac *clusterView) *Cluster {
 	}
 	c.Name, c.Mode = ac.name, ac.mode
 	d := &differ{b: bc, a: ac, out: map[string]outcome{}}
+	// Groups on both sides first: a group added (or replaced) on a node
+	// that is Active for its other groups joins it as Active.
+	var later []string
+	joining := ""
 	for _, g := range unionKeys(bc.groups, ac.groups) {
-		d.out[g] = elect(bc, ac, g, replacedGroup(bc, ac, g))
+		if bc.groups[g] == nil || replacedGroup(bc, ac, g) {
+			later = append(later, g)
+			continue
+		}
+		d.out[g] = elect(bc, ac, g, false, "")
+		if o := d.out[g]; joining == "" && o.after != "" {
+			joining = o.after
+		}
+	}
+	for _, g := range later {
+		d.out[g] = elect(bc, ac, g, replacedGroup(bc, ac, g), joining)
 	}
 	c.Plans, c.Unchanged = d.plans()
 	switch c.Op {

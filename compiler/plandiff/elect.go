@@ -26,6 +26,10 @@ const (
 	// segment changed): every router starts as Backup and the best one
 	// times out first.
 	starts
+	// joins: a new virtual router on a node that is Active for its other
+	// groups: it starts as Active there at once (runtime/node: a member
+	// started alone joins the sync group's state), as Backup elsewhere.
+	joins
 	// ends: the group is gone.
 	ends
 )
@@ -54,8 +58,10 @@ type outcome struct {
 func (o outcome) moves() bool { return o.before != o.after }
 
 // elect works out the outcome of group g; replaced says the group is a new
-// virtual router in after although it has the same name.
-func elect(b, a *clusterView, g string, replaced bool) outcome {
+// virtual router in after although it has the same name; joining names
+// the node Active for the cluster's other groups after the change ("" when
+// none), which a new virtual router joins as Active.
+func elect(b, a *clusterView, g string, replaced bool, joining string) outcome {
 	o := outcome{group: g}
 	var bc, ac []candidate
 	if b != nil && b.groups[g] != nil {
@@ -74,6 +80,10 @@ func elect(b, a *clusterView, g string, replaced bool) outcome {
 	gv := a.groups[g]
 	interval := gv.AdvertInterval.D()
 	best := ac[0]
+	if (len(bc) == 0 || replaced) && joining != "" && a.priorityOf(g, joining) > 0 {
+		o.kind, o.after, o.afterPrio = joins, joining, a.priorityOf(g, joining)
+		return o
+	}
 	if len(bc) == 0 || replaced {
 		o.kind, o.after, o.afterPrio = starts, best.name, best.priority
 		o.takeover = vrrp.ActiveDownInterval(uint8(best.priority), interval)

@@ -58,7 +58,7 @@ func TestElect(t *testing.T) {
 		{"new group", view(true, m{"a": 0, "b": 0}, 0), view(true, m{"a": 200, "b": 100}, 0), starts, "", "a", 300*time.Millisecond + 56*100*time.Millisecond/256, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := elect(tc.before, tc.after, "proxy", false)
+			o := elect(tc.before, tc.after, "proxy", false, "")
 			if o.kind != tc.kind || o.before != tc.from || o.after != tc.to || o.takeover != tc.takeover || o.blocked != tc.blocked {
 				t.Errorf("got kind %d %q → %q takeover %v blocked %q; want kind %d %q → %q takeover %v blocked %q",
 					o.kind, o.before, o.after, o.takeover, o.blocked, tc.kind, tc.from, tc.to, tc.takeover, tc.blocked)
@@ -73,16 +73,21 @@ func TestElectRestart(t *testing.T) {
 	g := a.nodes["a"].groups["proxy"]
 	g.Source = netip.MustParseAddr("192.0.2.99")
 	a.nodes["a"].groups["proxy"] = g
-	if o := elect(b, a, "proxy", false); o.kind != restarts || o.after != "a" {
+	if o := elect(b, a, "proxy", false, ""); o.kind != restarts || o.after != "a" {
 		t.Errorf("with preempt: got kind %d after %q, want restarts and a back", o.kind, o.after)
 	}
 	for _, cl := range []*clusterView{b, a} {
 		cl.groups["proxy"].Preempt = false
 	}
-	if o := elect(b, a, "proxy", false); o.kind != restarts || o.after != "b" {
+	if o := elect(b, a, "proxy", false, ""); o.kind != restarts || o.after != "b" {
 		t.Errorf("without preempt: got kind %d after %q, want restarts and b keeping the VIPs", o.kind, o.after)
 	}
-	if o := elect(b, b, "proxy", true); o.kind != starts || o.after != "a" {
+	if o := elect(b, b, "proxy", true, ""); o.kind != starts || o.after != "a" {
 		t.Errorf("replaced group: got kind %d after %q, want starts with a", o.kind, o.after)
+	}
+	// On a node Active for its other groups, a new virtual router joins
+	// as Active at once, even where another director has a better priority.
+	if o := elect(b, b, "proxy", true, "b"); o.kind != joins || o.after != "b" || o.takeover != 0 {
+		t.Errorf("joining: got kind %d after %q takeover %v, want joins with b at once", o.kind, o.after, o.takeover)
 	}
 }

@@ -39,10 +39,12 @@ func (d *differ) groupAdded(g *groupView) {
 		d.add(c)
 		return
 	}
-	c.Effect = fmt.Sprintf("every director starts it as Backup; %s (priority %d) times out first and takes %s %s, and %s",
-		o.after, o.afterPrio, vipNoun(g.VIPs), d.takeoverIn(o), d.announcement(g.Family))
-	if act := d.retainedActive(); act != "" && act != o.after {
-		c.Effect += fmt.Sprintf("; the node's groups move together, so %s's other groups follow and %s is Active for all of them", o.after, o.after)
+	if o.kind == joins {
+		c.Effect = fmt.Sprintf("the Active (%s) runs it as Active as soon as its plan lands, adds %s and %s; the other directors start it as Backup",
+			o.after, vipNoun(g.VIPs), d.announcement(g.Family))
+	} else {
+		c.Effect = fmt.Sprintf("every director starts it as Backup; %s (priority %d) times out first and takes %s %s, and %s",
+			o.after, o.afterPrio, vipNoun(g.VIPs), d.takeoverIn(o), d.announcement(g.Family))
 	}
 	d.add(c)
 	if act := d.retainedActive(); act != "" && len(directorNames(d.a, act)) > 0 {
@@ -89,9 +91,13 @@ func (d *differ) groupReplaced(bg, ag *groupView) {
 		parts = append(parts, fmt.Sprintf("segment %s → %s", bg.segment, ag.segment))
 	}
 	o := d.out[ag.Name]
-	d.add(Change{Op: OpReplace, Subject: "group " + ag.Name, Detail: joinSentences(parts), Wire: true,
-		Effect: fmt.Sprintf("a new virtual router: on each director the old one hands over with a priority-0 advert and the new one starts as Backup; %s (priority %d) takes %s %s",
-			o.after, o.afterPrio, vipNoun(ag.VIPs), d.takeoverIn(o))})
+	effect := fmt.Sprintf("a new virtual router: on each director the old one hands over with a priority-0 advert and the new one starts as Backup; %s (priority %d) takes %s %s",
+		o.after, o.afterPrio, vipNoun(ag.VIPs), d.takeoverIn(o))
+	if o.kind == joins {
+		effect = fmt.Sprintf("a new virtual router: on each director the old one hands over with a priority-0 advert; the new one starts as Active at once on the Active (%s), which keeps %s, and as Backup elsewhere",
+			o.after, vipNoun(ag.VIPs))
+	}
+	d.add(Change{Op: OpReplace, Subject: "group " + ag.Name, Detail: joinSentences(parts), Wire: true, Effect: effect})
 	d.advise(fmt.Sprintf("Roll group %s's new virtual router out to every director at once: while some run the old one and some the new one, two directors hold %s, one per virtual router.",
 		ag.Name, vipNoun(ag.VIPs)))
 	d.groupSettings(bg, ag)

@@ -133,10 +133,16 @@ func (cl *clusterView) addExtra(p *plan.Plan) {
 		cl.extra, cl.extraFrom = map[string]json.RawMessage{}, map[string]bool{}
 	}
 	director := p.VRRP != nil
-	for k, v := range jsonFields(p) {
+	// Only the sections not known by name are normalised: this runs for
+	// every plan of both sides.
+	b, _ := json.Marshal(p)
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal(b, &raw)
+	for k, v := range raw {
 		if slices.Contains(knownSections, k) || string(v) == "null" {
 			continue
 		}
+		v = jsonFields(map[string]json.RawMessage{k: v})[k]
 		if _, ok := cl.extra[k]; !ok || (director && !cl.extraFrom[k]) {
 			cl.extra[k], cl.extraFrom[k] = v, director
 		}

@@ -94,6 +94,10 @@ func (d *differ) reason(o outcome) string {
 			return fmt.Sprintf("%s's router for group %s is replaced: it hands over, rejoins as Backup and preempts back", o.before, o.group)
 		}
 		return fmt.Sprintf("%s's router for group %s is replaced: it hands over to %s and, preempt being off, stays Backup", o.before, o.group, o.after)
+	case joins:
+		if o.before != "" && o.before != o.after {
+			return fmt.Sprintf("group %s is a new virtual router, which %s, Active for the others, runs as Active at once", o.group, o.after)
+		}
 	case starts:
 		if o.before != "" {
 			return fmt.Sprintf("group %s is a new virtual router: %s (priority %d) times out first", o.group, o.after, o.afterPrio)

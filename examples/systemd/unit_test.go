@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -103,5 +105,43 @@ func TestUnitVerifies(t *testing.T) {
 			continue
 		}
 		t.Errorf("systemd-analyze verify: %s", line)
+	}
+}
+
+// TestTableFilesWritable: every management table file the examples name
+// lies in a directory the unit lets the agent write (ProtectSystem=strict
+// makes everything else read-only): StateDirectory (/var/lib/X),
+// RuntimeDirectory (/run/X) or ReadWritePaths.
+func TestTableFilesWritable(t *testing.T) {
+	svc := parseUnit(t, unitFile)["Service"]
+	var writable []string
+	for key, base := range map[string]string{"StateDirectory": "/var/lib/", "RuntimeDirectory": "/run/", "ReadWritePaths": ""} {
+		for _, v := range svc[key] {
+			for _, d := range strings.Fields(v) {
+				writable = append(writable, base+strings.TrimPrefix(d, "-"))
+			}
+		}
+	}
+	files, err := filepath.Glob("../*/*.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`tableFile:\s*"([^"]+)"`)
+	found := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+			found++
+			ok := slices.ContainsFunc(writable, func(d string) bool { return strings.HasPrefix(m[1], strings.TrimSuffix(d, "/")+"/") })
+			if !ok {
+				t.Errorf("%s: tableFile %s is not under a directory the unit makes writable (%v)", f, m[1], writable)
+			}
+		}
+	}
+	if found == 0 {
+		t.Error("no example names a tableFile: the test checks nothing")
 	}
 }

@@ -50,6 +50,9 @@ type Options struct {
 	Width, Height int
 	// FileAccess lets a file:// page load other local files (scripts).
 	FileAccess bool
+	// Prefix runs Chromium under another command, such as
+	// ["ip", "netns", "exec", NS] to reach a listener in a namespace.
+	Prefix []string
 }
 
 func (o Options) args(profile string) []string {
@@ -67,13 +70,15 @@ func (o Options) args(profile string) []string {
 	return args
 }
 
-// run runs Chromium with args in a fresh profile, bounded by a minute.
+// run runs Chromium with args in a fresh profile, bounded by two minutes
+// (a shared machine under load starts it slowly).
 func run(t testing.TB, opt Options, extra ...string) []byte {
 	t.Helper()
 	profile := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary, append(opt.args(profile), extra...)...)
+	argv := append(append(append([]string{}, opt.Prefix...), Binary), append(opt.args(profile), extra...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/plan"
@@ -65,11 +66,15 @@ type Agent struct {
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
 	table        *mgmt.TableWriter
-	mgmtErrors   uint64 // management datagrams the kernel refused
-	startErr     error  // why the first plan could not start
-	rulesCleaned bool   // a crashed run's nftables tables are gone
+	notifier     notifier  // notify commands, run off the loop
+	mgmtErrors   uint64    // management datagrams the kernel refused
+	startErr     error     // why the first plan could not start
+	rulesCleaned bool      // a crashed run's nftables tables are gone
+	fwd          Forwarder // traffic distribution; nil when the Network has none
+	distMetrics  *distributor.Collector
 	stopped      bool
-	buf          []byte // receive buffer
+	buf          []byte     // receive buffer
+	spoof        watchState // impersonation watchers (watchers.go)
 
 	running atomic.Bool
 }
@@ -104,6 +109,13 @@ func New(cfg Config) (*Agent, error) {
 		announcers: map[string]Announcer{}, groups: map[string]*groupState{}, buf: make([]byte, 65536),
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
+	a.notifier.total = newNotifyCounter(reg)
+	a.spoof.init(reg)
+	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
+		a.fwd = fn.NewForwarder()
+	}
+	a.distMetrics = distributor.NewCollector(a.distStatus)
+	reg.MustRegister(a.distMetrics)
 	return a, nil
 }
 
@@ -140,11 +152,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.node = a.newNode()
 	a.table = mgmt.NewTableWriter(a.log)
 	a.poll = p
+	a.startNotifier()
 	defer func() {
 		a.running.Store(false)
 		p.drain()
 		a.closeAll()
 		a.table.Close()
+		a.notifier.runner.Close()
 		p.close()
 	}()
 
@@ -190,15 +204,15 @@ func (a *Agent) Run(ctx context.Context) error {
 // step feeds the node one event, carries out its effects, and then the
 // events those produced (a Prepare's answer, a key file read, ...).
 func (a *Agent) step(ev node.Event) {
-	a.pending = append(a.pending, ev)
-	for len(a.pending) > 0 && !a.stopped {
-		ev := a.pending[0]
-		a.pending = a.pending[1:]
-		a.carryOut(a.node.Step(time.Now(), ev))
+	a.pending = append(a.pending[:0], ev)
+	for i := 0; i < len(a.pending) && !a.stopped; i++ {
+		ev := a.pending[i]
+		a.carryOut(a.node.Step(time.Now(), ev)) // may append to a.pending
 		if a.node.Stopped() { // after the handover a Stop starts
 			a.stopped = true
 		}
 	}
+	clear(a.pending)
 	a.pending = a.pending[:0]
 }
 
@@ -253,6 +267,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // closeAll releases what is still open: normally nothing (the node's Stop
 // closed its sockets), after a failed start the announcers at most.
 func (a *Agent) closeAll() {
+	a.closeWatchers()
 	for key, s := range a.vrrp {
 		a.closeVRRP(key, s)
 	}

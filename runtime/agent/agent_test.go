@@ -604,7 +604,25 @@ func TestPacketsDispatchedByVRID(t *testing.T) {
 	if s := h.status(); s.State != "Active" {
 		t.Fatalf("rogue advert changed the state to %s", s.State)
 	}
-	send(peer, 51, 250) // the listed peer with a higher priority wins
+	// The plan gives the peer priority 100: its claim of 250 counts as 100
+	// (the plan as election policy), is counted, and moves nothing.
+	send(peer, 51, 250)
+	h.eventually("disagreement counted", func() bool {
+		return h.metric(`mwgc_agent_policy_disagreements_total{group="inside-v4",peer="192.0.2.12",reason="priority"}`) == 1
+	})
+	if s := h.status(); s.State != "Active" || s.Groups[0].Peers[0].Disagreements["priority"] != 1 {
+		t.Fatalf("a claim above the plan moved the node: %+v", s)
+	}
+	send(peer, 51, 255) // not the owner: dropped
+	h.eventually("not-owner counted", func() bool {
+		return h.metric(`mwgc_agent_drops_total{group="inside-v4",reason="not-owner"}`) == 1
+	})
+	// A plan that gives the peer 250 lets it win.
+	p := testPlan()
+	p.VRRP.Groups[0].Peers[0].Priority = 250
+	h.write(p)
+	h.eventually("plan with the peer at 250", func() bool { return h.status().Groups[0].Peers[0].PlannedPriority == 250 })
+	send(peer, 51, 250)
 	h.eventually("Backup", func() bool { return h.status().State == "Backup" })
 	h.eventually("VIP removed", func() bool { return len(h.net.callsMatching("remove eth0 192.0.2.100/24")) == 1 })
 	if v := h.metric(`mwgc_agent_transitions_total{from="Active",group="inside-v4",to="Backup"}`); v != 1 {

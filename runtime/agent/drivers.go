@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"net"
 	"net/netip"
 
+	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/node"
 )
@@ -75,3 +77,21 @@ type LinkState = node.LinkState
 // lists every interface of the host: one it does not name does not exist.
 // It must not block.
 type LinkReport func(full bool, links []LinkState)
+
+// Forwarder programs traffic distribution (runtime/forward) and reads what
+// it needs from the host. A Network that can distribute traffic also
+// implements ForwardingNetwork; without it Forwarding effects fail (and
+// say so in /status).
+type Forwarder interface {
+	Apply(forward.State) error
+	// Neighbors maps the IPv4 neighbours of ifname that have a link-layer
+	// address to it.
+	Neighbors(ifname string) (map[netip.Addr]net.HardwareAddr, error)
+	// Link returns the index and MAC of ifname.
+	Link(ifname string) (int, net.HardwareAddr, error)
+}
+
+// ForwardingNetwork is a Network with a traffic distribution driver.
+type ForwardingNetwork interface {
+	NewForwarder() Forwarder
+}

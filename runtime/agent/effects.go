@@ -6,9 +6,13 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
+	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/node"
@@ -87,12 +91,24 @@ func (a *Agent) carryOut(effects []node.Effect) {
 			if err := a.applyRules(e.State); err != nil {
 				a.log.Error("cannot set the nftables rules (accept mode)", "err", err)
 			}
-		case node.OpenVRRP, node.OpenMgmt:
+		case node.Forwarding:
+			a.pending = append(a.pending, a.applyForwarding(e.State))
+		case node.ReadNeighbors:
+			ev := node.Neighbors{Interface: e.Interface, Err: errNoForwarder}
+			if a.fwd != nil {
+				ev.MACs, ev.Err = a.fwd.Neighbors(e.Interface)
+			}
+			a.pending = append(a.pending, ev)
+		case node.OpenVRRP, node.OpenMgmt, node.CheckWritable:
 			a.log.Error("agent: a setup step outside a Prepare", "effect", fmt.Sprintf("%T", e))
 		case node.PlanResult:
 			a.planResult(e)
+		case node.Notify:
+			a.submitNotify(e)
 		default:
-			a.report(e)
+			if !a.authReport(e) {
+				a.report(e)
+			}
 		}
 	}
 }
@@ -116,6 +132,8 @@ func (a *Agent) prepare(p node.Prepare) {
 			r.Err = a.openMgmt(s.Socket)
 		case node.ReadFile:
 			r.File, r.Err = readFile(s.Path)
+		case node.CheckWritable:
+			r.Err = checkWritable(s.Path)
 		case node.Rules:
 			r.Err = a.applyRules(s.State)
 		default:
@@ -129,6 +147,41 @@ func (a *Agent) prepare(p node.Prepare) {
 	a.pending = append(a.pending, node.Prepared{Txn: p.Txn, Results: results})
 }
 
+// applyForwarding programs traffic distribution (runtime/forward) with the
+// outgoing interface's index and MAC filled in, and says how it went.
+func (a *Agent) applyForwarding(s forward.State) node.ForwardingApplied {
+	if a.fwd == nil {
+		return node.ForwardingApplied{Err: errNoForwarder}
+	}
+	// A crashed run's tables (mwgc-* of every part) go before ours are
+	// built, never after.
+	if !a.rulesCleaned {
+		if err := a.net.CleanRules(); err != nil {
+			a.log.Warn("cannot remove a crashed run's nftables tables", "err", err)
+		}
+		a.rulesCleaned = true
+	}
+	if d := s.Director; d != nil && d.L2 {
+		idx, mac, err := a.fwd.Link(d.OutInterface)
+		if err != nil {
+			return node.ForwardingApplied{Err: err}
+		}
+		dir := *d
+		dir.OutIfindex, dir.OutMAC = idx, mac
+		s.Director = &dir
+	}
+	start := time.Now()
+	err := a.fwd.Apply(s)
+	took := time.Since(start)
+	a.distMetrics.Applied(err, took)
+	if err != nil {
+		a.log.Error("cannot program traffic distribution; the kernel keeps the previous state", "err", err)
+	}
+	return node.ForwardingApplied{At: time.Now(), Took: took, Err: err}
+}
+
+var errNoForwarder = errors.New("agent: this network has no traffic distribution driver")
+
 // applyRules sets mwgc's nftables tables; the first time in a run it
 // removes a crashed run's leftovers first.
 func (a *Agent) applyRules(s nft.State) error {
@@ -139,6 +192,25 @@ func (a *Agent) applyRules(s nft.State) error {
 		a.rulesCleaned = true
 	}
 	return a.net.ApplyRules(s)
+}
+
+// checkWritable checks that a file can be created in path's directory (the
+// table file is written beside and renamed): the directory exists and
+// this process may write there, which a read-only mount (systemd's
+// ProtectSystem) denies too.
+func checkWritable(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", dir, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("directory %s is not writable: %w", dir, err)
+	}
+	return nil
 }
 
 // readFile reads a key file: at most 64 KiB of a regular file, with its mode.
@@ -246,6 +318,11 @@ func (a *Agent) group(name string) *groupState {
 			recv:      a.met.advertsReceived.WithLabelValues(name),
 			announced: a.met.announcements.WithLabelValues(name),
 		}
+		// The error counters exist from the start, at zero: an alert on
+		// their rate works before the first error.
+		a.met.sendErrors.WithLabelValues(name)
+		a.met.vipErrors.WithLabelValues(name, "add")
+		a.met.vipErrors.WithLabelValues(name, "remove")
 		a.groups[name] = g
 	}
 	return g

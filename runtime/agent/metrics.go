@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mwgc/mwgc/runtime/buildinfo"
 	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
@@ -99,6 +100,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, r := range []string{"ok", "unchanged", "refused", "failed"} {
 		m.reloads.WithLabelValues(r)
 	}
+	info := buildinfo.Read()
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Name: "build_info",
+		Help: "The running build (value 1): module version, VCS revision, Go release.",
+	}, []string{"version", "revision", "go_version"})
+	buildInfo.WithLabelValues(info.Version, info.Revision, info.GoVersion).Set(1)
+	reg.MustRegister(buildInfo)
 	return m
 }
 
@@ -128,9 +136,13 @@ func (a *Agent) report(e node.Effect) {
 	case node.GroupState:
 		if e.Removed {
 			m.state.DeleteLabelValues(e.Group)
+			m.sendErrors.DeleteLabelValues(e.Group)
+			m.vipErrors.DeleteLabelValues(e.Group, "add")
+			m.vipErrors.DeleteLabelValues(e.Group, "remove")
 			delete(a.groups, e.Group)
 			return
 		}
+		a.group(e.Group)
 		m.state.WithLabelValues(e.Group).Set(stateValue(e.State))
 	case node.ActiveChanged:
 		m.syncActive.Set(boolValue(e.Active))

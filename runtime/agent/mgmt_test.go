@@ -303,8 +303,10 @@ func TestManagementDirectorOnLoopback(t *testing.T) {
 	if t.Failed() {
 		t.Logf("management stats: %+v", h.mgmtStatus().Stats)
 	}
-	if got := metricValue(t, reg, "mwgc_mgmt_reloads_total", "result", "refused"); got != 2 {
-		t.Errorf("refused reloads %v, want 2", got)
+	// h.reload both writes the file (the watcher reads it after the
+	// debounce) and forces a read: a failed plan may be tried twice.
+	if got := metricValue(t, reg, "mwgc_mgmt_reloads_total", "result", "refused"); got < 2 || got > 4 {
+		t.Errorf("refused reloads %v, want 2 (up to 4: each failed plan once more from the file event)", got)
 	}
 
 	if err := h.stop(); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/node"
 )
@@ -51,6 +52,9 @@ func (a *Agent) Status() *Status {
 			ms.Stats.SendErrors = a.mgmtErrors
 			s.Management = ms
 		}
+		if st := a.notifier.stats; st != (node.NotifyStatus{}) {
+			s.Notify = &st
+		}
 	})
 	return s
 }
@@ -64,6 +68,12 @@ func (a *Agent) mgmtSnapshot() (snap mgmt.Snapshot, ok bool) {
 		}
 	})
 	return snap, ok
+}
+
+// distStatus feeds the distribution metrics at scrape time.
+func (a *Agent) distStatus() (s distributor.Status, ok bool) {
+	a.query(func() { s, ok = a.node.DistributionStatus() })
+	return s, ok
 }
 
 // Handler serves /metrics, /status and /healthz.
@@ -81,6 +91,7 @@ func (a *Agent) Handler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(s)
 	})
+	mux.HandleFunc("/{$}", a.servePage)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		// Healthy when the loop answers (a stuck loop misses adverts);
 		// the question costs the loop nothing else.

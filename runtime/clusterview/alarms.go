@@ -65,6 +65,9 @@ func (v *View) alarms(st status) {
 			v.alarm("%s is down (since %s)", n.Name, n.Since)
 		}
 	}
+	if n := st.Notify; n != nil && n.Failed+n.Dropped > 0 {
+		v.warn("notify commands: %d failed, %d dropped; last: %s", n.Failed, n.Dropped, n.LastFailure)
+	}
 	if r := v.Reload; r != nil && r.Result != "ok" && r.Result != "unchanged" {
 		v.alarm("last plan reload %s (%s): %s; the running plan stays in force", r.Result, r.At, r.Error)
 	}

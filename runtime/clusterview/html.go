@@ -10,7 +10,8 @@ import (
 
 // PageOptions are what the page needs beyond the status document.
 type PageOptions struct {
-	// Refresh is how often the browser reloads the page.
+	// Refresh is how often the browser reloads the page: 0 means every
+	// 2 s, negative never.
 	Refresh time.Duration
 	// Port is the port this page is served on; the pointer to the
 	// Active's page assumes the same port there.
@@ -50,10 +51,14 @@ type pageData struct {
 // external asset (it works offline and under a strict Content-Security-
 // Policy), reloading itself every Refresh.
 func WriteHTML(w io.Writer, v *View, opt PageOptions) error {
-	if opt.Refresh <= 0 {
+	if opt.Refresh == 0 {
 		opt.Refresh = 2 * time.Second
 	}
-	d := pageData{View: v, Opt: opt, RefreshSec: max(1, int(opt.Refresh.Seconds())),
+	refresh := 0
+	if opt.Refresh > 0 {
+		refresh = max(1, int(opt.Refresh.Seconds()))
+	}
+	d := pageData{View: v, Opt: opt, RefreshSec: refresh,
 		Generated: opt.Generated.UTC().Format("2006-01-02 15:04:05 UTC"), ActiveURL: v.ActivePage(opt.Port)}
 	return page.Execute(w, d)
 }
@@ -82,7 +87,9 @@ const pageHTML = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+{{- if .RefreshSec}}
 <meta http-equiv="refresh" content="{{.RefreshSec}}">
+{{- end}}
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>mwgc {{.Cluster}} · {{.Node}} · {{.State}}</title>
 <style>
@@ -110,7 +117,7 @@ code{font:12px ui-monospace,Menlo,Consolas,monospace}
 <body>
 <header>
 <h1>cluster {{.Cluster}}</h1>
-<p>node <b>{{.Node}}</b> · <span class="state {{.State}}" id="state">{{.State}}</span> · plan <code>{{short .Digest}}</code> · {{.Generated}} · refreshes every {{.RefreshSec}} s</p>
+<p>node <b>{{.Node}}</b> · <span class="state {{.State}}" id="state">{{.State}}</span> · plan <code>{{short .Digest}}</code> · {{.Generated}}{{if .RefreshSec}} · refreshes every {{.RefreshSec}} s{{end}}</p>
 </header>
 <main>
 <section id="active">
@@ -167,6 +174,9 @@ code{font:12px ui-monospace,Menlo,Consolas,monospace}
 {{- with .Reload}} Last reload: <span class="{{if eq .Result "ok"}}muted{{else}}alarm{{end}}">{{.Result}}</span>, {{.At}}{{if .Error}}: {{.Error}}{{end}}.{{else}} Not reloaded since start.{{end}}</p>
 {{- if .Management}}
 <p>Management protocol: {{.Management}}</p>
+{{- end}}
+{{- if .Notify}}
+<p id="notify">Notify commands: {{.Notify}}</p>
 {{- end}}
 </section>
 {{- if .Extra}}

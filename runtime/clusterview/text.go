@@ -80,6 +80,9 @@ func WriteText(w io.Writer, v *View) error {
 	if v.Management != "" {
 		p("Management: %s\n", v.Management)
 	}
+	if v.Notify != "" {
+		p("Notify: %s\n", v.Notify)
+	}
 	if len(v.Extra) > 0 {
 		p("\nMore status:\n")
 		for _, f := range v.Extra {

@@ -38,6 +38,8 @@ type View struct {
 	Reload  *Reload
 	// Management summarises the management protocol on this node.
 	Management string
+	// Notify summarises the notify commands run, empty when none ran.
+	Notify string
 	// Extra holds the top-level fields this package does not know.
 	Extra []Field
 }
@@ -129,6 +131,12 @@ type status struct {
 		Node   string `json:"node"`
 		Digest string `json:"digest"`
 	} `json:"rollout"`
+	Notify *struct {
+		OK          uint64 `json:"ok"`
+		Failed      uint64 `json:"failed"`
+		Dropped     uint64 `json:"dropped"`
+		LastFailure string `json:"lastFailure"`
+	} `json:"notify"`
 }
 
 type groupStatus struct {
@@ -184,7 +192,7 @@ type mgmtNode struct {
 var knownNodeFields = []string{"name", "address", "director", "self", "status", "since", "firstSeen", "lastSeen", "health",
 	"loadPerMille", "digest", "addresses", "bootId", "restarts"}
 
-var knownTopFields = []string{"cluster", "node", "digest", "state", "interfacesDown", "groups", "management", "lastReload", "rollout"}
+var knownTopFields = []string{"cluster", "node", "digest", "state", "interfacesDown", "groups", "management", "lastReload", "rollout", "notify"}
 
 // MaxSize bounds a status document (a thousand nodes are about 400 KB).
 const MaxSize = 8 << 20
@@ -217,6 +225,9 @@ func Parse(data []byte, now time.Time) (*View, error) {
 	v.addRollout(st)
 	if r := st.LastReload; r != nil {
 		v.Reload = &Reload{At: age(r.At, now), Result: r.Result, Error: r.Error}
+	}
+	if n := st.Notify; n != nil {
+		v.Notify = fmt.Sprintf("%d ran, %d failed, %d dropped", n.OK+n.Failed, n.Failed, n.Dropped)
 	}
 	v.alarms(st)
 	for _, k := range sortedKeys(top) {

@@ -21,7 +21,8 @@ func Slot(client netip.Addr, seed uint32, slots int) int {
 // of the cluster hashes alike and two clusters hash differently.
 func Seed(cluster string) uint32 {
 	sum := sha256.Sum256([]byte("mwgc/distrib/seed\x00" + cluster))
-	return binary.BigEndian.Uint32(sum[:4])
+	// 0 would ask the kernel for a random seed of its own.
+	return max(binary.BigEndian.Uint32(sum[:4]), 1)
 }
 
 // jhash is Bob Jenkins' lookup3 hash as include/linux/jhash.h has it

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -122,6 +123,7 @@ type ExternalPeer struct {
 	Name     string
 	Addr     netip.Addr
 	Priority int
+	Auth     bool // signs with the cluster's keys (keepalived 2.4.2+ auth_hmac)
 }
 
 // Cluster builds plans for its directors.
@@ -138,6 +140,10 @@ type Cluster struct {
 	// with every director as a member.
 	Management        bool
 	DiscoveryInterval time.Duration // default 1s
+	// Auth, when set, authenticates every group (key files are the
+	// test's business); RolloutGrace is the plan's vrrp.rolloutGrace.
+	Auth         *plan.Auth
+	RolloutGrace time.Duration
 }
 
 // Director returns the director on node.
@@ -189,7 +195,7 @@ func (c *Cluster) Plan(node string) *plan.Plan {
 		ann = plan.Announce{Count: 3, Interval: plan.Duration(10 * time.Millisecond)}
 	}
 	ann.Reannounce = c.Reannounce
-	v := &plan.VRRP{Priority: d.Priority, Announce: ann}
+	v := &plan.VRRP{Priority: d.Priority, Announce: ann, RolloutGrace: plan.Duration(c.RolloutGrace)}
 	for _, g := range c.Groups {
 		pg := plan.Group{
 			Name: g.Name, VRID: g.VRID, Interface: g.Iface, Family: g.Family, Version: 3,
@@ -215,14 +221,19 @@ func (c *Cluster) Plan(node string) *plan.Plan {
 			}
 			pg.VMACInterface = fmt.Sprintf("vmac%d-%d", fam, g.VRID)
 		}
+		if c.Auth != nil {
+			a := *c.Auth
+			a.Keys = slices.Clone(a.Keys)
+			pg.Auth = &a
+		}
 		for _, o := range c.Directors {
 			if o.Node != d.Node {
-				pg.Peers = append(pg.Peers, plan.Peer{Name: o.Node, Address: source(o, g), Priority: o.Priority})
+				pg.Peers = append(pg.Peers, plan.Peer{Name: o.Node, Address: source(o, g), Priority: o.Priority, Auth: c.Auth != nil})
 			}
 		}
-		if g.Family == plan.FamilyIPv4 && g.Iface == "eth0" {
-			for _, e := range c.External {
-				pg.Peers = append(pg.Peers, plan.Peer{Name: e.Name, Address: e.Addr, Priority: e.Priority, External: true})
+		for _, e := range c.External {
+			if e.Addr.Is4() == (g.Family == plan.FamilyIPv4) && g.Iface == "eth0" {
+				pg.Peers = append(pg.Peers, plan.Peer{Name: e.Name, Address: e.Addr, Priority: e.Priority, External: true, Auth: c.Auth != nil && e.Auth})
 			}
 		}
 		v.Groups = append(v.Groups, pg)

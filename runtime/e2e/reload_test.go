@@ -121,12 +121,12 @@ func TestReloadRefuseAndRogue(t *testing.T) {
 			p := c.Plan("a")
 			// Settings outside the group (the announce burst, the
 			// management protocol) or that the engine does not use (a
-			// peer's informational priority).
+			// peer's name; its priority is election policy now).
 			switch i % 3 {
 			case 0:
 				p.VRRP.Announce.Count = 4 + i%2
 			case 1:
-				p.VRRP.Groups[0].Peers[0].Priority = 90 + i
+				p.VRRP.Groups[0].Peers[0].Name = fmt.Sprintf("b-%d", i)
 			case 2:
 				p.Management.DiscoveryInterval = plan.Duration(time.Second + time.Duration(i)*time.Millisecond)
 			}

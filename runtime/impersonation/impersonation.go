@@ -52,6 +52,10 @@ type Alarm struct {
 	// watched interface, and when; empty when none was seen.
 	MAC     string
 	MACSeen time.Time
+	// MACs are the distinct Ethernet sources seen with Addr within
+	// ClearAfter, most recent first (at most maxMACs): for a peer's
+	// address the real peer's and the forger's appear side by side.
+	MACs []MACSeen
 	// Reason is the last drop reason (auth-failure), e.g. "auth-bad-mac".
 	Reason      string
 	Since, Last time.Time
@@ -80,10 +84,15 @@ type state struct {
 	unlogged uint64
 }
 
-type macSeen struct {
-	mac string
-	at  time.Time
+// MACSeen is one Ethernet source seen with an address.
+type MACSeen struct {
+	MAC   string
+	Last  time.Time
+	Count uint64
 }
+
+// maxMACs bounds the MACs remembered per address.
+const maxMACs = 4
 
 // Tracker holds the alarms of one node. It is not safe for concurrent use.
 type Tracker struct {
@@ -93,14 +102,14 @@ type Tracker struct {
 	LogEvery time.Duration
 
 	own     map[netip.Addr]bool
-	watched map[netip.Addr]bool // own and peers: MACs are kept for these only
-	macs    map[netip.Addr]macSeen
+	watched map[netip.Addr]bool      // own and peers: MACs are kept for these only
+	macs    map[netip.Addr][]MACSeen // most recent first
 	alarms  map[key]*state
 }
 
 // New returns a Tracker for a node with the given own addresses and peers.
 func New(own, peers []netip.Addr) *Tracker {
-	t := &Tracker{ClearAfter: time.Minute, LogEvery: 10 * time.Second, macs: map[netip.Addr]macSeen{}, alarms: map[key]*state{}}
+	t := &Tracker{ClearAfter: time.Minute, LogEvery: 10 * time.Second, macs: map[netip.Addr][]MACSeen{}, alarms: map[key]*state{}}
 	t.SetAddresses(own, peers)
 	return t
 }
@@ -132,12 +141,15 @@ func (t *Tracker) Frame(now time.Time, iface string, src netip.Addr, mac net.Har
 	if !t.watched[src] {
 		return nil
 	}
-	t.macs[src] = macSeen{mac: mac.String(), at: now}
+	t.seen(now, src, mac.String())
 	if !t.own[src] {
 		return nil
 	}
 	return t.raise(now, key{OwnAddress, src, iface}, "")
 }
+
+// IsOwn reports whether addr is one of this node's own addresses.
+func (t *Tracker) IsOwn(addr netip.Addr) bool { return t.own[norm(addr)] }
 
 // AuthFailure records an advert in peer src's name that failed
 // authentication in group with the engine's drop reason.
@@ -163,10 +175,33 @@ func (t *Tracker) raise(now time.Time, k key, reason string) *Event {
 	return ev
 }
 
+// seen moves mac to the front of src's list.
+func (t *Tracker) seen(now time.Time, src netip.Addr, mac string) {
+	list := t.macs[src]
+	var e MACSeen
+	if i := slices.IndexFunc(list, func(m MACSeen) bool { return m.MAC == mac }); i >= 0 {
+		e = list[i]
+		list = slices.Delete(list, i, i+1)
+	}
+	e.MAC, e.Last = mac, now
+	e.Count++
+	list = slices.Insert(list, 0, e)
+	if len(list) > maxMACs {
+		list = list[:maxMACs]
+	}
+	t.macs[src] = list
+}
+
 func (t *Tracker) view(s *state) Alarm {
 	a := s.Alarm
-	if m, ok := t.macs[a.Addr]; ok {
-		a.MAC, a.MACSeen = m.mac, m.at
+	for _, m := range t.macs[a.Addr] {
+		if s.Last.Sub(m.Last) >= t.ClearAfter {
+			continue
+		}
+		if a.MAC == "" {
+			a.MAC, a.MACSeen = m.MAC, m.Last
+		}
+		a.MACs = append(a.MACs, m)
 	}
 	return a
 }

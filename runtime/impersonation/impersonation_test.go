@@ -28,7 +28,8 @@ func TestOwnAddress(t *testing.T) {
 		t.Fatalf("an unlisted source raised %+v", ev)
 	}
 	ev := tr.Frame(t0, "eth0", own, macX)
-	want := &Event{Raised: true, Unlogged: 1, Alarm: Alarm{Kind: OwnAddress, Addr: own, Where: "eth0", MAC: macX.String(), MACSeen: t0, Since: t0, Last: t0, Count: 1}}
+	want := &Event{Raised: true, Unlogged: 1, Alarm: Alarm{Kind: OwnAddress, Addr: own, Where: "eth0", MAC: macX.String(), MACSeen: t0, Since: t0, Last: t0, Count: 1,
+		MACs: []MACSeen{{MAC: macX.String(), Last: t0, Count: 1}}}}
 	if diff := cmp.Diff(want, ev, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
 		t.Fatalf("first forgery (-want +got):\n%s", diff)
 	}
@@ -63,9 +64,14 @@ func TestOwnAddress(t *testing.T) {
 func TestAuthFailureCarriesMAC(t *testing.T) {
 	tr := New([]netip.Addr{own}, []netip.Addr{peer})
 	tr.Frame(t0, "eth0", peer, macX) // the forger's frame in the peer's name
+	tr.Frame(t0, "eth0", peer, macP) // the real peer's next advert
 	ev := tr.AuthFailure(t0.Add(time.Millisecond), "proxy", peer, "auth-bad-mac")
-	if ev == nil || !ev.Raised || ev.Kind != AuthFailure || ev.MAC != macX.String() || ev.Reason != "auth-bad-mac" || ev.Where != "proxy" {
+	if ev == nil || !ev.Raised || ev.Kind != AuthFailure || ev.Reason != "auth-bad-mac" || ev.Where != "proxy" {
 		t.Fatalf("event %+v", ev)
+	}
+	// Both MACs that used the peer's address are listed, the latest first.
+	if len(ev.MACs) != 2 || ev.MACs[0].MAC != macP.String() || ev.MACs[1].MAC != macX.String() || ev.MAC != macP.String() {
+		t.Fatalf("MACs %+v", ev.MACs)
 	}
 	ev2 := tr.AuthFailure(t0.Add(2*time.Millisecond), "proxy", peer, "auth-missing")
 	if ev2 != nil {
@@ -76,7 +82,7 @@ func TestAuthFailureCarriesMAC(t *testing.T) {
 	}
 	// A new plan without the peer forgets its MAC.
 	tr.SetAddresses([]netip.Addr{own}, nil)
-	if a := tr.Alarms(); a[0].MAC != "" {
+	if a := tr.Alarms(); a[0].MAC != "" || len(a[0].MACs) != 0 {
 		t.Fatalf("MAC of a dropped peer kept: %+v", a[0])
 	}
 }

@@ -55,6 +55,32 @@ func Read(path string) ([]byte, error) {
 	return key, nil
 }
 
+// Check is Read for content and mode the caller read itself (the agent's
+// node is pure: its executor reads files): the same refusals except the
+// owner, which the mode does not carry.
+func Check(data []byte, mode os.FileMode) ([]byte, error) {
+	if !mode.IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%v)", mode.Type())
+	}
+	if err := checkPerm(mode.Perm()); err != nil {
+		return nil, err
+	}
+	if len(data) > maxFile {
+		return nil, fmt.Errorf("larger than %d bytes: not a key file", maxFile)
+	}
+	return Parse(data)
+}
+
+func checkPerm(perm os.FileMode) error {
+	switch {
+	case perm&0o007 != 0:
+		return fmt.Errorf("mode %04o lets others read or change the key; chmod 600", perm)
+	case perm&0o020 != 0:
+		return fmt.Errorf("mode %04o lets its group change the key; chmod 600", perm)
+	}
+	return nil
+}
+
 // checkMode refuses anything but a regular file, readable only by its
 // owner (or its group), writable only by its owner, owned by root or by
 // the user running us.
@@ -62,12 +88,8 @@ func checkMode(st os.FileInfo) error {
 	if !st.Mode().IsRegular() {
 		return fmt.Errorf("not a regular file (%v)", st.Mode().Type())
 	}
-	perm := st.Mode().Perm()
-	switch {
-	case perm&0o007 != 0:
-		return fmt.Errorf("mode %04o lets others read or change the key; chmod 600", perm)
-	case perm&0o020 != 0:
-		return fmt.Errorf("mode %04o lets its group change the key; chmod 600", perm)
+	if err := checkPerm(st.Mode().Perm()); err != nil {
+		return err
 	}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		if uid := int(sys.Uid); uid != 0 && uid != os.Geteuid() {

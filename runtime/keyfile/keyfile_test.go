@@ -111,3 +111,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCheck(t *testing.T) {
+	data := []byte("hex:" + hex.EncodeToString(key32) + "\n")
+	if k, err := Check(data, 0o600); err != nil || !bytes.Equal(k, key32) {
+		t.Fatalf("Check = %x, %v", k, err)
+	}
+	for _, tc := range []struct {
+		mode os.FileMode
+		want string
+	}{{0o644, "lets others read"}, {0o620, "lets its group change"}, {os.ModeSymlink | 0o600, "not a regular file"}} {
+		if _, err := Check(data, tc.mode); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("mode %v: %v, want %q", tc.mode, err, tc.want)
+		}
+	}
+}

@@ -14,6 +14,8 @@ var (
 		"1 while this node runs discovery (its VRRP sync group is Active).", nil, nil)
 	descNodes = prometheus.NewDesc("mwgc_mgmt_nodes",
 		"Members in this node's table by status (up, down, unseen); only the Active director's table is live.", []string{"status"}, nil)
+	descNodeStatus = prometheus.NewDesc("mwgc_mgmt_node_status",
+		"Status of each member in this node's table, one series per status (1 for the current one); only the Active director's table is live.", []string{"node", "status"}, nil)
 	descAnswering = prometheus.NewDesc("mwgc_mgmt_directors_answered",
 		"Directors this node currently answers.", nil, nil)
 	descSent = prometheus.NewDesc("mwgc_mgmt_messages_sent_total",
@@ -53,7 +55,7 @@ func NewCollector(snapshot func() (Snapshot, bool)) prometheus.Collector {
 type collector struct{ snapshot func() (Snapshot, bool) }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descActive, descNodes, descAnswering, descSent, descReceived,
+	for _, d := range []*prometheus.Desc{descActive, descNodes, descNodeStatus, descAnswering, descSent, descReceived,
 		descDrops, descSendErrors, descTableWrites, descTableErrors, descReloads, descKeyReloads} {
 		ch <- d
 	}
@@ -75,6 +77,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descNodes, float64(s.Status.Counts.Up), string(engine.StatusUp))
 	gauge(descNodes, float64(s.Status.Counts.Down), string(engine.StatusDown))
 	gauge(descNodes, float64(s.Status.Counts.Unseen), string(engine.StatusUnseen))
+	for _, n := range s.Status.Nodes {
+		for _, status := range []engine.Status{engine.StatusDown, engine.StatusUnseen, engine.StatusUp} {
+			gauge(descNodeStatus, map[bool]float64{true: 1}[n.Status == status], n.Name, string(status))
+		}
+	}
 	gauge(descAnswering, float64(len(s.Status.Answering)))
 	counter(descSent, st.DiscoveriesSent, "discovery")
 	counter(descSent, st.AnswersSent, "answer")

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
 	"github.com/mwgc/mwgc/runtime/nft"
@@ -71,6 +72,19 @@ type EnsureLinkLocal struct {
 	Addr      netip.Addr
 }
 
+// Forwarding makes the kernel hold the traffic distribution's state
+// (runtime/forward: the Active director's mapping, a node's redirect), in
+// one transaction; the zero State removes it. The executor fills in the
+// outgoing interface's index and MAC, applies it, and answers
+// ForwardingApplied. Emitted when the state changes: a plan committed, the
+// node Active or not, the management table, the neighbours, the end of a
+// takeover hold, and at stop.
+type Forwarding struct{ State forward.State }
+
+// ReadNeighbors asks for the IPv4 neighbour table of an interface; the
+// executor answers Neighbors.
+type ReadNeighbors struct{ Interface string }
+
 // Rules makes the kernel's nftables ruleset hold State: mwgc's tables
 // only, replaced in one transaction (runtime/nft). A setup step whenever a
 // plan changes what it asks for (the first plan's also clears a crashed
@@ -90,6 +104,12 @@ type EnsureVMAC struct {
 	VRID         int
 	IPv6         bool
 }
+
+// CheckWritable checks that a file the node will write later (the
+// management table file) can be written: its directory exists and the
+// agent may create files in it. It writes nothing; a failure fails the
+// plan now rather than every table write after it started.
+type CheckWritable struct{ Path string }
 
 // ---- Host changes.
 
@@ -256,7 +276,10 @@ func (ReadFile) isEffect()          {}
 func (EnsureVMAC) isEffect()        {}
 func (SetVMAC) isEffect()           {}
 func (RemoveVMAC) isEffect()        {}
+func (CheckWritable) isEffect()     {}
 func (Rules) isEffect()             {}
+func (Forwarding) isEffect()        {}
+func (ReadNeighbors) isEffect()     {}
 func (SendAdvert) isEffect()        {}
 func (AddVIP) isEffect()            {}
 func (RemoveVIP) isEffect()         {}

@@ -2,7 +2,9 @@ package node
 
 import (
 	"io/fs"
+	"net"
 	"net/netip"
+	"time"
 
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
 )
@@ -105,14 +107,33 @@ type Tick struct{}
 // Stop hands over and closes everything; the node takes no event after it.
 type Stop struct{}
 
-func (PlanFile) isEvent()      {}
-func (Prepared) isEvent()      {}
-func (FileRead) isEvent()      {}
-func (LinkReport) isEvent()    {}
-func (VRRPPacket) isEvent()    {}
-func (MgmtPacket) isEvent()    {}
-func (Load) isEvent()          {}
-func (ReportChecked) isEvent() {}
-func (Failed) isEvent()        {}
-func (Tick) isEvent()          {}
-func (Stop) isEvent()          {}
+func (PlanFile) isEvent()          {}
+func (Neighbors) isEvent()         {}
+func (ForwardingApplied) isEvent() {}
+func (Prepared) isEvent()          {}
+func (FileRead) isEvent()          {}
+func (LinkReport) isEvent()        {}
+func (VRRPPacket) isEvent()        {}
+func (MgmtPacket) isEvent()        {}
+func (Load) isEvent()              {}
+func (ReportChecked) isEvent()     {}
+func (Failed) isEvent()            {}
+func (Tick) isEvent()              {}
+func (Stop) isEvent()              {}
+
+// Neighbors answers ReadNeighbors: the interface's IPv4 neighbours that
+// have a link-layer address, or the error.
+type Neighbors struct {
+	Interface string
+	MACs      map[netip.Addr]net.HardwareAddr
+	Err       error
+}
+
+// ForwardingApplied answers Forwarding: when the transaction committed
+// and how long it took, or why it failed (the kernel keeps the previous
+// state).
+type ForwardingApplied struct {
+	At   time.Time
+	Took time.Duration
+	Err  error
+}

@@ -65,15 +65,6 @@ func reannounceSettings(a plan.Announce) plan.Announce {
 	return plan.Announce{Count: ra.Count, Interval: a.Interval}
 }
 
-// reannounceConfig is the engine's re-announcement setting for plan p.
-func reannounceConfig(p *plan.Plan) vrrp.Reannounce {
-	ra := plan.DefaultReannounce
-	if p.VRRP.Announce.Reannounce != nil {
-		ra = *p.VRRP.Announce.Reannounce
-	}
-	return vrrp.Reannounce{Disabled: ra.Count == 0, Holdoff: ra.Holdoff.D(), Refresh: ra.Refresh.D()}
-}
-
 // ---- VIPs an earlier run left behind.
 //
 // After kill -9 of an Active its VIPs stay on the interface and its kernel

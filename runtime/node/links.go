@@ -3,6 +3,7 @@ package node
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/vrrp"
@@ -89,6 +90,20 @@ func (t *linkTracker) Up(name string) bool {
 	return !found && !t.listed
 }
 
+// Exists reports whether the host has an interface of that name; without a
+// listing it cannot tell, and says yes.
+func (t *linkTracker) Exists(name string) bool {
+	if !t.listed {
+		return true
+	}
+	for _, l := range t.byIndex {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // Down lists the watched interfaces that are down or missing, sorted.
 func (t *linkTracker) Down() []string {
 	var down []string
@@ -152,6 +167,27 @@ func (n *Node) linkReport(now time.Time, r LinkReport) {
 	n.applyFault(now, change)
 }
 
+// faultMove says why groups enter or leave Fault, for their transitions'
+// log lines: underneath, the engine goes to Initialize (Shutdown) and
+// starts from there again (Start).
+type faultMove struct {
+	entering bool
+	reason   string
+}
+
+// logged returns the states and reason a transition is logged with.
+func (f *faultMove) logged(t vrrp.Transition) (from, to, reason string) {
+	from, to, reason = t.From.String(), t.To.String(), t.Reason
+	switch {
+	case f == nil:
+	case f.entering && t.To == vrrp.StateInitialize:
+		to, reason = StateFault, f.reason
+	case !f.entering && t.From == vrrp.StateInitialize:
+		from, reason = StateFault, f.reason
+	}
+	return from, to, reason
+}
+
 // applyFault carries out a change of the Fault decision.
 func (n *Node) applyFault(now time.Time, change faultChange) {
 	switch change {
@@ -167,10 +203,17 @@ func (n *Node) applyFault(now time.Time, change faultChange) {
 // drop their VIPs, and no group advertises or answers adverts until every
 // interface is up again.
 func (n *Node) enterFault(now time.Time) {
+	down := n.links.Down()
 	n.log.Warn("fault: leaving the VRRP election for every group until all interfaces are up",
-		"interfaces_down", n.links.Down())
+		"interfaces_down", down)
 	if n.sg != nil {
+		word := "interface"
+		if len(down) > 1 {
+			word = "interfaces"
+		}
+		n.faultMove = &faultMove{entering: true, reason: word + " " + strings.Join(down, ", ") + " down"}
 		n.execute(now, n.sg.Step(now, -1, vrrp.Shutdown{}))
+		n.faultMove = nil
 	}
 	n.emit(FaultChanged{Fault: true})
 	for _, m := range n.members {
@@ -188,7 +231,9 @@ func (n *Node) leaveFault(now time.Time) {
 		"interfaces", n.links.Watched())
 	n.emit(FaultChanged{Fault: false})
 	if n.sg != nil {
+		n.faultMove = &faultMove{reason: "every interface up"}
 		n.execute(now, n.sg.Step(now, -1, vrrp.Start{}))
+		n.faultMove = nil
 	}
 	n.followSyncState(now)
 }

@@ -276,6 +276,9 @@ func (n *Node) mgmtLoad(now time.Time, ev Load) {
 // file that became unusable is refused with one log line per distinct
 // error, and the keys in use stay.
 func (n *Node) fileRead(now time.Time, ev FileRead) {
+	if isVRRPKeyFile(n.plan, ev.Path) {
+		n.vrrpKeyRead(now, ev)
+	}
 	p := n.mgmt
 	if p == nil || ev.Path != p.plan.Management.KeyFile {
 		return
@@ -315,6 +318,7 @@ func (f File) keys(readErr error) ([][]byte, string, error) {
 func (p *mgmtPart) step(n *Node, now time.Time, ev engine.Event) {
 	m := p.plan.Management
 	tableChanged := false
+	distChanged := false
 	for _, a := range p.eng.Step(now, ev) {
 		switch a := a.(type) {
 		case engine.Send:
@@ -338,6 +342,7 @@ func (p *mgmtPart) step(n *Node, now time.Time, ev engine.Event) {
 					"reason", a.Reason, "src", a.Src, "err", a.Err)
 			}
 		case engine.TableChanged:
+			distChanged = true
 			// Status changes are written at once; mere last-seen and load
 			// refreshes at most every tableRefresh (a thousand rows of JSON
 			// every second would cost more than the protocol itself).
@@ -349,6 +354,9 @@ func (p *mgmtPart) step(n *Node, now time.Time, ev engine.Event) {
 	if tableChanged {
 		p.tableAt = now
 		p.writeTable(n, now)
+	}
+	if distChanged && n.mgmt == p {
+		n.distribute(now, true)
 	}
 }
 

@@ -52,13 +52,19 @@ type Node struct {
 	members []*member // the sync group's order
 	sg      *vrrp.SyncGroup
 	links   linkTracker
-	mgmt    *mgmtPart
+	// faultMove is set while Fault is entered or left: the engine's
+	// Shutdown and Start transitions are logged as to and from Fault,
+	// with this reason.
+	faultMove *faultMove
+	mgmt      *mgmtPart
+	dist      distPart
 	// mgmtStarts counts management engines started: each is a new boot.
 	mgmtStarts uint64
 	// stopping is set between Stop and the end of the handover (the VIPs
 	// wait for the new Active, failover.go); stopped after it.
 	stopping *stopping
 	stopped  bool
+	auth     authPart // keys, alarms (auth.go)
 
 	out []Effect // returned by Step, reused
 }
@@ -70,7 +76,7 @@ func New(cfg Config) *Node {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{log: log, cfg: cfg, links: newLinkTracker()}
+	return &Node{log: log, cfg: cfg, links: newLinkTracker(), auth: newAuthPart()}
 }
 
 // Step feeds one event that happened at now and returns the effects to
@@ -107,6 +113,12 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 		n.mgmtReport(now, ev)
 	case Failed:
 		n.failed(ev)
+	case WatchFrame:
+		n.watchFrame(now, ev)
+	case Neighbors:
+		n.distNeighbors(now, ev)
+	case ForwardingApplied:
+		n.distApplied(ev)
 	case Tick:
 		n.tick(now)
 	case Stop:
@@ -144,6 +156,8 @@ func (n *Node) Deadline() time.Time {
 	if n.mgmt != nil {
 		earlier(n.mgmt.deadline())
 	}
+	earlier(n.authDeadline())
+	earlier(n.dist.deadline())
 	return d
 }
 
@@ -174,6 +188,12 @@ func (n *Node) tick(now time.Time) {
 	n.runBursts(now)
 	if n.mgmt != nil {
 		n.mgmt.tick(n, now)
+	}
+	if n.plan != nil {
+		n.authTick(now)
+	}
+	if h := n.dist.deadline(); !h.IsZero() && !now.Before(h) {
+		n.distribute(now, false) // the takeover hold is over
 	}
 }
 
@@ -232,6 +252,7 @@ func (n *Node) finishStop(now time.Time) {
 		n.mgmt.close(n, now)
 		n.mgmt = nil
 	}
+	n.distStop()
 	if n.plan != nil {
 		n.emit(Rules{}) // mwgc's tables go with it
 	}

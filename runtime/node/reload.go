@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"reflect"
 	"slices"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
+	"github.com/mwgc/mwgc/runtime/vrrpplan"
 )
 
 // candidate is a plan built beside the running one, waiting for the
@@ -27,6 +27,8 @@ type candidate struct {
 	// newMgmtSocket: the plan's management socket differs from the one
 	// open (or none is open).
 	newMgmtSocket bool
+	// vrrpKeys are the keys the Prepare read (auth.go).
+	vrrpKeys vrrpplan.Keys
 }
 
 type keptGroup struct {
@@ -71,6 +73,9 @@ func (n *Node) planFile(now time.Time, ev PlanFile) {
 		return
 	}
 	c, err := n.build(p, h)
+	if err == nil {
+		err = n.missingInterface(p)
+	}
 	if err != nil {
 		n.fail(now, c, err)
 		return
@@ -136,11 +141,12 @@ func (n *Node) build(np *plan.Plan, h [32]byte) (*candidate, error) {
 		old[m.group.Name] = m
 	}
 	keep := map[*member]bool{}
+	keys := n.provisionalKeys(np)
 	for _, g := range groups {
-		cfg := groupConfig(np, &g)
+		cfg := groupConfig(np, &g, keys)
 		if m := old[g.Name]; m != nil && m.socket() == socketOf(&g) && m.group.VRID == g.VRID && m.group.VMACInterface == g.VMACInterface {
 			k := keptGroup{m: m, group: g, cfg: cfg}
-			if !reflect.DeepEqual(groupConfig(n.plan, &m.group), cfg) {
+			if !configEqual(groupConfig(n.plan, &m.group, n.auth.keys), cfg) {
 				if err := m.router.CheckReconfigure(cfg); err != nil {
 					return c, fmt.Errorf("vrrp group %s: %w", g.Name, err)
 				}
@@ -165,6 +171,27 @@ func (n *Node) build(np *plan.Plan, h [32]byte) (*candidate, error) {
 		c.newMgmtSocket = n.mgmt == nil || n.mgmt.socket != mgmtSocketOf(np.Management)
 	}
 	return c, nil
+}
+
+// missingInterface names an interface the plan runs on that the host does
+// not have (when the link listing says so): nothing of the plan could run
+// there, and "Link not found" from the first netlink call says less.
+func (n *Node) missingInterface(p *plan.Plan) error {
+	var uses [][2]string // interface, what runs on it
+	if p.VRRP != nil {
+		for _, g := range p.VRRP.Groups {
+			uses = append(uses, [2]string{g.Interface, "VRRP group " + g.Name})
+		}
+	}
+	if p.Management != nil {
+		uses = append(uses, [2]string{p.Management.Interface, "management"})
+	}
+	for _, u := range uses {
+		if !n.links.Exists(u[0]) {
+			return fmt.Errorf("interface %s (%s) does not exist on this host", u[0], u[1])
+		}
+	}
+	return nil
 }
 
 // newMembers is the member list after the commit: kept members in their
@@ -212,6 +239,12 @@ func (n *Node) setupSteps(c *candidate) []Effect {
 		if m.KeyFile != "" {
 			steps = append(steps, ReadFile{Path: m.KeyFile})
 		}
+		if m.TableFile != "" && (n.plan == nil || n.plan.Management == nil || n.plan.Management.TableFile != m.TableFile) {
+			steps = append(steps, CheckWritable{Path: m.TableFile})
+		}
+	}
+	for _, f := range vrrpplan.KeyFiles(c.plan) {
+		steps = append(steps, ReadFile{Path: f})
 	}
 	return steps
 }
@@ -237,6 +270,16 @@ func (n *Node) prepared(now time.Time, ev Prepared) {
 // finish checks what the setup read (the key file) and commits c, or
 // undoes the setup.
 func (n *Node) finish(now time.Time, c *candidate, results []Result) {
+	vk, err := n.readKeys(c, results)
+	if err == nil {
+		err = n.withKeys(c, vk)
+	}
+	if err != nil {
+		n.undo(results)
+		n.fail(now, c, err)
+		return
+	}
+	c.vrrpKeys = vk
 	var keys *mgmtKeys
 	if c.plan.Management != nil {
 		var err error
@@ -265,10 +308,18 @@ func (n *Node) stepError(c *candidate, results []Result) error {
 			return fmt.Errorf("removing leftover VIP %v from %s: %w", s.VIP, s.Interface, r.Err)
 		case EnsureVMAC:
 			return fmt.Errorf("virtual MAC interface %s on %s for vrrp group %s: %w", s.Name, s.Parent, s.Group, r.Err)
-		case OpenMgmt, ReadFile:
+		case ReadFile:
+			if isVRRPKeyFile(c.plan, s.Path) {
+				n.emit(KeyFileRefused{Path: s.Path})
+				return fmt.Errorf("VRRP key file %s: %w", s.Path, r.Err)
+			}
+			return n.mgmtRefused(c, r.Err)
+		case OpenMgmt:
 			return n.mgmtRefused(c, r.Err)
 		case Rules:
 			return fmt.Errorf("nftables (accept mode): %w", r.Err)
+		case CheckWritable:
+			return fmt.Errorf("management table file %s: %w", s.Path, r.Err)
 		}
 		return r.Err
 	}
@@ -321,6 +372,7 @@ func rulesOf(p *plan.Plan) nft.State {
 func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 	oldSockets := socketsOf(n.members)
 	n.plan, n.planHash, n.rejected = c.plan, c.hash, nil
+	n.commitAuth(now, c.vrrpKeys)
 
 	// Removed groups hand over first, on their still open sockets.
 	for _, m := range c.removed {
@@ -385,6 +437,7 @@ func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 		}
 		n.followSyncState(now)
 	}
+	n.distribute(now, true) // the plan's distribution may have changed
 	n.reportCommit(now, c)
 }
 

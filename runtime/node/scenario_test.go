@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt/wire"
 	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
@@ -37,16 +38,21 @@ import (
 //	                           if src int preempt delay accept (default
 //	                           true, as mwgc's schema) vips peers form
 //	                           vmac (NAME: the group's virtual-MAC macvlan)
+//	                           (peers=ADDR[@PRIO],...: the plan's priority of each, default 100)
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
 //	                           bcast port int dead key table version members
 //	                           (NAME@ADDR[+d],...); "mgmt P none" removes it
-//	dist P                     P takes a share of distributed traffic
-//	                           (proxy port 9090 on eth0)
+//	dist P [nodes=N@A[+d],...] P takes a share of distributed traffic
+//	                           (proxy port 9090 on eth0); with nodes, P is
+//	                           a director mapping 64 slots over them
 //	file PATH MODE [HEX...]    a key file of the fake host (one key per HEX)
 //	nofile PATH                removes it
+//	show WORD...               shows effects hidden by default ("watch")
 //	hide WORD...               leaves out effects whose rendering starts
 //	                           with WORD (see render)
+//	notify-env                 renders notify effects with their environment
+//	                           (plan key notify=STATE:/path[,ARG...])
 //	TIME EVENT ARGS            feeds an event at t0+TIME; the lines that
 //	> EFFECT                   follow starting with '>' are exactly the
 //	                           effects expected, in order
@@ -58,15 +64,19 @@ import (
 // first peer; keys src prio int vrid ttl) | tick | stop | failed-add G VIP
 // | key PATH (the periodic re-read of a key file) | load-avg N | answer
 // NAME ADDR KEYHEX (a management answer from a member) | discovery NAME
-// ADDR KEYHEX | again (the last management message once more).
+// ADDR KEYHEX [MAC] (with MAC: version 2, proxy serving) | discovery NAME
+// ADDR KEYHEX | again (the last management message once more) |
+// neighbors IF ADDR=MAC... (answers ReadNeighbors).
 //
 // Checks: state S (the node's state in Status; "none" before a plan) |
-// last-reload RESULT (Status.LastReload; "none" when absent) | group G STATE [VIPS]
-// (a group's state and held VIPs, "-" for none) | deadline T|none |
+// last-reload RESULT (Status.LastReload; "none" when absent) |
+// group-state G STATE VIPS (a group's state and held VIPs, "-" for none) |
+// deadline T|none |
 // error TEXT (the last plan result's error contains TEXT) | digest P
 // (the running plan is P) | table NAME STATUS (a row of the management
 // table) | mgmt-active true|false | mgmt-stats K=V... (reloads-ok
-// reloads-refused key-reloads key-refused table-writes answers drop-REASON).
+// reloads-refused key-reloads key-refused table-writes answers drop-REASON)
+// | advert-first G ADDR (the first address of G's last advert).
 // Event report SERVING MAC answers a CheckReport.
 
 var t0 = time.Unix(1_000_000, 0)
@@ -152,11 +162,15 @@ type world struct {
 	result   PlanResult
 	seq      uint64
 	lastMgmt Event
+	adverts  map[string]SendAdvert // the last advert of each group
+	// notifyEnv renders a Notify effect with its whole environment.
+	notifyEnv bool
 }
 
 func (s *scenario) run(t *testing.T) {
 	w := &world{t: t, node: New(Config{MgmtBootID: 0x5eed}), plans: map[string]*plan.Plan{},
-		files: map[string]File{}, prepares: map[uint64]Prepare{}}
+		files: map[string]File{}, prepares: map[uint64]Prepare{}, adverts: map[string]SendAdvert{},
+		hide: []string{"watch"}} // the impersonation watchers: "show watch" to see them
 	for _, l := range s.lines {
 		if err := w.exec(l); err != nil {
 			t.Fatalf("%s:%d: %s\n%v", s.file, l.num, l.text, err)
@@ -181,6 +195,18 @@ func (w *world) exec(l scriptLine) error {
 		p := w.plans[f[1]]
 		p.Distribution = &plan.Distribution{Mode: plan.DistributionL2, VIPs: []netip.Addr{netip.MustParseAddr("192.0.2.100")},
 			Ports: []int{80}, ProxyPort: 9090, Interface: "eth0", Scans: true}
+		// nodes=NAME@ADDR[+d],... makes it a director's: the table of 64
+		// slots over those nodes, directors scanning too.
+		for _, kv := range f[2:] {
+			if list, ok := strings.CutPrefix(kv, "nodes="); ok {
+				d := p.Distribution
+				d.VIPInterface, d.Slots, d.Seed, d.DirectorsScan = "eth0", 64, 7, true
+				for _, m := range strings.Split(list, ",") {
+					name, addr, _ := strings.Cut(strings.TrimSuffix(m, "+d"), "@")
+					d.Nodes = append(d.Nodes, plan.DistributionNode{Name: name, Address: netip.MustParseAddr(addr), Director: strings.HasSuffix(m, "+d")})
+				}
+			}
+		}
 		return nil
 	case "file":
 		return w.defineFile(f[1:])
@@ -190,7 +216,13 @@ func (w *world) exec(l scriptLine) error {
 	case "hide":
 		w.hide = append(w.hide, f[1:]...)
 		return nil
-	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "last-reload":
+	case "notify-env":
+		w.notifyEnv = true
+		return nil
+	case "show":
+		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
+		return nil
+	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "last-reload":
 		return w.check(f)
 	}
 	at, err := time.ParseDuration(f[0])
@@ -213,7 +245,13 @@ func (w *world) exec(l scriptLine) error {
 		if r, ok := e.(PlanResult); ok {
 			w.result = r
 		}
+		if a, ok := e.(SendAdvert); ok {
+			w.adverts[a.Group] = a
+		}
 		r := render(e)
+		if nf, ok := e.(Notify); ok && w.notifyEnv {
+			r += " | " + strings.Join(nf.Env, " | ")
+		}
 		if !slices.Contains(w.hide, strings.Fields(r)[0]) {
 			got = append(got, r)
 		}
@@ -283,6 +321,22 @@ func (w *world) definePlan(args []string) error {
 				}
 			}
 			p.VRRP.Announce.Reannounce = ra
+		case "notify": // notify=STATE:/path[,arg...]: the command for a state
+			state, cmd, _ := strings.Cut(v, ":")
+			if p.VRRP.Notify == nil {
+				p.VRRP.Notify = &plan.Notify{Timeout: plan.Duration(10 * time.Second)}
+			}
+			argv := strings.Split(cmd, ",")
+			switch state {
+			case "active":
+				p.VRRP.Notify.Active = argv
+			case "backup":
+				p.VRRP.Notify.Backup = argv
+			case "fault":
+				p.VRRP.Notify.Fault = argv
+			default:
+				return fmt.Errorf("notify state %q", state)
+			}
 		default:
 			return fmt.Errorf("unknown plan key %q", k)
 		}
@@ -362,11 +416,19 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 		case "peers":
 			g.Peers = nil
 			for i, s := range strings.Split(v, ",") {
+				// ADDR or ADDR@PRIORITY (the plan's priority of the peer, default 100)
+				prio := 100
+				if at := strings.IndexByte(s, '@'); at >= 0 {
+					if prio, err = strconv.Atoi(s[at+1:]); err != nil {
+						break
+					}
+					s = s[:at]
+				}
 				var a netip.Addr
 				if a, err = netip.ParseAddr(s); err != nil {
 					break
 				}
-				g.Peers = append(g.Peers, plan.Peer{Name: fmt.Sprintf("peer%d", i+1), Address: a, Priority: 100})
+				g.Peers = append(g.Peers, plan.Peer{Name: fmt.Sprintf("peer%d", i+1), Address: a, Priority: prio})
 			}
 		case "form":
 			g.Checksum = v
@@ -585,6 +647,17 @@ func (w *world) event(now time.Time, name string, args []string) (Event, error) 
 	case "load-avg":
 		n, err := strconv.Atoi(args[0])
 		return Load{PerMille: uint16(n)}, err
+	case "neighbors":
+		ev := Neighbors{Interface: args[0], MACs: map[netip.Addr]net.HardwareAddr{}}
+		for _, kv := range args[1:] {
+			a, m, _ := strings.Cut(kv, "=")
+			hw, err := net.ParseMAC(m)
+			if err != nil {
+				return nil, err
+			}
+			ev.MACs[netip.MustParseAddr(a)] = hw
+		}
+		return ev, nil
 	case "answer", "discovery":
 		ev, err := w.mgmtMessage(now, name, args)
 		w.lastMgmt = ev
@@ -676,6 +749,15 @@ func (w *world) mgmtMessage(now time.Time, kind string, args []string) (Event, e
 	if kind == "answer" {
 		m.Type = wire.TypeAnswer
 		m.Answer = &wire.Answer{Cluster: "edge", Node: name, Health: wire.HealthAvailable, Load: 42}
+		if len(args) > 3 { // a MAC: a version-2 answer, proxy serving
+			hw, err := net.ParseMAC(args[3])
+			if err != nil {
+				return nil, err
+			}
+			m.Version = wire.Version2
+			m.Answer.Report = &wire.Report{Serving: true}
+			copy(m.Answer.Report.MAC[:], hw)
+		}
 	} else {
 		m.Type = wire.TypeDiscovery
 		m.Discovery = &wire.Discovery{Cluster: "edge", Node: name, IntervalMillis: 1000}
@@ -720,6 +802,22 @@ func (w *world) check(f []string) error {
 			return nil
 		}
 		return fmt.Errorf("no group %s", f[1])
+	case "advert-first":
+		a, ok := w.adverts[f[1]]
+		if !ok {
+			return fmt.Errorf("group %s sent no advert", f[1])
+		}
+		src, dst := a.Socket.Source, vrrp.GroupIPv4
+		if a.Socket.IPv6 {
+			dst = vrrp.GroupIPv6
+		}
+		ad, _, err := vrrp.Parse(a.Data, src, dst)
+		if err != nil {
+			return err
+		}
+		if got := ad.Addresses[0].String(); got != f[2] {
+			return fmt.Errorf("the advert of %s lists %s first, want %s", f[1], got, f[2])
+		}
 	case "deadline":
 		got := "none"
 		if d := w.node.Deadline(); !d.IsZero() {
@@ -837,6 +935,12 @@ func render(e Effect) string {
 		return "vmac-remove " + e.Name
 	case ReadFile:
 		return "read " + e.Path
+	case CheckWritable:
+		return "writable " + e.Path
+	case Forwarding:
+		return renderForwarding(e.State)
+	case ReadNeighbors:
+		return "read-neighbors " + e.Interface
 	case Rules:
 		if e.State.IsZero() {
 			return "rules none"
@@ -902,6 +1006,25 @@ func render(e Effect) string {
 		return "interfaces " + strings.Join(parts, " ")
 	case PlanResult:
 		return "plan " + e.Result
+	case Notify:
+		from, reason := "", ""
+		for _, kv := range e.Env {
+			if v, ok := strings.CutPrefix(kv, "MWGC_FROM="); ok {
+				from = v
+			}
+			if v, ok := strings.CutPrefix(kv, "MWGC_REASON="); ok {
+				reason = v
+			}
+		}
+		return fmt.Sprintf("notify %s %s: %s (from %s, %v): %s", e.Group, e.State, strings.Join(e.Command, " "), from, e.Timeout, reason)
+	case Watch:
+		return fmt.Sprintf("watch %s for %v", strings.Join(e.Interfaces, ","), e.Addresses)
+	case Impersonation:
+		return fmt.Sprintf("impersonation %s %d", e.Kind, e.Count)
+	case PolicyDisagreement:
+		return fmt.Sprintf("disagree %s %v %s", e.Group, e.Peer, e.Reason)
+	case KeyFileRefused:
+		return "key-refused " + e.Path
 	}
 	return fmt.Sprintf("%T", e)
 }
@@ -911,4 +1034,43 @@ func sockName(s Socket) string {
 		return fmt.Sprintf("%s/%s/%v/send-only", s.Interface, s.Family(), s.Source)
 	}
 	return fmt.Sprintf("%s/%s/%v", s.Interface, s.Family(), s.Source)
+}
+
+// renderForwarding: "forwarding none", or the node rule ("node VIPS:PORTS
+// ->PROXY") and the director's ("director l2|nat [hold] TARGET*SLOTS...",
+// targets by MAC or address, "self" for its own slots).
+func renderForwarding(s forward.State) string {
+	var parts []string
+	if n := s.Node; n != nil {
+		parts = append(parts, fmt.Sprintf("node %v:%v->%d", n.VIPs, n.Ports, n.ProxyPort))
+	}
+	if d := s.Director; d != nil {
+		mode := "nat"
+		if d.L2 {
+			mode = "l2"
+		}
+		if d.Hold {
+			mode += " hold"
+		}
+		count := map[string]int{}
+		for _, t := range d.Slots {
+			k := "self"
+			switch {
+			case d.L2 && t.MAC != nil:
+				k = t.MAC.String()
+			case !d.L2 && t.Addr.IsValid():
+				k = t.Addr.String()
+			}
+			count[k]++
+		}
+		var ts []string
+		for _, k := range slices.Sorted(maps.Keys(count)) {
+			ts = append(ts, fmt.Sprintf("%s*%d", k, count[k]))
+		}
+		parts = append(parts, "director "+mode+" "+strings.Join(ts, " "))
+	}
+	if len(parts) == 0 {
+		return "forwarding none"
+	}
+	return "forwarding " + strings.Join(parts, "; ")
 }

@@ -5,7 +5,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mwgc/mwgc/runtime/distributor"
 	"github.com/mwgc/mwgc/runtime/mgmt"
+	"github.com/mwgc/mwgc/runtime/plan"
 	"github.com/mwgc/mwgc/runtime/vrrp"
 )
 
@@ -21,7 +23,26 @@ type Status struct {
 	InterfacesDown []string      `json:"interfacesDown,omitempty"`
 	Groups         []GroupStatus `json:"groups"`
 	Management     any           `json:"management,omitempty"`
-	LastReload     *ReloadStatus `json:"lastReload,omitempty"`
+	// Distribution is traffic distribution (docs/distribution.md).
+	Distribution *distributor.Status `json:"distribution,omitempty"`
+	LastReload   *ReloadStatus       `json:"lastReload,omitempty"`
+	// Alarms are the impersonation alarms raised and not cleared.
+	Alarms []AlarmStatus `json:"alarms"`
+	// Rollout is the digest compiled for every node of the cluster, as
+	// this node's plan lists them: the cluster page compares them with
+	// the digests the nodes report.
+	Rollout []plan.NodeDigest `json:"rollout,omitempty"`
+	// Notify counts the notify commands run; the executor fills it in.
+	Notify *NotifyStatus `json:"notify,omitempty"`
+}
+
+// NotifyStatus counts the plan's notify commands by outcome.
+type NotifyStatus struct {
+	OK      uint64 `json:"ok"`
+	Failed  uint64 `json:"failed"` // failed, timed out or could not start
+	Dropped uint64 `json:"dropped"`
+	// LastFailure says which command failed last, when and why.
+	LastFailure string `json:"lastFailure,omitempty"`
 }
 
 // GroupStatus is one VRRP group in Status.
@@ -39,12 +60,23 @@ type GroupStatus struct {
 	Drops          map[string]uint64 `json:"drops,omitempty"`
 	// ActiveAddress is the Active's advert source as this router sees it.
 	ActiveAddress string `json:"activeAddress,omitempty"`
+	// ActiveNode names the Active when its address is a planned peer's.
+	ActiveNode string `json:"activeNode,omitempty"`
 	// ActiveInterval is the advert interval in use (learned while Backup).
 	ActiveInterval string `json:"activeInterval,omitempty"`
 	// AcceptsTraffic: the node accepts packets addressed to the VIPs now
 	// (Active, and the owner or Accept_Mode); otherwise they are dropped
 	// (the VIPs of a group without Accept_Mode are filtered all the time).
 	AcceptsTraffic bool `json:"acceptsTraffic"`
+	// Auth is the group's authentication; nil without.
+	Auth *AuthStatus `json:"auth,omitempty"`
+	// Peers: what each listed peer advertised against the plan.
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// PendingPriority / PendingInterval: a raise that waits for PendingAt
+	// (the plan's rolloutGrace).
+	PendingPriority uint8     `json:"pendingPriority,omitempty"`
+	PendingInterval string    `json:"pendingInterval,omitempty"`
+	PendingAt       time.Time `json:"pendingAt,omitzero"`
 }
 
 // ReloadStatus is the outcome of the last plan file read after the first.
@@ -83,17 +115,31 @@ func (n *Node) Status() *Status {
 		if fault {
 			gs.State = StateFault
 		}
-		fillStats(&gs, m.router.Stats())
+		st := m.router.Stats()
+		fillStats(&gs, st)
+		fillAuthStats(&gs, st)
+		for _, p := range m.group.Peers {
+			if gs.ActiveAddress != "" && p.Address.String() == gs.ActiveAddress {
+				gs.ActiveNode = p.Name
+			}
+		}
 		gs.AcceptsTraffic = m.router.AcceptsVIPTraffic() && !fault
 		s.Groups = append(s.Groups, gs)
 	}
 	if n.mgmt != nil {
 		s.Management = n.mgmt.status(n)
 	}
+	if r := n.plan.Rollout; r != nil {
+		s.Rollout = slices.Clone(r.Nodes)
+	}
+	if ds, ok := n.DistributionStatus(); ok {
+		s.Distribution = &ds
+	}
 	if !n.last.At.IsZero() {
 		r := n.last
 		s.LastReload = &r
 	}
+	s.Alarms = n.alarmStatus()
 	return s
 }
 

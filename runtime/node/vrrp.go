@@ -36,33 +36,6 @@ func socketOf(g *plan.Group) Socket {
 	return Socket{Interface: g.Interface, IPv6: g.Family == plan.FamilyIPv6, Source: g.Source}
 }
 
-// groupConfig turns a plan group into the engine's configuration.
-func groupConfig(p *plan.Plan, g *plan.Group) vrrp.Config {
-	cfg := vrrp.Config{
-		VRID:           uint8(g.VRID),
-		Priority:       uint8(p.VRRP.Priority),
-		Source:         g.Source,
-		AdvertInterval: g.AdvertInterval.D(),
-		Preempt:        g.Preempt,
-		PreemptDelay:   g.PreemptDelay.D(),
-		AcceptMode:     g.AcceptMode,
-		VIPs:           slices.Clone(g.VIPs),
-		Reannounce:     reannounceConfig(p),
-	}
-	for _, peer := range g.Peers {
-		cfg.Peers = append(cfg.Peers, peer.Address)
-	}
-	switch {
-	case g.Family == plan.FamilyIPv6:
-		cfg.Checksum = vrrp.ChecksumIPv6
-	case g.Checksum == plan.ChecksumRFC9568:
-		cfg.Checksum = vrrp.ChecksumRFC9568
-	default:
-		cfg.Checksum = vrrp.ChecksumPseudoHeader
-	}
-	return cfg
-}
-
 // socketsOf lists the sockets the members use (to read, and to send from
 // a virtual MAC), each once, sorted.
 func socketsOf(members []*member) []Socket {
@@ -194,8 +167,10 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 			}
 		}
 		n.emit(Transition{Group: g.Name, From: act.From, To: act.To}, GroupState{Group: g.Name, State: act.To.String()})
+		from, to, reason := n.faultMove.logged(act)
 		n.log.Info("transition", "group", g.Name, "vrid", g.VRID, "family", g.Family,
-			"from", act.From.String(), "to", act.To.String(), "reason", act.Reason)
+			"from", from, "to", to, "reason", reason)
+		n.notify(now, m, from, to, reason)
 	case vrrp.Dropped:
 		n.emit(Dropped{Group: g.Name, Reason: act.Reason.String()})
 		// A rogue or misconfigured sender can flood: one line per group and
@@ -204,6 +179,9 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 			m.lastDropLog[act.Reason] = now
 			n.log.Warn("advert dropped", "group", g.Name, "reason", act.Reason.String(), "src", act.Src, "err", act.Err)
 		}
+		n.authAction(now, m, act)
+	case vrrp.Disagreed:
+		n.authAction(now, m, act)
 	case vrrp.Rejected:
 		n.log.Error("engine refused an event", "group", g.Name, "err", act.Err)
 	default:
@@ -228,6 +206,7 @@ func (n *Node) followSyncState(now time.Time) {
 	if n.mgmt != nil {
 		n.mgmt.setActive(n, now, active)
 	}
+	n.distribute(now, true)
 }
 
 // burst is one announcement burst of a group: Count packets per VIP,

@@ -91,6 +91,36 @@ type VRRP struct {
 	// only this long after the plan lands; peers' previous priorities and
 	// intervals stay allowed twice as long (see docs/security.md).
 	RolloutGrace Duration `json:"rolloutGrace,omitzero"`
+	// Notify names the commands run when a group of this node changes
+	// state; nil runs none.
+	Notify *Notify `json:"notify,omitempty"`
+}
+
+// Notify is keepalived's notify_master / notify_backup / notify_fault: an
+// argument list per state a group enters (the first an absolute path; no
+// shell), run in the background with a timeout.
+type Notify struct {
+	Active  []string `json:"active,omitempty"`
+	Backup  []string `json:"backup,omitempty"`
+	Fault   []string `json:"fault,omitempty"`
+	Timeout Duration `json:"timeout"`
+}
+
+// Command returns the argument list for a state ("Active", "Backup",
+// "Fault"), or nil.
+func (n *Notify) Command(state string) []string {
+	if n == nil {
+		return nil
+	}
+	switch state {
+	case "Active":
+		return n.Active
+	case "Backup":
+		return n.Backup
+	case "Fault":
+		return n.Fault
+	}
+	return nil
 }
 
 // Authentication modes of a group (keepalived's auth_hmac modes).

@@ -135,6 +135,9 @@ func TestDecodeRefuses(t *testing.T) {
 		{"interval zero", reencode(func(p *Plan) { p.VRRP.Groups[0].AdvertInterval = 0 }), []string{"advertInterval: 0s"}},
 		{"vip family", reencode(func(p *Plan) { p.VRRP.Groups[1].VIPs[0] = netip.MustParsePrefix("192.0.2.9/24") }), []string{"vrrp.groups[1].vips[0]", "ipv6"}},
 		{"vip is own address", reencode(func(p *Plan) { p.VRRP.Groups[0].VIPs[0] = netip.MustParsePrefix("192.0.2.11/24") }), []string{"owner (priority 255)"}},
+		{"two link-local VIPs", reencode(func(p *Plan) {
+			p.VRRP.Groups[1].VIPs = append(p.VRRP.Groups[1].VIPs, netip.MustParsePrefix("fe80::100/64"), netip.MustParsePrefix("fe80::101/64"))
+		}), []string{"vrrp.groups[1].vips[2]", "second link-local"}},
 		{"ipv6 source not link-local", reencode(func(p *Plan) { p.VRRP.Groups[1].Source = netip.MustParseAddr("2001:db8::11") }), []string{"groups[1].source", "link-local"}},
 		{"unknown interface", reencode(func(p *Plan) { p.VRRP.Groups[0].Interface = "eth9" }), []string{`"eth9" is not among`}},
 		{"key missing", reencode(func(p *Plan) { p.Management.KeyFile = "" }), []string{"keyFile: required"}},
@@ -206,6 +209,17 @@ func TestReannounceAndVirtualMACRoundTrip(t *testing.T) {
 	}
 	if old := string(mustEncode(t, directorPlan())); strings.Contains(old, "reannounce") || strings.Contains(old, "vmacInterface") {
 		t.Errorf("unset fields are encoded:\n%s", old)
+	}
+}
+
+// An IPv6 group may carry one link-local VIP (RFC 9568 §5.2.9): the plan
+// admits it, and the engine lists it first in adverts (erratum 8300).
+func TestLinkLocalVIP(t *testing.T) {
+	p := directorPlan()
+	p.VRRP.Groups[1].VIPs = append(p.VRRP.Groups[1].VIPs, netip.MustParsePrefix("fe80::100/64"))
+	p.Digest, _ = ComputeDigest(p)
+	if err := p.Validate(); err != nil {
+		t.Fatalf("a link-local VIP in an IPv6 group was refused: %v", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package plan
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func withRollout(p *Plan) *Plan {
@@ -59,5 +60,37 @@ func TestRolloutErrors(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestNotifyErrors(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		notify Notify
+		want   string
+	}{
+		{"relative", Notify{Active: []string{"page.sh"}, Timeout: Duration(time.Second)}, "clean absolute path"},
+		{"unclean", Notify{Backup: []string{"/usr/../bin/x"}, Timeout: Duration(time.Second)}, "clean absolute path"},
+		{"nul", Notify{Fault: []string{"/bin/x", "a\x00b"}, Timeout: Duration(time.Second)}, "NUL"},
+		{"timeout", Notify{Fault: []string{"/bin/x"}, Timeout: Duration(time.Hour)}, "vrrp.notify.timeout"},
+		{"empty", Notify{Timeout: Duration(time.Second)}, "no command"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := directorPlan()
+			n := c.notify
+			p.VRRP.Notify = &n
+			p.Digest, _ = ComputeDigest(p)
+			if err := p.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+	p := directorPlan()
+	p.VRRP.Notify = &Notify{Active: []string{"/usr/local/bin/page", "up"}, Timeout: Duration(10 * time.Second)}
+	if _, err := Decode(mustEncode(t, p)); err != nil {
+		t.Fatalf("a valid notify section was refused: %v", err)
+	}
+	if got := p.VRRP.Notify.Command("Active"); len(got) != 2 || p.VRRP.Notify.Command("Backup") != nil || (*Notify)(nil).Command("Fault") != nil {
+		t.Errorf("Command: %v", got)
 	}
 }

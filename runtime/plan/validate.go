@@ -271,6 +271,9 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 	if v.RolloutGrace < 0 || v.RolloutGrace.D() > MaxRolloutGrace {
 		bad("vrrp.rolloutGrace: %v is outside 0..%v", v.RolloutGrace, MaxRolloutGrace)
 	}
+	if v.Notify != nil {
+		v.Notify.validate(bad)
+	}
 	names := map[string]bool{}
 	type key struct {
 		iface  string
@@ -343,11 +346,21 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 			bad("%s.vips: a group needs at least one VIP", at)
 		}
 		seen := map[netip.Addr]bool{}
+		linkLocals := 0
 		for j, vip := range g.VIPs {
 			a := vip.Addr()
+			// An IPv6 virtual router may have one link-local VIP (RFC 9568
+			// §5.2.9: adverts list it first, erratum 8300; hosts learn it as
+			// their default router's address).
+			ll := vip.IsValid() && a.IsLinkLocalUnicast()
+			if ll {
+				linkLocals++
+			}
 			switch {
-			case !vip.IsValid() || a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() || a.IsLinkLocalUnicast():
+			case !vip.IsValid() || a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() || (ll && is4):
 				bad("%s.vips[%d]: %v is not a unicast %s address", at, j, vip, g.Family)
+			case ll && linkLocals > 1:
+				bad("%s.vips[%d]: %v is a second link-local VIP (a virtual router has at most one)", at, j, vip)
 			case seen[a]:
 				bad("%s.vips[%d]: %v appears twice", at, j, a)
 			case in != nil && hasAddr(in.Addresses, a) && v.Priority != 255:
@@ -469,4 +482,32 @@ func hasAddr(list []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Limits of notify commands.
+const (
+	MinNotifyTimeout = time.Second
+	MaxNotifyTimeout = 10 * time.Minute
+)
+
+func (n *Notify) validate(bad func(string, ...any)) {
+	if t := n.Timeout.D(); t < MinNotifyTimeout || t > MaxNotifyTimeout {
+		bad("vrrp.notify.timeout: %v is outside %v..%v", n.Timeout, MinNotifyTimeout, MaxNotifyTimeout)
+	}
+	if len(n.Active)+len(n.Backup)+len(n.Fault) == 0 {
+		bad("vrrp.notify: no command")
+	}
+	for _, c := range []struct {
+		state string
+		argv  []string
+	}{{"active", n.Active}, {"backup", n.Backup}, {"fault", n.Fault}} {
+		if len(c.argv) > 0 && (!filepath.IsAbs(c.argv[0]) || filepath.Clean(c.argv[0]) != c.argv[0]) {
+			bad("vrrp.notify.%s: %q is not a clean absolute path", c.state, c.argv[0])
+		}
+		for i, a := range c.argv {
+			if strings.ContainsRune(a, 0) {
+				bad("vrrp.notify.%s[%d]: contains a NUL byte", c.state, i)
+			}
+		}
+	}
 }

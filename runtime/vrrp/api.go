@@ -162,6 +162,10 @@ func DropReasons() []DropReason {
 
 // Config is one virtual router on one interface for one family.
 type Config struct {
+	// Name labels the router in the reasons of its sync group's
+	// transitions ("group inside (VRID 51) became Active"); empty: the
+	// member index.
+	Name     string
 	VRID     uint8
 	Priority uint8 // 1..255 (255 = owner)
 	// Source is our advert source (IPv4 primary / IPv6 link-local); the
@@ -368,6 +372,15 @@ type Dropped struct {
 	Err    error
 }
 
+// Disagreed reports an accepted (or "not-owner"-dropped) advert that
+// disagrees with the plan's policy; it is also counted in Stats.Peers.
+type Disagreed struct {
+	Peer   netip.Addr
+	Reason Disagreement
+	Err    error
+}
+
+func (Disagreed) isAction()  {}
 func (SendAdvert) isAction() {}
 func (AddVIPs) isAction()    {}
 func (RemoveVIPs) isAction() {}

@@ -1,8 +1,10 @@
 package vrrp
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/vrrp/auth"
@@ -23,8 +25,45 @@ var authDrops = [auth.NumResults]DropReason{
 }
 
 // setAuth installs, changes or removes the authenticator. A change keeps
-// the send sequence and the peers' high-water marks.
-func (r *Router) setAuth(cfg *auth.Config) {
+// the send sequence and the peers' high-water marks. A key whose secret
+// changed under the same id (a key file changed in place) keeps its
+// previous secret: it still signs with it for PolicyGrace and verifies it
+// for twice as long, so that every node has read the new file before
+// anyone depends on it.
+func (r *Router) setAuth(now time.Time, old, cfg *auth.Config) {
+	r.prevKeys = slices.DeleteFunc(r.prevKeys, func(k auth.Key) bool { return cfg == nil || !hasKeyID(cfg.Keys, k.ID) })
+	if old != nil && cfg != nil && r.planned.PolicyGrace > 0 {
+		for _, k := range cfg.Keys {
+			i := slices.IndexFunc(old.Keys, func(o auth.Key) bool { return o.ID == k.ID })
+			if i < 0 || bytes.Equal(old.Keys[i].Secret, k.Secret) {
+				continue
+			}
+			r.prevKeys = slices.DeleteFunc(r.prevKeys, func(p auth.Key) bool { return p.ID == k.ID })
+			r.prevKeys = append(r.prevKeys, auth.Key{ID: k.ID, Secret: old.Keys[i].Secret})
+			r.signPrevUntil = now.Add(r.planned.PolicyGrace)
+			r.prevUntil = now.Add(2 * r.planned.PolicyGrace)
+		}
+	}
+	r.installAuth(now, cfg)
+}
+
+func hasKeyID(keys []auth.Key, id uint8) bool {
+	return slices.ContainsFunc(keys, func(k auth.Key) bool { return k.ID == id })
+}
+
+// installAuth gives the authenticator cfg with the previous secrets still
+// in their grace.
+func (r *Router) installAuth(now time.Time, cfg *auth.Config) {
+	if cfg != nil && len(r.prevKeys) > 0 {
+		if !now.Before(r.prevUntil) {
+			r.prevKeys = nil
+		} else {
+			c := *cfg
+			c.Previous = r.prevKeys
+			c.SignPrevious = now.Before(r.signPrevUntil) && hasKeyID(r.prevKeys, c.ActiveKey)
+			cfg = &c
+		}
+	}
 	switch {
 	case cfg == nil:
 		r.auth = nil
@@ -42,6 +81,26 @@ func (r *Router) setAuth(cfg *auth.Config) {
 	if r.auth != nil {
 		r.auth.Forget(func(a netip.Addr) bool { return r.peers[a] != nil })
 	}
+}
+
+// prevKeysDeadline is when the previous secrets' grace changes next.
+func (r *Router) prevKeysDeadline() time.Time {
+	switch {
+	case len(r.prevKeys) == 0:
+		return time.Time{}
+	case r.signPrevUntil.After(r.lastKeyStep):
+		return r.signPrevUntil
+	}
+	return r.prevUntil
+}
+
+// stepPrevKeys ends the previous secrets' grace when it is due.
+func (r *Router) stepPrevKeys(now time.Time) {
+	if d := r.prevKeysDeadline(); d.IsZero() || now.Before(d) {
+		return
+	}
+	r.lastKeyStep = now
+	r.installAuth(now, r.planned.Auth)
 }
 
 // splitTrailer separates a trailer from the message. As in keepalived, a
@@ -86,23 +145,45 @@ func (r *Router) authenticate(now time.Time, src netip.Addr, ps *peerState, msg,
 func (r *Router) authFailed(now time.Time, src netip.Addr, ps *peerState, res auth.Result, tr auth.Trailer) []Action {
 	ps.stats.AuthFailures++
 	ps.stats.LastAuthFailure = now
-	var detail string
+	e := &authError{src: src, res: res, tr: tr, now: now.Unix(), window: r.auth.Window(r.cfg.AdvertInterval)}
 	switch res {
+	case auth.UnknownKey:
+		e.keys = r.auth.KeyIDs()
+	case auth.Replay:
+		e.mark, _ = r.auth.Mark(src)
+	}
+	return r.drop(authDrops[res], src, e)
+}
+
+// authError explains an authentication failure. It is formatted only when
+// someone reads it: under a flood of forgeries most are only counted.
+type authError struct {
+	src    netip.Addr
+	res    auth.Result
+	tr     auth.Trailer
+	now    int64
+	window time.Duration
+	keys   []uint8
+	mark   auth.Seq
+}
+
+func (e *authError) Error() string {
+	var detail string
+	switch e.res {
 	case auth.Missing:
 		detail = "no authentication trailer (mode enforce)"
 	case auth.Stale:
-		detail = fmt.Sprintf("timestamp %d is more than %v from our clock %d", tr.Seq.Sec(), r.auth.Window(r.cfg.AdvertInterval), now.Unix())
+		detail = fmt.Sprintf("timestamp %d is more than %v from our clock %d", e.tr.Seq.Sec(), e.window, e.now)
 	case auth.UnknownKey:
-		detail = fmt.Sprintf("key id %d is not configured (have %v)", tr.KeyID, r.auth.KeyIDs())
+		detail = fmt.Sprintf("key id %d is not configured (have %v)", e.tr.KeyID, e.keys)
 	case auth.Malformed:
-		detail = fmt.Sprintf("trailer type %d reserved %#x", tr.Type, tr.Reserved)
+		detail = fmt.Sprintf("trailer type %d reserved %#x", e.tr.Type, e.tr.Reserved)
 	case auth.BadMAC:
-		detail = fmt.Sprintf("HMAC with key id %d does not match", tr.KeyID)
+		detail = fmt.Sprintf("HMAC with key id %d does not match", e.tr.KeyID)
 	case auth.Replay:
-		mark, _ := r.auth.Mark(src)
-		detail = fmt.Sprintf("sequence %#x is not above the last accepted %#x", uint64(tr.Seq), uint64(mark))
+		detail = fmt.Sprintf("sequence %#x is not above the last accepted %#x", uint64(e.tr.Seq), uint64(e.mark))
 	}
-	return r.drop(authDrops[res], src, fmt.Errorf("vrrp: advert in the name of peer %v failed authentication: %s", src, detail))
+	return fmt.Sprintf("vrrp: advert in the name of peer %v failed authentication: %s", e.src, detail)
 }
 
 // sign appends the trailer to our advert; IPv6 then gets its checksum over

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -20,8 +21,8 @@ import (
 //     the allowed set), never on the advertised one: a forged 40.95 s
 //     interval cannot silence the group, a forged 10 ms one cannot make
 //     the Backup take over early;
-//   - a peer that sent priority 0 and then kept advertising has its
-//     priority-0 adverts ignored for leaveHold (extended while they keep
+//   - a peer that sent priority 0 and then advertised again within two
+//     of its intervals has its priority-0 adverts ignored for leaveHold (extended while they keep
 //     coming), so forged "I leave" adverts in the Active's name cause at
 //     most one takeover-and-return per attack instead of a flap per advert.
 //
@@ -40,6 +41,12 @@ type peerState struct {
 	// leftAt is when it last sent priority 0 (zero: not recently).
 	leftAt time.Time
 	stats  PeerStats
+}
+
+// disagree counts a disagreement and reports it as an action of this step.
+func (r *Router) disagree(ps *peerState, d Disagreement, format string, args ...any) {
+	ps.stats.Disagreements[d]++
+	r.notes = append(r.notes, Disagreed{Peer: ps.stats.Addr, Reason: d, Err: fmt.Errorf("vrrp: advert from %v disagrees with the plan: "+format, append([]any{ps.stats.Addr}, args...)...)})
 }
 
 // leaveHold is how long priority-0 adverts of a peer that contradicted its
@@ -70,10 +77,10 @@ func (r *Router) admitPriority(now time.Time, ps *peerState, prio uint8) (uint8,
 		return prio, false // the previous plan's value, during a roll-out
 	}
 	if prio == 255 {
-		ps.stats.Disagreements[DisagreeOwner]++
+		r.disagree(ps, DisagreeOwner, "priority 255, but the plan makes it no owner (priority %d)", planned)
 		return 0, true
 	}
-	ps.stats.Disagreements[DisagreePriority]++
+	r.disagree(ps, DisagreePriority, "priority %d, planned %d", prio, planned)
 	// Lower than planned is believed: it can only make us keep or take
 	// the Active role, and a preempting Backup still waits for its down
 	// timer, which the real Active's own adverts keep resetting. Higher
@@ -90,7 +97,7 @@ func (r *Router) admitInterval(now time.Time, ps *peerState, advertised time.Dur
 		lo, hi = min(lo, ps.prev.Interval), max(hi, ps.prev.Interval)
 	}
 	if advertised != lo && advertised != hi {
-		ps.stats.Disagreements[DisagreeInterval]++
+		r.disagree(ps, DisagreeInterval, "interval %v, planned %v", advertised, r.plannedInterval(ps.policy))
 	}
 	return min(max(advertised, lo), hi)
 }
@@ -108,10 +115,12 @@ func (r *Router) checkLeave(now time.Time, ps *peerState, prio uint8) bool {
 		return false
 	}
 	if !ps.leftAt.IsZero() {
-		// It said it left, yet it advertises again within its own
-		// Active_Down_Interval: one of the two was not the peer.
-		if now.Sub(ps.leftAt) <= ActiveDownInterval(1, r.plannedInterval(ps.policy)) {
-			ps.stats.Disagreements[DisagreeLeave]++
+		// It said it left, yet it advertises again within two of its
+		// intervals: one of the two was not the peer. (A peer that really
+		// left and came back starts as Backup and sends nothing for at
+		// least three intervals; only an owner comes back at once.)
+		if now.Sub(ps.leftAt) <= 2*r.plannedInterval(ps.policy) {
+			r.disagree(ps, DisagreeLeave, "priority 0 %v ago, advertising again; its priority-0 adverts are ignored until %v", now.Sub(ps.leftAt), now.Add(hold).Format(time.RFC3339))
 			ps.stats.LeaveHeldUntil = now.Add(hold)
 		}
 		ps.leftAt = time.Time{}

@@ -66,6 +66,9 @@ func TestPolicyActive(t *testing.T) {
 		if got := dropOf(acts); got != tc.want || transitions(acts) != 0 || a.State() != StateActive {
 			t.Fatalf("priority %d: drop %v, actions %v", tc.prio, got, acts)
 		}
+		if d, ok := acts[0].(Disagreed); !ok || d.Reason != tc.dis || d.Peer != authB || d.Err == nil {
+			t.Fatalf("priority %d: first action %#v, want Disagreed %v", tc.prio, acts[0], tc.dis)
+		}
 		if got := a.Stats().Peers[0].Disagreements[tc.dis]; got != tc.count {
 			t.Fatalf("step %d: %v disagreements %d", i, tc.dis, got)
 		}
@@ -198,5 +201,25 @@ func TestPolicyOwnRaiseWaits(t *testing.T) {
 	a.Step(t0.Add(2*grace+time.Second), forged(t, authB, 100, 10))
 	if got := a.Stats().Peers[0].Disagreements[DisagreePriority]; got != 1 {
 		t.Fatalf("disagreements %d, want 1 (only after 2 × grace)", got)
+	}
+}
+
+// TestPolicyLeaveRestart: a peer that really left and comes back after
+// restarting (silent for three intervals as Backup) is not held: its next
+// priority 0 is honoured at once.
+func TestPolicyLeaveRestart(t *testing.T) {
+	_, b := policyPair(t, 0)
+	b.Step(t0, Start{})
+	now := t0.Add(100 * time.Millisecond)
+	b.Step(now, forged(t, authA, 200, 10))
+	b.Step(now.Add(10*time.Millisecond), forged(t, authA, 0, 10)) // a leaves
+	now = now.Add(10*time.Millisecond + 3*100*time.Millisecond + SkewTime(200, 100*time.Millisecond))
+	b.Step(now, forged(t, authA, 200, 10)) // back after its own Active_Down_Interval
+	if got := b.Stats().Peers[0].Disagreements[DisagreeLeave]; got != 0 {
+		t.Fatalf("a restart counted as a contradiction (%d)", got)
+	}
+	b.Step(now.Add(50*time.Millisecond), forged(t, authA, 0, 10))
+	if got := b.Deadline().Sub(now.Add(50 * time.Millisecond)); got != SkewTime(100, 100*time.Millisecond) {
+		t.Fatalf("the next leave: takeover in %v, want Skew_Time", got)
 	}
 }

@@ -42,11 +42,18 @@ type Router struct {
 	planned   Config
 	pendingAt time.Time
 
-	peers  map[netip.Addr]*peerState
-	auth   *auth.Authenticator // nil without Config.Auth
-	advert Advert              // template for our adverts, Addresses from cfg.VIPs
-	stats  Stats
-	rx     Advert // reused for parsing
+	peers map[netip.Addr]*peerState
+	auth  *auth.Authenticator // nil without Config.Auth
+	// prevKeys are secrets of key ids whose key changed in place: signed
+	// with until signPrevUntil, verified until prevUntil (authn.go).
+	prevKeys                 []auth.Key
+	signPrevUntil, prevUntil time.Time
+	lastKeyStep              time.Time
+	advert                   Advert // template for our adverts, Addresses from cfg.VIPs
+	stats                    Stats
+	rx                       Advert // reused for parsing
+	// notes are Disagreed actions of the current receive, put first.
+	notes []Action
 	// lastAnswer is when an advert was last sent out of cadence in answer
 	// to a received one; answers are limited so a flood is not amplified.
 	lastAnswer time.Time
@@ -166,14 +173,14 @@ func normalize(cfg Config) (Config, error) {
 // apply installs a normalized planned config: the policy and keys at once,
 // a raised priority or lengthened interval only after PolicyGrace.
 func (r *Router) apply(now time.Time, cfg Config) {
-	oldGroupInterval := r.planned.AdvertInterval
+	oldGroupInterval, oldAuth := r.planned.AdvertInterval, r.planned.Auth
 	use := cfg
 	if r.cfg.VRID != 0 { // not the first config
 		use = r.holdOwnChanges(now, cfg)
 	}
 	r.planned = cfg
 	r.setPolicy(now, cfg, oldGroupInterval)
-	r.setAuth(cfg.Auth)
+	r.setAuth(now, oldAuth, cfg.Auth)
 	r.install(use)
 }
 
@@ -231,6 +238,9 @@ func (r *Router) Deadline() time.Time {
 	}
 	if !r.pendingAt.IsZero() && (d.IsZero() || r.pendingAt.Before(d)) {
 		d = r.pendingAt
+	}
+	if k := r.prevKeysDeadline(); !k.IsZero() && (d.IsZero() || k.Before(d)) {
+		d = k
 	}
 	return d
 }
@@ -303,9 +313,9 @@ func (r *Router) Step(now time.Time, ev Event) []Action {
 	case Tick:
 		return r.tick(now)
 	case Packet:
-		return r.receive(now, ev)
+		return r.receiveNoted(now, ev)
 	case *Packet:
-		return r.receive(now, *ev)
+		return r.receiveNoted(now, *ev)
 	case Reconfigure:
 		return r.reconfigure(now, ev.Config)
 	case *Reconfigure:
@@ -351,6 +361,7 @@ func (r *Router) shutdown(now time.Time) []Action {
 
 func (r *Router) tick(now time.Time) []Action {
 	r.applyPending(now)
+	r.stepPrevKeys(now)
 	switch r.state {
 	case StateActive:
 		paused := r.paused(now) // before the advert below resets it
@@ -466,6 +477,17 @@ func (r *Router) answer(now time.Time) []Action {
 func (r *Router) drop(reason DropReason, src netip.Addr, err error) []Action {
 	r.stats.Drops[reason]++
 	return []Action{Dropped{Reason: reason, Src: src, Err: err}}
+}
+
+// receiveNoted is receive with the policy's Disagreed actions in front.
+func (r *Router) receiveNoted(now time.Time, p Packet) []Action {
+	r.notes = r.notes[:0]
+	acts := r.receive(now, p)
+	if len(r.notes) == 0 {
+		return acts
+	}
+	out := make([]Action, 0, len(r.notes)+len(acts))
+	return append(append(out, r.notes...), acts...)
 }
 
 // receive runs the checks of RFC 9568 §7.1 and then §6.4.2 / §6.4.3.

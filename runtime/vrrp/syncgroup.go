@@ -73,7 +73,7 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 		if i == leader || r.state == StateInitialize || r.state == target {
 			continue
 		}
-		reason := fmt.Sprintf("sync group: member %d (VRID %d) became %v", leader, g.routers[leader].cfg.VRID, target)
+		reason := fmt.Sprintf("sync group: %s became %v", g.memberName(leader), target)
 		if target == StateActive {
 			out = appendMember(out, i, r.becomeActive(now, nil, reason))
 		} else {
@@ -109,6 +109,16 @@ func (g *SyncGroup) spreadReannounce(now time.Time, out []MemberAction) []Member
 	return out
 }
 
+// memberName names a member for a transition's reason: by its group's name
+// when the router has one.
+func (g *SyncGroup) memberName(i int) string {
+	cfg := g.routers[i].cfg
+	if cfg.Name != "" {
+		return fmt.Sprintf("group %s (VRID %d)", cfg.Name, cfg.VRID)
+	}
+	return fmt.Sprintf("member %d (VRID %d)", i, cfg.VRID)
+}
+
 // joinActive makes a freshly started member Active when another member is.
 func (g *SyncGroup) joinActive(now time.Time, member int, out []MemberAction) []MemberAction {
 	r := g.routers[member]
@@ -117,7 +127,7 @@ func (g *SyncGroup) joinActive(now time.Time, member int, out []MemberAction) []
 	}
 	for i, o := range g.routers {
 		if i != member && o.state == StateActive {
-			reason := fmt.Sprintf("sync group: joined while member %d (VRID %d) is Active", i, o.cfg.VRID)
+			reason := fmt.Sprintf("sync group: joined while %s is Active", g.memberName(i))
 			return appendMember(out, member, r.becomeActive(now, nil, reason))
 		}
 	}

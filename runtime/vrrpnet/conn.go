@@ -55,6 +55,9 @@ type Conn struct {
 	dst    [unix.SizeofSockaddrInet6]byte
 	dstLen uint32
 	oob    []byte
+	// hdr4 is the IPv4 header of every advert (IP_HDRINCL): the kernel
+	// fills in the length, identification and checksum.
+	hdr4 [20]byte
 
 	deadline atomic.Int64 // ReadPacket's deadline in UnixNano; 0: none
 	closing  atomic.Bool
@@ -155,6 +158,15 @@ func (c *Conn) setup4() error {
 			return fmt.Errorf("%s: %w", o.name, err)
 		}
 	}
+	// The header is ours (as keepalived does): the kernel skips building
+	// one for every advert.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_HDRINCL, 1); err != nil {
+		return fmt.Errorf("IP_HDRINCL: %w", err)
+	}
+	c.hdr4 = [20]byte{0: 0x45, 8: vrrp.RequiredTTL, 9: vrrp.ProtocolNumber}
+	src := c.source.As4()
+	copy(c.hdr4[12:16], src[:])
+	copy(c.hdr4[16:20], group[:])
 	mreq := &unix.IPMreqn{Multiaddr: group, Ifindex: int32(c.ifi.Index)}
 	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, mreq); err != nil {
 		return fmt.Errorf("multicast interface: %w", err)
@@ -168,15 +180,6 @@ func (c *Conn) setup4() error {
 	sa.Family = unix.AF_INET
 	sa.Addr = group
 	c.dstLen = unix.SizeofSockaddrInet4
-	// IP_PKTINFO: the advert leaves from source on this interface, whatever
-	// the interface's primary address is.
-	c.oob = make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&c.oob[0]))
-	h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
-	h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
-	pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&c.oob[unix.CmsgLen(0)]))
-	pi.Ifindex = int32(c.ifi.Index)
-	pi.Spec_dst = c.source.As4()
 	return nil
 }
 
@@ -402,10 +405,20 @@ func (c *Conn) wait() error {
 // blocks: a full socket buffer is an error (EAGAIN), as is a link that is
 // down or a source the interface lacks.
 func (c *Conn) WritePacket(msg []byte) error {
-	iov := unix.Iovec{Base: unsafe.SliceData(msg)}
-	iov.SetLen(len(msg))
-	hdr := unix.Msghdr{Name: &c.dst[0], Namelen: c.dstLen, Iov: &iov, Iovlen: 1, Control: &c.oob[0]}
-	hdr.SetControllen(len(c.oob))
+	var iov [2]unix.Iovec
+	hdr := unix.Msghdr{Name: &c.dst[0], Namelen: c.dstLen, Iov: &iov[0], Iovlen: 1}
+	if c.ipv6 {
+		iov[0].Base = unsafe.SliceData(msg)
+		iov[0].SetLen(len(msg))
+		hdr.Control = &c.oob[0]
+		hdr.SetControllen(len(c.oob))
+	} else {
+		iov[0].Base = &c.hdr4[0]
+		iov[0].SetLen(len(c.hdr4))
+		iov[1].Base = unsafe.SliceData(msg)
+		iov[1].SetLen(len(msg))
+		hdr.Iovlen = 2
+	}
 	c.mu.Lock()
 	if c.fd < 0 {
 		c.mu.Unlock()

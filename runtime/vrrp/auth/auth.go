@@ -96,6 +96,13 @@ type Config struct {
 	// Window is the freshness window in whole seconds, 1s..300s; zero
 	// means DefaultWindow of the advert interval (the caller's choice).
 	Window time.Duration
+	// Previous holds earlier secrets of key ids in Keys (a key file
+	// changed in place): an advert that fails with the current secret of
+	// its id is tried with the previous one. With SignPrevious the active
+	// key still signs with its previous secret. Together they let a
+	// changed key file reach every node before anyone depends on it.
+	Previous     []Key
+	SignPrevious bool
 }
 
 // DefaultWindow is keepalived's default: three advert intervals in whole
@@ -183,6 +190,7 @@ type keyState struct {
 	id     uint8
 	secret []byte
 	mac    hash.Hash
+	prev   hash.Hash // the previous secret of this id, or nil
 }
 
 // Authenticator signs and verifies the adverts of one virtual router. It
@@ -243,6 +251,17 @@ func normalize(cfg Config) (Config, error) {
 		keys = append(keys, Key{ID: k.ID, Secret: slices.Clone(k.Secret)})
 	}
 	cfg.Keys = keys
+	prev := make([]Key, 0, len(cfg.Previous))
+	for _, k := range cfg.Previous {
+		switch {
+		case !slices.ContainsFunc(keys, func(o Key) bool { return o.ID == k.ID }):
+			bad("previous secret of key %d, which is not a key", k.ID)
+		case len(k.Secret) < MinKeyLen || len(k.Secret) > MaxKeyLen:
+			bad("previous secret of key %d is %d bytes, want %d..%d", k.ID, len(k.Secret), MinKeyLen, MaxKeyLen)
+		}
+		prev = append(prev, Key{ID: k.ID, Secret: slices.Clone(k.Secret)})
+	}
+	cfg.Previous = prev
 	if !slices.ContainsFunc(keys, func(k Key) bool { return k.ID == cfg.ActiveKey }) {
 		bad("active key %d is not among the keys", cfg.ActiveKey)
 	}
@@ -271,6 +290,11 @@ func (a *Authenticator) Reconfigure(cfg Config) error {
 			keys[i].mac = old.mac
 		} else {
 			keys[i].mac = hmac.New(sha256.New, k.Secret)
+		}
+		for _, p := range cfg.Previous {
+			if p.ID == k.ID {
+				keys[i].prev = hmac.New(sha256.New, p.Secret)
+			}
 		}
 	}
 	a.cfg, a.keys = cfg, keys
@@ -348,15 +372,18 @@ func (a *Authenticator) Sign(now time.Time, src netip.Addr, advertInterval time.
 	t := Trailer{Type: TypeHMACSHA256, KeyID: a.active.id, Seq: a.nextSeq(now, a.window(advertInterval))}
 	n := len(msg)
 	msg = t.Append(msg)
-	a.computeMAC(a.active, src, msg[:n], msg[n:n+headLen])
+	mac := a.active.mac
+	if a.cfg.SignPrevious && a.active.prev != nil {
+		mac = a.active.prev
+	}
+	a.computeMAC(mac, src, msg[:n], msg[n:n+headLen])
 	copy(msg[n+headLen:], a.sum[:MACLen])
 	return msg
 }
 
 // computeMAC leaves HMAC(key, pseudo ‖ msg with zero checksum ‖ head ‖ 16 zeros) in a.sum.
-func (a *Authenticator) computeMAC(k *keyState, src netip.Addr, msg, head []byte) {
+func (a *Authenticator) computeMAC(h hash.Hash, src netip.Addr, msg, head []byte) {
 	a.pseudo = pseudoHeader(src, msg[0]>>4, msg[1])
-	h := k.mac
 	h.Reset()
 	h.Write(a.pseudo[:])
 	h.Write(msg[:checksumOff])
@@ -408,9 +435,8 @@ func (a *Authenticator) Verify(now time.Time, src netip.Addr, advertInterval tim
 	if k == nil {
 		return UnknownKey, t
 	}
-	a.computeMAC(k, src, msg, tr[:headLen])
 	copy(a.want[:], t.MAC[:])
-	if subtle.ConstantTimeCompare(a.sum[:MACLen], a.want[:]) != 1 {
+	if !a.macMatches(k.mac, src, msg, tr[:headLen]) && (k.prev == nil || !a.macMatches(k.prev, src, msg, tr[:headLen])) {
 		return BadMAC, t
 	}
 	src = src.Unmap().WithZone("")
@@ -423,6 +449,11 @@ func (a *Authenticator) Verify(now time.Time, src netip.Addr, advertInterval tim
 	}
 	a.marks[src] = t.Seq
 	return OK, t
+}
+
+func (a *Authenticator) macMatches(h hash.Hash, src netip.Addr, msg, head []byte) bool {
+	a.computeMAC(h, src, msg, head)
+	return subtle.ConstantTimeCompare(a.sum[:MACLen], a.want[:]) == 1
 }
 
 // fresh reports whether |now − sec| ≤ window, in 32-bit serial arithmetic

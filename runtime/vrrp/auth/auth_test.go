@@ -27,6 +27,7 @@ var (
 	vectorV6   = mustHex("3133c8010064a2e9fe800000000000000000000000000100" + "010100006800000080000000" + "c8c56146ebfd66ee10ec4d8186461b78")
 	srcV4      = netip.MustParseAddr("198.51.100.10")
 	srcV6      = netip.MustParseAddr("fe80::10")
+	srcB       = netip.MustParseAddr("198.51.100.11")
 	interval   = time.Second
 )
 
@@ -408,5 +409,44 @@ func TestResultLabels(t *testing.T) {
 			t.Errorf("result %d has label %q", r, s)
 		}
 		seen[s] = true
+	}
+}
+
+// TestPreviousSecret: a key file changed in place. The node that read the
+// new content first keeps signing with the previous secret and verifies
+// both, so nodes still on the old content keep accepting it; once it signs
+// with the new one, nodes that have both accept it too.
+func TestPreviousSecret(t *testing.T) {
+	old, next := Key{ID: 1, Secret: vectorKey}, Key{ID: 1, Secret: bytes.Repeat([]byte{7}, 32)}
+	lagging := newAuth(t, Config{Keys: []Key{old}, ActiveKey: 1})
+	updated := newAuth(t, Config{Keys: []Key{next}, ActiveKey: 1, Previous: []Key{old}, SignPrevious: true})
+	now := vectorTime
+	p := updated.Sign(now, srcV4, interval, bytes.Clone(vectorV4[:12]))
+	if got, _ := lagging.Verify(now, srcV4, interval, p[:12], p[12:]); got != OK {
+		t.Fatalf("node on the old content refused the updated node: %v", got)
+	}
+	q := lagging.Sign(now, srcB, interval, bytes.Clone(vectorV4[:12]))
+	if got, _ := updated.Verify(now, srcB, interval, q[:12], q[12:]); got != OK {
+		t.Fatalf("updated node refused the old secret: %v", got)
+	}
+	// Later: the lagging node has both too, the updated one signs new.
+	if err := lagging.Reconfigure(Config{Keys: []Key{next}, ActiveKey: 1, Previous: []Key{old}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := updated.Reconfigure(Config{Keys: []Key{next}, ActiveKey: 1, Previous: []Key{old}}); err != nil {
+		t.Fatal(err)
+	}
+	p = updated.Sign(now, srcV4, interval, bytes.Clone(vectorV4[:12]))
+	if got, _ := lagging.Verify(now, srcV4, interval, p[:12], p[12:]); got != OK {
+		t.Fatalf("new secret refused: %v", got)
+	}
+	// Without the previous secret, the old one no longer verifies.
+	plain := newAuth(t, Config{Keys: []Key{next}, ActiveKey: 1})
+	q = newAuth(t, Config{Keys: []Key{old}, ActiveKey: 1}).Sign(now, srcB, interval, bytes.Clone(vectorV4[:12]))
+	if got, _ := plain.Verify(now, srcB, interval, q[:12], q[12:]); got != BadMAC {
+		t.Fatalf("old secret accepted without Previous: %v", got)
+	}
+	if err := Check(Config{Keys: []Key{next}, ActiveKey: 1, Previous: []Key{{ID: 2, Secret: vectorKey}}}); err == nil {
+		t.Fatal("a previous secret of an unknown id was accepted")
 	}
 }

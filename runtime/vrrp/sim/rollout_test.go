@@ -206,9 +206,10 @@ func keyring(mode auth.Mode, active uint8, ids ...uint8) *auth.Config {
 
 // TestAuthRolloutAndRotation walks the documented procedures on random
 // clusters: receive-only, permissive, enforce, then a key rotation (add
-// key 2, make it active, remove key 1), each step delivered to the nodes
-// in random order within a second. Nothing moves; at the end every advert
-// is verified and none arrives unsigned.
+// key 2, make it active, remove key 1), then key 2's file changed in place,
+// each step delivered to the nodes in random order within a second.
+// Nothing moves; at the end every advert is verified and none arrives
+// unsigned.
 func TestAuthRolloutAndRotation(t *testing.T) {
 	steps := []struct {
 		name string
@@ -220,6 +221,8 @@ func TestAuthRolloutAndRotation(t *testing.T) {
 		{"key 2 added", keyring(auth.ModeEnforce, 1, 1, 2)},
 		{"key 2 active", keyring(auth.ModeEnforce, 2, 1, 2)},
 		{"key 1 removed", keyring(auth.ModeEnforce, 2, 2)},
+		// The file of key 2 replaced in place: same id, new secret.
+		{"key 2 changed in place", &auth.Config{Mode: auth.ModeEnforce, ActiveKey: 2, Keys: []auth.Key{{ID: 2, Secret: bytes.Repeat([]byte{0x5a}, 48)}}}},
 	}
 	for seed := uint64(1); seed <= rolloutSeeds; seed++ {
 		c := withPolicy(randomCluster(seed), 5*time.Second)
@@ -239,7 +242,7 @@ func TestAuthRolloutAndRotation(t *testing.T) {
 				}
 			}
 			rollOut(s, next, time.Second)
-			s.RunFor(c.settle())
+			s.RunFor(c.settle() + 10*time.Second) // past the grace of a changed secret (2 × 5 s)
 			if len(s.Transitions) != before {
 				t.Fatalf("%v: step %s: transitions %v", c, st.name, s.Transitions[before:])
 			}

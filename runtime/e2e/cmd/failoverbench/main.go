@@ -9,9 +9,13 @@
 //   - resident memory (keepalived: parent + VRRP child) and CPU of each as
 //     Active at 10 ms adverts.
 //
-// Times come from the observer's packet capture. Run as root:
+// Times come from the observer's packet capture. With -auth every advert
+// is authenticated (keepalived's auth_hmac, one key file for both), and
+// keepalived is the 2.4.3 build in ../shared/tools (Debian's 2.2.7 has no
+// auth_hmac). Run as root:
 //
 //	go run ./runtime/e2e/cmd/failoverbench -trials 20
+//	go run ./runtime/e2e/cmd/failoverbench -trials 20 -auth
 package main
 
 import (
@@ -37,7 +41,10 @@ const (
 	kaVRID         = 62
 )
 
-var verbose = flag.Bool("v", false, "print every trial")
+var (
+	verbose  = flag.Bool("v", false, "print every trial")
+	withAuth = flag.Bool("auth", false, "authenticate every advert (auth_hmac) and run keepalived 2.4.3")
+)
 
 // lastState is the state keepalived entered last, from its log.
 func lastState(log string) string {
@@ -113,8 +120,25 @@ func (l loudTB) Skipf(format string, args ...any) {
 }
 
 func run(b testing.TB, trials int, resourceTime time.Duration) *result {
-	netlab.Require(b, "keepalived")
 	lab := netlab.New(b, "ma", "mb", "ka", "kb")
+	var kbin string
+	var kauth *netlab.KeepalivedAuth
+	var mauth *plan.Auth
+	if *withAuth {
+		kbin = netlab.Keepalived243(b)
+		key := lab.Dir() + "/vrrp-1.key"
+		k := make([]byte, 32)
+		for i := range k {
+			k[i] = byte(i * 7)
+		}
+		if err := os.WriteFile(key, []byte(fmt.Sprintf("hex:%x\n", k)), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		kauth = &netlab.KeepalivedAuth{Keys: map[int]string{1: key}, ActiveKey: 1}
+		mauth = &plan.Auth{Mode: plan.AuthEnforce, Keys: []plan.Key{{ID: 1, File: key}}, ActiveKey: 1}
+	} else {
+		netlab.Require(b, "keepalived")
+	}
 	res := &result{
 		crash:    map[string][]time.Duration{},
 		graceful: map[string][]time.Duration{},
@@ -129,13 +153,15 @@ func run(b testing.TB, trials int, resourceTime time.Duration) *result {
 		},
 		Groups: []e2e.Group{{Name: "bench-v4", VRID: mwgcVRID, Iface: "eth0", Family: plan.FamilyIPv4,
 			VIPs: []string{"192.0.2.161/24"}, Interval: interval}},
+		Auth: mauth,
 	}
 	c.SetupAddresses(lab)
 	lab.AddAddr("ka", "192.0.2.41/24")
 	lab.AddAddr("kb", "192.0.2.42/24")
 	kcfg := func(prio int, iv time.Duration) netlab.KeepalivedConfig {
-		return netlab.KeepalivedConfig{Instances: []netlab.KeepalivedInstance{{
+		return netlab.KeepalivedConfig{Binary: kbin, Instances: []netlab.KeepalivedInstance{{
 			Name: "VI_62", VRID: kaVRID, Priority: prio, AdvertInterval: iv, VIPs: []string{"192.0.2.162/24"},
+			AuthHMAC: kauth,
 		}}}
 	}
 	const (
@@ -336,7 +362,11 @@ func report(w *os.File, r *result, trials int) {
 		slices.Sort(s)
 		return fmt.Sprintf("%s..%s", ms(s[0]), ms(s[len(s)-1]))
 	}
-	fmt.Fprintf(w, "failoverbench: 100 ms adverts, Active priority %d, Backup priority %d, %d trials each\n\n", activePriority, backupPriority, trials)
+	kind := "no authentication, keepalived in PATH"
+	if *withAuth {
+		kind = "every advert authenticated (auth_hmac), keepalived 2.4.3"
+	}
+	fmt.Fprintf(w, "failoverbench: 100 ms adverts, Active priority %d, Backup priority %d, %d trials each; %s\n\n", activePriority, backupPriority, trials, kind)
 	fmt.Fprintf(w, "| measure | %s | %s | ratio |\n|---|---|---|---|\n", m, k)
 	row := func(name string, x map[string][]time.Duration) {
 		fmt.Fprintf(w, "| %s, median (n) | %s (%d) | %s (%d) | %s |\n", name,

@@ -1,0 +1,169 @@
+package agent
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mwgc/mwgc/runtime/impersonation"
+	"github.com/mwgc/mwgc/runtime/node"
+	"github.com/mwgc/mwgc/runtime/vrrpwatch"
+)
+
+// The executor's part of the impersonation alarms (docs/security.md): one
+// runtime/vrrpwatch packet socket per interface the node names in Watch,
+// each read by its own goroutine, which reports frames whose IP source is
+// one of the node's own or its peers' addresses as WatchFrame events. A
+// flood is coalesced: per source and MAC at most one event every
+// watchReportEvery, carrying the count.
+
+const watchReportEvery = 10 * time.Millisecond
+
+type watchState struct {
+	byIf  map[string]*watcher
+	addrs atomic.Pointer[map[netip.Addr]bool]
+	wg    sync.WaitGroup
+	met   authMetrics
+}
+
+type watcher struct{ w *vrrpwatch.Watcher }
+
+// watchNetwork is a Network that can watch interfaces (LinuxNetwork).
+type watchNetwork interface {
+	Watch(ifname string) (*vrrpwatch.Watcher, error)
+}
+
+// Watch opens an impersonation watcher on ifname (runtime/vrrpwatch).
+func (LinuxNetwork) Watch(ifname string) (*vrrpwatch.Watcher, error) { return vrrpwatch.Listen(ifname) }
+
+type authMetrics struct {
+	disagreements  *prometheus.CounterVec
+	impersonations *prometheus.CounterVec
+	keyFileErrors  prometheus.Counter
+}
+
+func (s *watchState) init(reg prometheus.Registerer) {
+	s.byIf = map[string]*watcher{}
+	s.met = authMetrics{
+		disagreements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mwgc_agent", Name: "policy_disagreements_total",
+			Help: "Adverts that disagree with the plan's election policy, by group, peer and reason.",
+		}, []string{"group", "peer", "reason"}),
+		impersonations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "mwgc_agent", Name: "impersonations_total",
+			Help: "Evidence of adverts in a cluster member's name not sent by it: own-address, auth-failure.",
+		}, []string{"kind"}),
+		keyFileErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "mwgc_agent", Name: "key_file_errors_total",
+			Help: "VRRP key files refused at a plan change or a re-read.",
+		}),
+	}
+	reg.MustRegister(s.met.disagreements, s.met.impersonations, s.met.keyFileErrors)
+	for _, k := range impersonation.Kinds() {
+		s.met.impersonations.WithLabelValues(k.String())
+	}
+}
+
+// authReport counts the node's authentication, policy and alarm reports;
+// false for effects that are not its.
+func (a *Agent) authReport(e node.Effect) bool {
+	switch e := e.(type) {
+	case node.Impersonation:
+		a.spoof.met.impersonations.WithLabelValues(e.Kind).Add(float64(max(e.Count, 1)))
+	case node.PolicyDisagreement:
+		a.spoof.met.disagreements.WithLabelValues(e.Group, e.Peer.String(), e.Reason).Inc()
+	case node.KeyFileRefused:
+		a.spoof.met.keyFileErrors.Inc()
+	case node.Watch:
+		a.setWatch(e)
+	default:
+		return false
+	}
+	return true
+}
+
+// setWatch watches exactly the interfaces named.
+func (a *Agent) setWatch(e node.Watch) {
+	set := make(map[netip.Addr]bool, len(e.Addresses))
+	for _, ad := range e.Addresses {
+		set[ad.Unmap().WithZone("")] = true
+	}
+	a.spoof.addrs.Store(&set)
+	wn, ok := a.net.(watchNetwork)
+	if !ok {
+		return // a Network without watchers (tests of the loop)
+	}
+	want := map[string]bool{}
+	for _, ifname := range e.Interfaces {
+		want[ifname] = true
+	}
+	for ifname, w := range a.spoof.byIf {
+		if !want[ifname] {
+			w.w.Close()
+			delete(a.spoof.byIf, ifname)
+		}
+	}
+	for ifname := range want {
+		if a.spoof.byIf[ifname] != nil {
+			continue
+		}
+		w, err := wn.Watch(ifname)
+		if err != nil {
+			a.log.Warn("cannot watch for impersonation; alarms for adverts with our own address are off", "interface", ifname, "err", err)
+			continue
+		}
+		a.spoof.byIf[ifname] = &watcher{w: w}
+		a.spoof.wg.Add(1)
+		go a.readWatcher(ifname, w)
+	}
+}
+
+// readWatcher reads one watcher until it is closed.
+func (a *Agent) readWatcher(ifname string, w *vrrpwatch.Watcher) {
+	defer a.spoof.wg.Done()
+	type key struct {
+		src netip.Addr
+		mac string
+	}
+	type seen struct {
+		last  time.Time
+		count uint64
+	}
+	pending := map[key]*seen{}
+	buf := make([]byte, 128)
+	var f vrrpwatch.Frame
+	for w.Read(buf, &f) == nil {
+		set := a.spoof.addrs.Load()
+		if set == nil || !(*set)[f.Src] {
+			continue
+		}
+		now := time.Now()
+		k := key{f.Src, f.MAC.String()}
+		s := pending[k]
+		if s == nil {
+			if len(pending) > 64 { // a forger rotating MACs: start over
+				clear(pending)
+			}
+			s = &seen{}
+			pending[k] = s
+		}
+		s.count++
+		if !s.last.IsZero() && now.Sub(s.last) < watchReportEvery {
+			continue
+		}
+		ev := node.WatchFrame{Interface: ifname, Src: f.Src, MAC: append([]byte(nil), f.MAC...), Count: s.count}
+		s.last, s.count = now, 0
+		a.post(func() { a.step(ev) })
+	}
+}
+
+func (a *Agent) closeWatchers() {
+	for ifname, w := range a.spoof.byIf {
+		w.w.Close()
+		delete(a.spoof.byIf, ifname)
+	}
+	a.spoof.wg.Wait()
+}
