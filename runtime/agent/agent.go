@@ -208,7 +208,8 @@ func (a *Agent) step(ev node.Event) {
 	for i := 0; i < len(a.pending) && !a.stopped; i++ {
 		ev := a.pending[i]
 		a.carryOut(a.node.Step(time.Now(), ev)) // may append to a.pending
-		if a.node.Stopped() { // after the handover a Stop starts
+		// A Stop ends the loop only after the node's handover.
+		if a.node.Stopped() {
 			a.stopped = true
 		}
 	}
