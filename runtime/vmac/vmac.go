@@ -52,7 +52,10 @@ const (
 // the family, in bridge mode, and down (silent until SetActive(name,
 // true, ...)). It is idempotent: an existing interface of that
 // name is adopted only when it is exactly such a macvlan (left behind by a
-// crash); anything else of that name is an error and is not touched.
+// crash); anything else of that name is an error and is not touched. An
+// adopted macvlan keeps its state: one left up by a crashed Active
+// carries the VIPs its clients still reach, and the caller decides when
+// it goes down (the node: when another Active is heard).
 //
 // The settings it applies, and why:
 //   - on the macvlan: no IPv6 address generation (a link-local derived from
@@ -81,15 +84,12 @@ func Ensure(name, parent string, vrid uint8, ipv6 bool) error {
 			return err
 		}
 	case errors.As(err, new(netlink.LinkNotFoundError)):
-		link, err = create(name, p, mac)
+		link, err = create(name, p, mac) // down, as made
 		if err != nil {
 			return err
 		}
 	default:
 		return fmt.Errorf("vmac: interface %q: %w", name, err)
-	}
-	if err := netlink.LinkSetDown(link); err != nil {
-		return fmt.Errorf("vmac: set %s down: %w", name, err)
 	}
 	if err := setIPv4Conf(link, map[int]uint32{devconfARPIgnore: 1, devconfRPFilter: 2}); err != nil {
 		return fmt.Errorf("vmac: ARP settings of %s: %w", name, err)

@@ -90,15 +90,26 @@ func TestEnsureAdoptRefuseRemove(t *testing.T) {
 	if show := lab.Run("a", "ip", "link", "show", "vmac6-9"); !strings.Contains(show, "state DOWN") {
 		t.Errorf("not down after SetActive(false):\n%s", show)
 	}
-	// Adopted after a crash that left it up: down again.
+	// Adopted after a crash that left it up, with a VIP: it stays so (its
+	// clients are served until another Active is heard); adopted down, it
+	// stays down.
 	do(t, lab, "a", func() error {
 		if err := SetActive("vmac6-9", true, ll); err != nil {
 			return err
 		}
 		return Ensure("vmac6-9", "eth0", 9, true)
 	})
+	if show := lab.Run("a", "ip", "link", "show", "vmac6-9"); strings.Contains(show, "state DOWN") {
+		t.Errorf("an adopted macvlan that was up went down:\n%s", show)
+	}
+	do(t, lab, "a", func() error {
+		if err := SetActive("vmac6-9", false, ll); err != nil {
+			return err
+		}
+		return Ensure("vmac6-9", "eth0", 9, true)
+	})
 	if show := lab.Run("a", "ip", "link", "show", "vmac6-9"); !strings.Contains(show, "state DOWN") {
-		t.Errorf("an adopted macvlan stays up:\n%s", show)
+		t.Errorf("an adopted macvlan that was down came up:\n%s", show)
 	}
 
 	// Interfaces that are not ours are refused and left as they are.
