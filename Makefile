@@ -75,6 +75,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzUnicastRouter$$' -fuzztime 30s ./runtime/vrrp
+	$(GO) test -run '^$$' -fuzz '^FuzzReaddressed$$' -fuzztime 30s ./runtime/vrrp
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -parallel 1 ./runtime/mgmt/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzReceive$$' -fuzztime 30s ./runtime/mgmt/engine
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 60s -fuzzminimizetime 2s ./compiler
@@ -88,11 +90,12 @@ fuzz:
 # `cue vet` at 100/1,000/10,000 nodes; mwgc-agent beside keepalived (crash
 # failover, graceful handover, memory, CPU; needs root), again with every
 # advert authenticated beside keepalived 2.4.3's auth_hmac; failover as a
-# client feels it, mwgc beside keepalived under six kinds of fault (root);
-# a director tracking 1,000 scanning nodes over UDP on loopback (needs
-# root); traffic distribution: throughput through the director (l2, nat)
-# beside direct, node down to new map in the kernel, clients moved (needs
-# root).
+# client feels it, mwgc beside keepalived under six kinds of fault (root); a
+# director tracking 1,000 scanning nodes over UDP on loopback (needs root);
+# traffic distribution: throughput through the director (l2, nat) beside
+# direct, node down to new map in the kernel, clients moved (needs root);
+# unicast VRRP beside multicast (crash failover, graceful handover, the
+# sender's CPU with 1, 4 and 16 peers at 10 ms adverts; needs root).
 bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	$(GO) run ./compiler/internal/vetbench
@@ -101,6 +104,7 @@ bench: build deps
 	$(GO) run ./runtime/e2e/cmd/clientbench -trials 10
 	$(GO) run ./runtime/mgmt/cmd/mgmt-loadtest -nodes 1000 -interval 1s -measure 30s
 	$(GO) run ./runtime/distributor/cmd/distbench -rounds 7 -seconds 3 -trials 20
+	$(GO) run ./runtime/e2e/cmd/unicastbench -trials 20
 
 # soak forces 1,000 failovers of mixed kinds on mwgc pairs and prints what an
 # independent observer counted (two VIP holders, stale VIPs, client

@@ -123,6 +123,7 @@ func (c *checker) run() {
 		if cl.doc.VRRP != nil {
 			c.checkVRRP(cl)
 			c.checkVRRPAuth(cl)
+			c.checkUnicast(cl)
 		}
 		if cl.doc.Management != nil {
 			c.checkManagement(cl)
@@ -528,7 +529,7 @@ func (c *checker) checkVRRP(cl *cluster) {
 					"director %s has no interface on segment %s, where group %s runs", n.name, seg.name, gname)
 				continue
 			}
-			src, ok := vrrpSource(n, ifname, family)
+			src, ok := groupSource(g, n, ifname, family)
 			if !ok {
 				hint := "add an IPv4 address on the segment to the interface"
 				if family == plan.FamilyIPv6 {
@@ -550,7 +551,7 @@ func (c *checker) checkVRRP(cl *cluster) {
 			}
 			a = a.Unmap()
 			switch {
-			case familyOf(a) != family || (family == plan.FamilyIPv6 && !a.IsLinkLocalUnicast()):
+			case !isUnicast(g) && (familyOf(a) != family || (family == plan.FamilyIPv6 && !a.IsLinkLocalUnicast())):
 				want := "an IPv4 address"
 				if family == plan.FamilyIPv6 {
 					want = "an IPv6 link-local address (adverts come from fe80::/10)"
@@ -622,11 +623,11 @@ func (c *checker) checkManagement(cl *cluster) {
 			"segment %s has no IPv4 prefix", seg.name)
 		return
 	}
-	if seg.v4.Bits() >= 31 {
+	if seg.v4.Bits() >= 31 && m.Discovery != plan.DiscoveryUnicast {
 		// RFC 3021 makes both addresses of a /31 hosts: the "broadcast"
 		// would be a node's own address, and discovery would reach nobody.
 		c.add(SeverityError, "management-no-broadcast", cl.inst, mpath("segment"),
-			"give the management segment a prefix of /30 or shorter; the active director broadcasts discovery there",
+			`give the management segment a prefix of /30 or shorter, or set discovery: "unicast"; the active director broadcasts discovery there`,
 			"segment %s (%s) has no broadcast address: on a /31 or /32 every address is a node's own", seg.name, seg.v4)
 		return
 	}

@@ -22,6 +22,7 @@ var defaults struct {
 	auth       authDoc
 	distrib    distributionDoc
 	notify     notifyDoc
+	unicast    unicastDoc
 }
 
 // loadDefaults reads the default of every field of the schema's
@@ -39,6 +40,7 @@ func loadDefaults(s cue.Value) error {
 		{"#VRRPAuth", &defaults.auth},
 		{"#Distribution", &defaults.distrib},
 		{"#Notify", &defaults.notify},
+		{"#Unicast", &defaults.unicast},
 	} {
 		b, err := defaultsJSON(s.LookupPath(cue.MakePath(cue.Def(d.def))))
 		if err != nil {
@@ -99,6 +101,7 @@ func (d *groupDoc) UnmarshalJSON(b []byte) error {
 	type plain groupDoc
 	*d = defaults.group
 	d.VIPs, d.ExternalPeers = nil, nil
+	d.Unicast = nil // #Unicast's defaults are a pointer: never share it
 	return json.Unmarshal(b, (*plain)(d))
 }
 
@@ -131,5 +134,12 @@ func (d *distributionDoc) UnmarshalJSON(b []byte) error {
 func (d *notifyDoc) UnmarshalJSON(b []byte) error {
 	type plain notifyDoc
 	*d = defaults.notify
+	return json.Unmarshal(b, (*plain)(d))
+}
+
+func (d *unicastDoc) UnmarshalJSON(b []byte) error {
+	type plain unicastDoc
+	*d = defaults.unicast
+	d.Sources = nil
 	return json.Unmarshal(b, (*plain)(d))
 }

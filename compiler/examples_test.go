@@ -127,6 +127,7 @@ var warningRules = map[string]Severity{
 	"checksum-interop":            SeverityWarning,
 	"segment-waived":              SeverityNote,
 	"vrrp-unauthenticated-waived": SeverityNote,
+	"vrrp-unicast-waived":         SeverityNote,
 	"vrrp-auth-transitional":      SeverityWarning,
 	"schema-copy":                 SeverityWarning,
 	"distribution-load-weighting": SeverityWarning,

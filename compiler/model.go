@@ -68,6 +68,15 @@ type groupDoc struct {
 	ExternalPeers   map[string]peerDoc `json:"externalPeers,omitempty"`
 	Authentication  *authDoc           `json:"authentication,omitempty"`
 	Unauthenticated *waiverDoc         `json:"unauthenticated,omitempty"`
+	Transport       string             `json:"transport"`
+	Unicast         *unicastDoc        `json:"unicast,omitempty"`
+}
+
+// unicastDoc is #Unicast (unicast.go).
+type unicastDoc struct {
+	MinTTL  int               `json:"minTTL"`
+	Sources map[string]string `json:"sources,omitempty"`
+	Waiver  *waiverDoc        `json:"waiver,omitempty"`
 }
 
 type peerDoc struct {
@@ -96,6 +105,7 @@ type managementDoc struct {
 	DeadAfter         int    `json:"deadAfter"`
 	KeyFile           string `json:"keyFile,omitempty"`
 	Unauthenticated   bool   `json:"unauthenticated"`
+	Discovery         string `json:"discovery"`
 	TableFile         string `json:"tableFile,omitempty"`
 }
 

@@ -104,7 +104,7 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		seg := r.segments[g.Segment]
 		family := groupFamily(g)
 		ifname := n.ifaceBySegment[g.Segment]
-		src, _ := vrrpSource(n, ifname, family)
+		src, _ := groupSource(g, n, ifname, family)
 		pg := plan.Group{
 			Name: gname, VRID: g.VRID, Interface: ifname, Family: family, Version: g.Version,
 			AdvertInterval: dur(g.AdvertInterval), Preempt: g.Preempt, PreemptDelay: dur(g.PreemptDelay),
@@ -118,6 +118,7 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		}
 		a, _ := groupAuth(v, g, cl, gname)
 		pg.Auth = authPlan(a)
+		pg.Unicast = unicastPlan(g)
 		for _, text := range g.VIPs {
 			a := netip.MustParseAddr(text).Unmap()
 			pg.VIPs = append(pg.VIPs, netip.PrefixFrom(a, seg.prefixFor(a).Bits()))
@@ -126,7 +127,7 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 			if other == n || other.doc.Priority == 0 {
 				continue
 			}
-			a, _ := vrrpSource(other, other.ifaceBySegment[g.Segment], family)
+			a, _ := groupSource(g, other, other.ifaceBySegment[g.Segment], family)
 			pg.Peers = append(pg.Peers, plan.Peer{Name: other.name, Address: a, Priority: other.doc.Priority, Auth: pg.Auth != nil})
 		}
 		for _, pname := range sortedKeys(g.ExternalPeers) {
@@ -145,12 +146,16 @@ func (r *repo) managementPlan(cl *cluster, n *nodeInfo, m *managementDoc) *plan.
 		Interface:         n.ifaceBySegment[m.Segment],
 		Address:           netip.MustParseAddr(n.doc.ManagementIP).Unmap(),
 		Broadcast:         broadcast(seg.v4),
+		Discovery:         discoveryPlan(m),
 		Port:              m.Port,
 		DiscoveryInterval: dur(m.DiscoveryInterval),
 		DeadAfter:         m.DeadAfter,
 		KeyFile:           m.KeyFile,
 		Unauthenticated:   m.Unauthenticated,
 		TableFile:         m.TableFile,
+	}
+	if seg.v4.Bits() >= 31 {
+		out.Broadcast = netip.Addr{} // none there: discovery is unicast (management-no-broadcast)
 	}
 	for _, other := range cl.nodes {
 		out.Members = append(out.Members, plan.Member{

@@ -52,7 +52,7 @@ var Rules = []Rule{
 	{"vip-is-node-address", SeverityError, "a VIP equal to an address of a node that is not the owner"},
 	{"director-not-on-segment", SeverityError, "a director without an interface on a group's segment"},
 	{"vrrp-source-missing", SeverityError, "a director without an IPv4 address (IPv4 group) or linkLocal (IPv6 group) there"},
-	{"peer-address", SeverityError, "an external peer address of the wrong family, not link-local for IPv6, or a director's"},
+	{"peer-address", SeverityError, "an external peer address of the wrong family, not link-local for IPv6 (multicast groups), or a director's"},
 	{"accept-mode-ha-proxy", SeverityError, "a group without accept mode in ha-proxy mode, where clients connect to the VIP and the Active would drop them"},
 	{"checksum-interop", SeverityWarning, "an IPv4 group with external peers that sends the message-only checksum, which keepalived and FRR reject"},
 	// VRRP authentication (docs/security.md).
@@ -63,11 +63,17 @@ var Rules = []Rule{
 	{"vrrp-auth-key-path", SeverityError, "a key file path that is not a clean absolute path"},
 	{"vrrp-auth-transitional", SeverityWarning, "authentication in permissive or receive-only mode (a roll-out not finished)"},
 	{"vrrp-auth-peer", SeverityError, "a group that enforces authentication with an external peer that cannot authenticate"},
+	// Unicast VRRP (docs/agent.md, docs/security.md).
+	{"vrrp-unicast-unauthenticated", SeverityError, "a unicast group without enforced authentication and without a written reason"},
+	{"vrrp-unicast-waived", SeverityNote, "a unicast group runs without enforced authentication on purpose, with the reason"},
+	{"vrrp-unicast-peer-address", SeverityError, "an external peer of a unicast group without a unicast address of the group's family"},
+	{"vrrp-unicast-source", SeverityError, "a unicast source for a node that is not a director, or not an address of its interface on the segment"},
+	{"vrrp-unicast-unused", SeverityError, "unicast settings on a group whose transport is multicast"},
 	// Management.
 	{"management-key", SeverityError, "neither keyFile nor unauthenticated, or both"},
 	{"management-unauthenticated", SeverityWarning, "the management protocol runs without authentication"},
 	{"management-not-ipv4", SeverityError, "a management segment without an IPv4 prefix"},
-	{"management-no-broadcast", SeverityError, "a management segment of /31 or /32, which has no broadcast address"},
+	{"management-no-broadcast", SeverityError, "a management segment of /31 or /32, which has no broadcast address, with broadcast discovery"},
 	{"scanner-not-on-segment", SeverityError, "a node without an interface on the management segment"},
 	{"management-ip-missing", SeverityError, "a node without managementIP"},
 	{"management-ip-not-on-interface", SeverityError, "a managementIP that is not an address of the node's interface there"},

@@ -144,7 +144,8 @@ func (d *differ) management() {
 	if bm.TableFile != am.TableFile {
 		add(fmt.Sprintf("tableFile %q → %q", bm.TableFile, am.TableFile), noWire+": only where the Active writes its table", false)
 	}
-	known := []string{"interface", "address", "broadcast", "port", "discoveryInterval", "deadAfter", "keyFile", "unauthenticated", "tableFile", "members"}
+	d.discovery(bm, am)
+	known := []string{"interface", "address", "broadcast", "port", "discoveryInterval", "deadAfter", "keyFile", "unauthenticated", "tableFile", "members", "discovery"}
 	for _, f := range otherFields(bm, am, known) {
 		add(f, "the management protocol takes it on reload; mwgc plan does not know this setting by name", true)
 	}

@@ -176,6 +176,7 @@ func (d *differ) groupSettings(bg, ag *groupView) {
 	}
 	d.externalPeers(bg, ag, o)
 	d.authentication(bg, ag)
+	d.transport(bg, ag)
 	d.otherGroupFields(bg, ag)
 }
 
@@ -249,7 +250,7 @@ func (d *differ) externalPeers(bg, ag *groupView, o outcome) {
 // known lists the group fields described by name above; others (added to
 // the plan format later) are reported as they are.
 var knownGroupFields = []string{"name", "vrid", "interface", "family", "advertInterval", "preempt", "preemptDelay",
-	"acceptMode", "checksum", "source", "vips", "peers", "auth"}
+	"acceptMode", "checksum", "source", "vips", "peers", "auth", "unicast"}
 
 func (d *differ) otherGroupFields(bg, ag *groupView) {
 	for _, f := range otherFields(bg.Group, ag.Group, knownGroupFields) {

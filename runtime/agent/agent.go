@@ -59,12 +59,14 @@ type Agent struct {
 
 	// Owned by the loop.
 	node         *node.Node
+	nodeLog      *deferredLog // the node's log lines, written after its effects
 	poll         *poller
 	pending      []node.Event // produced by effects, stepped before the next event
 	vrrp         map[node.Socket]*vrrpSocket
 	mgmt         map[node.MgmtSocket]*mgmtSocket
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
+	unicast      map[peerKey]*peerSends // copies sent to unicast peers (unicast.go)
 	table        *mgmt.TableWriter
 	notifier     notifier  // notify commands, run off the loop
 	mgmtErrors   uint64    // management datagrams the kernel refused
@@ -107,8 +109,10 @@ func New(cfg Config) (*Agent, error) {
 		cfg: cfg, log: cfg.Logger, net: cfg.Network, reg: reg, met: newMetrics(reg), initial: data,
 		vrrp: map[node.Socket]*vrrpSocket{}, mgmt: map[node.MgmtSocket]*mgmtSocket{},
 		announcers: map[string]Announcer{}, groups: map[string]*groupState{}, buf: make([]byte, 65536),
+		unicast: map[peerKey]*peerSends{},
 	}
 	reg.MustRegister(mgmt.NewCollector(a.mgmtSnapshot))
+	reg.MustRegister(unicastCollector{groups: a.unicastGroups})
 	a.notifier.total = newNotifyCounter(reg)
 	a.spoof.init(reg)
 	if fn, ok := cfg.Network.(ForwardingNetwork); ok {
@@ -125,8 +129,9 @@ func (a *Agent) newNode() *node.Node {
 	var seed [16]byte
 	_, _ = rand.Read(seed[:])
 	boot := binary.BigEndian.Uint64(seed[:8]) | 1
+	a.nodeLog = newDeferredLog(a.log.Handler())
 	return node.New(node.Config{
-		Logger:     a.log,
+		Logger:     slog.New(a.nodeLog),
 		MgmtBootID: boot,
 		MgmtRand:   mrand.New(mrand.NewPCG(binary.BigEndian.Uint64(seed[8:]), boot)),
 	})
@@ -215,6 +220,7 @@ func (a *Agent) step(ev node.Event) {
 	}
 	clear(a.pending)
 	a.pending = a.pending[:0]
+	a.nodeLog.flush()
 }
 
 // onTimer runs what is due: the node's tick, and the management socket's

@@ -192,6 +192,7 @@ type fakeConn struct {
 	fd, peer  int
 	mu        sync.Mutex
 	written   [][]byte
+	writtenTo []unicastWrite // WritePacketTo, in order
 	closed    chan struct{}
 	closeOnce sync.Once
 }
@@ -232,6 +233,13 @@ func (c *fakeConn) TryReadPacket(buf []byte) (int, netip.Addr, netip.Addr, int, 
 func (c *fakeConn) WritePacket(msg []byte) error {
 	c.mu.Lock()
 	c.written = append(c.written, slices.Clone(msg))
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *fakeConn) WritePacketTo(msg []byte, to netip.Addr) error {
+	c.mu.Lock()
+	c.writtenTo = append(c.writtenTo, unicastWrite{to: to, data: slices.Clone(msg)})
 	c.mu.Unlock()
 	return nil
 }
@@ -314,18 +322,19 @@ func start(t *testing.T, p *plan.Plan) *harness {
 
 func startWith(t *testing.T, fn *fakeNet, p *plan.Plan) *harness {
 	t.Helper()
-	return startOn(t, fn, fn, p, nil)
+	return startOn(t, fn, fn, p, nil, false)
 }
 
 // startOn runs an agent on network n (fn is the fake part of it) with a
-// registry of its own unless reg is given.
-func startOn(t *testing.T, n Network, fn *fakeNet, p *plan.Plan, reg *prometheus.Registry) *harness {
+// registry of its own unless reg is given; noWatch leaves reloads to
+// Reload alone.
+func startOn(t *testing.T, n Network, fn *fakeNet, p *plan.Plan, reg *prometheus.Registry, noWatch bool) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, net: fn, path: filepath.Join(dir, "plan.json"), done: make(chan error, 1)}
 	h.write(p)
-	a, err := New(Config{PlanPath: h.path, Network: n, Debounce: 20 * time.Millisecond, Registry: reg,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := New(Config{PlanPath: h.path, Network: n, Debounce: 20 * time.Millisecond, Registry: reg, NoWatch: noWatch,
+		Logger: slog.New(slog.NewTextHandler(logSink(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -667,7 +676,7 @@ func TestKubernetesSymlinkSwap(t *testing.T) {
 	}
 	fn := newFakeNet()
 	a, err := New(Config{PlanPath: filepath.Join(dir, "plan.json"), Network: fn, Debounce: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(logSink(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -692,4 +701,51 @@ func TestKubernetesSymlinkSwap(t *testing.T) {
 	if v := h.metric(`mwgc_agent_reloads_total{result="ok"}`); v != 1 {
 		t.Errorf("reloads ok = %v", v)
 	}
+}
+
+// TestBurstReadInBatches: a burst of packets larger than one read batch is
+// read to the end without waiting for a timer: the loop looks again
+// before it parks (Go's poller reports the socket only when something new
+// arrives). The node is a Backup with 1 s adverts here, so no timer wakes
+// the loop for seconds.
+func TestBurstReadInBatches(t *testing.T) {
+	p := testPlan()
+	p.VRRP.Groups[0].AdvertInterval = plan.Duration(time.Second)
+	h := start(t, p)
+	c := h.net.conn(connV4)
+	ad := vrrp.Advert{Version: 3, Type: 1, VRID: 51, Priority: 250, MaxAdvertInterval: 100,
+		Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.100")}}
+	rogue := netip.MustParseAddr("192.0.2.66")
+	b, err := ad.Marshal(rogue, netip.MustParseAddr("224.0.0.18"), vrrp.ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const burst = 3*readBatch + 5
+	for range burst {
+		c.inject(fakePacket{src: rogue, dst: netip.MustParseAddr("224.0.0.18"), data: b})
+	}
+	deadline := time.Now().Add(time.Second) // well before the first timer (3.2 s)
+	series := `mwgc_agent_drops_total{group="inside-v4",reason="unknown-source"}`
+	for h.metric(series) < burst {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v of %d packets read after 1 s", h.metric(series), burst)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s := h.status(); s.State != "Backup" {
+		t.Fatalf("state %s: the test needs a Backup whose timer is far off", s.State)
+	}
+}
+
+func logSink() io.Writer {
+	if os.Getenv("AGENT_TEST_LOG") != "" {
+		return os.Stderr
+	}
+	return io.Discard
+}
+
+// unicastWrite is one advert the agent sent to a unicast peer.
+type unicastWrite struct {
+	to   netip.Addr
+	data []byte
 }

@@ -54,6 +54,13 @@ type PacketConn interface {
 	Close() error
 }
 
+// UnicastConn is a PacketConn that can also send to a unicast peer
+// (vrrpnet.Conn can); unicast groups need it. It is separate so that
+// PacketConns written before unicast existed still satisfy PacketConn.
+type UnicastConn interface {
+	WritePacketTo(msg []byte, to netip.Addr) error
+}
+
 // MgmtConn is the management protocol's socket (see runtime/mgmt.Conn).
 type MgmtConn interface {
 	Fd() int

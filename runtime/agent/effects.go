@@ -234,6 +234,12 @@ func readFile(path string) (node.File, error) {
 func (a *Agent) sendAdvert(e node.SendAdvert) {
 	g := a.group(e.Group)
 	s := a.vrrp[e.Socket]
+	if e.To.IsValid() {
+		if a.sendUnicast(e, s) {
+			g.sent.Inc() // one per copy: a unicast group writes one per peer
+		}
+		return
+	}
 	var err error
 	if s == nil {
 		err = errors.New("socket not open")

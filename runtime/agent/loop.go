@@ -32,6 +32,10 @@ type poller struct {
 	events                [32]unix.EpollEvent
 	timerFired            bool
 	armed                 time.Time
+	// more: a handler left work behind (a socket read in part): look
+	// again before parking, since Go's poller reports the epoll
+	// descriptor again only when something new arrives.
+	more bool
 
 	mu      sync.Mutex
 	queue   []func()
@@ -166,9 +170,10 @@ func (p *poller) run(onTimer func(), after func(), done func() bool) error {
 			if done() {
 				return true
 			}
-			if n < len(p.events) {
+			if n < len(p.events) && !p.more {
 				return false
 			}
+			p.more = false
 		}
 	})
 	if errors.Is(err, os.ErrClosed) {

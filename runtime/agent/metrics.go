@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group", "from", "to"}),
 		advertsSent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "adverts_sent_total",
-			Help: "VRRP adverts written to the socket per group (priority 0 included).",
+			Help: "VRRP adverts written to the socket per group (priority 0 included; a unicast group writes one copy per peer).",
 		}, []string{"group"}),
 		advertsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "adverts_received_total",
@@ -140,6 +140,7 @@ func (a *Agent) report(e node.Effect) {
 			m.vipErrors.DeleteLabelValues(e.Group, "add")
 			m.vipErrors.DeleteLabelValues(e.Group, "remove")
 			delete(a.groups, e.Group)
+			a.forgetUnicast(e.Group)
 			return
 		}
 		a.group(e.Group)

@@ -98,7 +98,9 @@ func startLoop(t *testing.T, p *plan.Plan, reg *prometheus.Registry) *harness {
 	t.Helper()
 	netlab.Require(t) // SO_BINDTODEVICE needs root
 	fn := newFakeNet()
-	return startOn(t, loopNet{fn}, fn, p, reg)
+	// Reloads come from Reload only (SIGHUP): a file event would read the
+	// same plan once more and count a refusal twice.
+	return startOn(t, loopNet{fn}, fn, p, reg, true)
 }
 
 // mgmtStatus is the management part of the agent's status.

@@ -55,9 +55,23 @@ func (a *Agent) closeVRRP(key node.Socket, s *vrrpSocket) {
 	delete(a.vrrp, key)
 }
 
-// readVRRP hands every queued packet to the node.
+// readBatch is how many packets a socket hands over before the loop looks
+// at its other work again (the socket stays ready and is read next round).
+const readBatch = 64
+
+// readVRRP hands queued packets to the node, at most readBatch of them. A
+// flood of adverts (forged ones included) must not hold the node's own
+// adverts back: before every packet, a deadline that has come is served
+// first.
 func (a *Agent) readVRRP(key node.Socket, s *vrrpSocket) {
-	for a.vrrp[key] == s && !a.stopped {
+	for i := 0; a.vrrp[key] == s && !a.stopped; i++ {
+		if i == readBatch {
+			a.poll.more = true
+			return
+		}
+		if d := a.node.Deadline(); !d.IsZero() && !time.Now().Before(d) {
+			a.step(node.Tick{})
+		}
 		n, src, dst, ttl, err := s.pc.TryReadPacket(a.buf)
 		if err == ErrWouldBlock {
 			return
@@ -140,6 +154,9 @@ func (a *Agent) closeMgmt(key node.MgmtSocket, s *mgmtSocket) {
 func (a *Agent) readMgmt(key node.MgmtSocket, s *mgmtSocket) {
 	got := 0
 	for a.mgmt[key] == s && !a.stopped {
+		if d := a.node.Deadline(); !d.IsZero() && !time.Now().Before(d) {
+			a.step(node.Tick{})
+		}
 		n, src, ok, err := s.mc.TryRead(a.buf)
 		if err != nil {
 			a.log.Error("management socket read failed", "err", err)

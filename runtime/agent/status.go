@@ -48,6 +48,7 @@ func (a *Agent) Status() *Status {
 		if s == nil {
 			return
 		}
+		a.fillUnicast(s)
 		if ms, ok := s.Management.(mgmt.Status); ok {
 			ms.Stats.SendErrors = a.mgmtErrors
 			s.Management = ms

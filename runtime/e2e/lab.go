@@ -15,12 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mwgc/mwgc/compiler"
 	"github.com/mwgc/mwgc/runtime/agent"
 	"github.com/mwgc/mwgc/runtime/netlab"
 	"github.com/mwgc/mwgc/runtime/plan"
@@ -109,12 +110,15 @@ type Group struct {
 	VIPs     []string
 	Interval time.Duration
 	Checksum string // IPv4 only; default pseudo-header
-	// VirtualMAC runs the group on a macvlan with the RFC 9568 virtual MAC
-	// (vmac4-<VRID> / vmac6-<VRID>).
-	VirtualMAC bool
-	// StrictAccept turns Accept_Mode off (RFC 9568 strict: the Active
-	// drops packets to the VIPs); the default is the schema's, on.
+	// StrictAccept runs the group with acceptMode: false (RFC 9568's
+	// strict mode: the Active drops packets addressed to the VIPs).
 	StrictAccept bool
+	// Unicast, when set, sends the group's adverts to each peer instead
+	// of the multicast group.
+	Unicast *plan.Unicast
+	// VirtualMAC runs the group on a macvlan with the RFC 9568 virtual MAC
+	// (the compiler names it vmac4-<VRID> / vmac6-<VRID>).
+	VirtualMAC bool
 }
 
 // ExternalPeer is a non-mwgc router (keepalived) allowed to advertise on
@@ -133,11 +137,12 @@ type Cluster struct {
 	Groups    []Group
 	External  []ExternalPeer
 	Announce  plan.Announce
-	// Reannounce, when set, is the plan's re-announcement section (nil:
-	// the agent's default).
+	// Reannounce, when set, is the cluster's vrrp.announce.reannounce
+	// (nil: the schema's default).
 	Reannounce *plan.Reannounce
-	// Management adds an (unauthenticated) management section on eth0
-	// with every director as a member.
+	// Management: the tests that look at the management protocol say so.
+	// Every compiled cluster runs it (both modes that run VRRP require it),
+	// unauthenticated on eth0 with every director as a member.
 	Management        bool
 	DiscoveryInterval time.Duration // default 1s
 	// Auth, when set, authenticates every group (key files are the
@@ -176,85 +181,187 @@ func source(d Director, g Group) netip.Addr {
 	return d.Addr4()
 }
 
-// Plan is the plan of the director on node.
+// Plan is the plan of the director on node, compiled by mwgc's compiler
+// from the cluster written as CUE (Cluster.CUE): the end-to-end tests run
+// what `mwgc compile` makes. The compiler's findings other than warnings
+// and notes are a bug in the test's cluster and panic. Compiled plans are
+// kept per CUE text; each call returns a copy the caller may change.
 func (c *Cluster) Plan(node string) *plan.Plan {
-	d := c.Director(node)
-	eth0 := plan.Interface{Name: "eth0", Segment: "inside",
-		Addresses: []netip.Prefix{netip.PrefixFrom(d.Addr4(), 24)}}
-	if c.uses("eth0", plan.FamilyIPv6) {
-		eth0.Addresses = append(eth0.Addresses, netip.MustParsePrefix(fmt.Sprintf("2001:db8::%x/64", d.Index)))
-		eth0.LinkLocal = d.LinkLocal()
+	src := c.CUE()
+	compiled.Lock()
+	plans, ok := compiled.byCUE[src]
+	if !ok {
+		var err error
+		if plans, err = compileCUE(src); err != nil {
+			compiled.Unlock()
+			panic(fmt.Sprintf("e2e: compiling cluster %s: %v\n%s", c.Name, err, src))
+		}
+		compiled.byCUE[src] = plans
 	}
-	ifaces := []plan.Interface{eth0}
+	compiled.Unlock()
+	b, ok := plans[node]
+	if !ok {
+		panic("e2e: cluster " + c.Name + " has no node " + node)
+	}
+	p, err := plan.Decode(b)
+	if err != nil {
+		panic(fmt.Sprintf("e2e: the agent refuses the compiled plan of %s: %v", node, err))
+	}
+	return p
+}
+
+var compiled = struct {
+	sync.Mutex
+	byCUE map[string]map[string][]byte // CUE text -> node -> encoded plan
+}{byCUE: map[string]map[string][]byte{}}
+
+// CompileCUE validates one cluster file as `mwgc validate` does and
+// compiles it as `mwgc compile` does: the plan of every node, by name.
+// Findings other than warnings and notes make an error that lists them.
+func CompileCUE(src string) (map[string]*plan.Plan, error) {
+	enc, err := compileCUE(src)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*plan.Plan{}
+	for n, b := range enc {
+		if out[n], err = plan.Decode(b); err != nil {
+			return nil, fmt.Errorf("the agent refuses the compiled plan of %s: %w", n, err)
+		}
+	}
+	return out, nil
+}
+
+func compileCUE(src string) (map[string][]byte, error) {
+	dir, err := os.MkdirTemp("", "mwgc-e2e-cue-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "cluster.cue"), []byte(src), 0o644); err != nil {
+		return nil, err
+	}
+	res, err := compiler.Load([]string{dir})
+	if err != nil {
+		return nil, err
+	}
+	nps, err := res.Plans()
+	if err != nil {
+		var b strings.Builder
+		for _, f := range res.Findings {
+			fmt.Fprintf(&b, "\n%s %s: %s", f.Severity, f.Rule, f.Message)
+		}
+		return nil, fmt.Errorf("%v%s", err, b.String())
+	}
+	out := map[string][]byte{}
+	for _, np := range nps {
+		b, err := plan.Encode(np.Plan)
+		if err != nil {
+			return nil, err
+		}
+		out[np.Node] = b
+	}
+	return out, nil
+}
+
+// CUE is the cluster as a CUE package for `mwgc validate` / `compile`:
+// a transparent-router cluster on the protected segments inside
+// (192.0.2.0/24, 2001:db8::/64) and outside (198.51.100.0/24), with the
+// management protocol (unauthenticated) on inside, which both modes that
+// run VRRP require.
+func (c *Cluster) CUE() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("package clusters\n\n")
+	w("segments: inside: {cidrs: [\"192.0.2.0/24\", \"2001:db8::/64\"], protected: true}\n")
 	if c.uses("eth1", "") {
-		ifaces = append(ifaces, plan.Interface{Name: "eth1", Segment: "outside",
-			Addresses: []netip.Prefix{netip.PrefixFrom(d.Addr4b(), 24)}})
+		w("segments: outside: {cidrs: [\"198.51.100.0/24\"], protected: true}\n")
+	}
+	w("\nclusters: %q: {\n\tmode: \"transparent-router\"\n", c.Name)
+	for _, d := range c.Directors {
+		w("\tnodes: %q: {\n\t\tpriority: %d\n\t\tmanagementIP: %q\n", d.Node, d.Priority, d.Addr4())
+		w("\t\tinterfaces: eth0: {segment: \"inside\", addresses: [%q", d.Addr4())
+		if c.uses("eth0", plan.FamilyIPv6) {
+			w(", \"2001:db8::%x\"], linkLocal: %q}\n", d.Index, d.LinkLocal())
+		} else {
+			w("]}\n")
+		}
+		if c.uses("eth1", "") {
+			w("\t\tinterfaces: eth1: {segment: \"outside\", addresses: [%q]}\n", d.Addr4b())
+		}
+		w("\t}\n")
 	}
 	ann := c.Announce
 	if ann.Count == 0 {
 		ann = plan.Announce{Count: 3, Interval: plan.Duration(10 * time.Millisecond)}
 	}
-	ann.Reannounce = c.Reannounce
-	v := &plan.VRRP{Priority: d.Priority, Announce: ann, RolloutGrace: plan.Duration(c.RolloutGrace)}
+	w("\tvrrp: announce: {count: %d, interval: %q, repeatAfter: %q}\n", ann.Count, ann.Interval.D().String(), ann.RepeatAfter.D().String())
+	if ra := c.Reannounce; ra != nil {
+		w("\tvrrp: announce: reannounce: {count: %d, holdoff: %q, refresh: %q}\n", ra.Count, ra.Holdoff.D().String(), ra.Refresh.D().String())
+	}
+	w("\tvrrp: rolloutGrace: %q\n", c.RolloutGrace.String())
+	if a := c.Auth; a != nil {
+		var keys []string
+		for _, k := range a.Keys {
+			keys = append(keys, fmt.Sprintf("{id: %d, file: %q}", k.ID, k.File))
+		}
+		w("\tvrrp: authentication: {keys: [%s], activeKey: %d", strings.Join(keys, ", "), a.ActiveKey)
+		if a.Mode != "" {
+			w(", mode: %q", a.Mode)
+		}
+		if a.Window != 0 {
+			w(", window: %q", a.Window.D().String())
+		}
+		w("}\n")
+	}
 	for _, g := range c.Groups {
-		pg := plan.Group{
-			Name: g.Name, VRID: g.VRID, Interface: g.Iface, Family: g.Family, Version: 3,
-			AdvertInterval: plan.Duration(g.Interval), Preempt: true, AcceptMode: !g.StrictAccept,
-			Source: source(d, g),
+		seg := "inside"
+		if g.Iface == "eth1" {
+			seg = "outside"
 		}
-		if pg.AdvertInterval == 0 {
-			pg.AdvertInterval = plan.Duration(100 * time.Millisecond)
+		iv := g.Interval
+		if iv == 0 {
+			iv = 100 * time.Millisecond
 		}
+		w("\tvrrp: groups: %q: {\n\t\tvrid: %d\n\t\tsegment: %q\n\t\tadvertInterval: %q\n", g.Name, g.VRID, seg, iv.String())
+		vips := make([]string, len(g.VIPs))
+		for i, v := range g.VIPs {
+			vips[i] = strconv.Quote(netip.MustParsePrefix(v).Addr().String())
+		}
+		w("\t\tvips: [%s]\n", strings.Join(vips, ", "))
 		if g.Family == plan.FamilyIPv4 {
-			pg.Checksum = g.Checksum
-			if pg.Checksum == "" {
-				pg.Checksum = plan.ChecksumPseudoHeader
+			cs := g.Checksum
+			if cs == "" {
+				cs = plan.ChecksumPseudoHeader
 			}
+			w("\t\tchecksum: %q\n", cs)
 		}
-		for _, vip := range g.VIPs {
-			pg.VIPs = append(pg.VIPs, netip.MustParsePrefix(vip))
+		if g.StrictAccept {
+			w("\t\tacceptMode: false\n")
 		}
 		if g.VirtualMAC {
-			fam := 4
-			if g.Family == plan.FamilyIPv6 {
-				fam = 6
-			}
-			pg.VMACInterface = fmt.Sprintf("vmac%d-%d", fam, g.VRID)
+			w("\t\tvirtualMAC: true\n")
 		}
-		if c.Auth != nil {
-			a := *c.Auth
-			a.Keys = slices.Clone(a.Keys)
-			pg.Auth = &a
-		}
-		for _, o := range c.Directors {
-			if o.Node != d.Node {
-				pg.Peers = append(pg.Peers, plan.Peer{Name: o.Node, Address: source(o, g), Priority: o.Priority, Auth: c.Auth != nil})
+		if u := g.Unicast; u != nil {
+			w("\t\ttransport: \"unicast\"\n\t\tunicast: {minTTL: %d", u.MinTTL)
+			if c.Auth == nil || (c.Auth.Mode != "" && c.Auth.Mode != plan.AuthEnforce) {
+				w(", waiver: {reason: \"the end-to-end lab\"}")
 			}
+			w("}\n")
 		}
 		for _, e := range c.External {
 			if e.Addr.Is4() == (g.Family == plan.FamilyIPv4) && g.Iface == "eth0" {
-				pg.Peers = append(pg.Peers, plan.Peer{Name: e.Name, Address: e.Addr, Priority: e.Priority, External: true, Auth: c.Auth != nil && e.Auth})
+				w("\t\texternalPeers: %q: {address: %q, priority: %d, authentication: %v}\n", e.Name, e.Addr, e.Priority, c.Auth != nil && e.Auth)
 			}
 		}
-		v.Groups = append(v.Groups, pg)
+		w("\t}\n")
 	}
-	p := &plan.Plan{
-		APIVersion: plan.APIVersion, Cluster: c.Name, Node: d.Node, Mode: plan.ModeTransparentRouter,
-		Interfaces: ifaces, VRRP: v,
+	iv := c.DiscoveryInterval
+	if iv == 0 {
+		iv = time.Second
 	}
-	if c.Management {
-		iv := c.DiscoveryInterval
-		if iv == 0 {
-			iv = time.Second
-		}
-		m := &plan.Management{Interface: "eth0", Address: d.Addr4(), Broadcast: netip.MustParseAddr("192.0.2.255"),
-			Port: 9793, DiscoveryInterval: plan.Duration(iv), DeadAfter: 3, Unauthenticated: true}
-		for _, o := range c.Directors {
-			m.Members = append(m.Members, plan.Member{Name: o.Node, Address: o.Addr4(), Director: true})
-		}
-		p.Management = m
-	}
-	return p
+	w("\tmanagement: {segment: \"inside\", unauthenticated: true, discoveryInterval: %q}\n}\n", iv.String())
+	return b.String()
 }
 
 // SetupAddresses gives every director its own addresses in the lab (the

@@ -30,6 +30,7 @@ func EngineConfig(p *plan.Plan, keys [][]byte) (engine.Config, error) {
 	cfg := engine.Config{
 		Cluster: p.Cluster, Node: p.Node, Address: m.Address, Broadcast: m.Broadcast,
 		Interval: m.DiscoveryInterval.D(), DeadAfter: m.DeadAfter, Keys: keys, Version: uint8(m.Version),
+		UnicastDiscovery: m.Discovery == plan.DiscoveryUnicast,
 	}
 	if d, ok := strings.CutPrefix(p.Digest, "sha256:"); ok {
 		if b, err := hex.DecodeString(d); err == nil && len(b) == wire.DigestLen {
@@ -80,13 +81,16 @@ func KeysFromFile(data []byte, mode fs.FileMode) ([][]byte, string, error) {
 
 // Status is the JSON-able state for the agent's /status.
 type Status struct {
-	Cluster       string        `json:"cluster"`
-	Node          string        `json:"node"`
-	Digest        string        `json:"digest"` // of the plan in use, as sent in answers
-	Active        bool          `json:"active"`
-	Interface     string        `json:"interface"`
-	Address       netip.Addr    `json:"address"`
-	Broadcast     netip.Addr    `json:"broadcast"`
+	Cluster   string     `json:"cluster"`
+	Node      string     `json:"node"`
+	Digest    string     `json:"digest"` // of the plan in use, as sent in answers
+	Active    bool       `json:"active"`
+	Interface string     `json:"interface"`
+	Address   netip.Addr `json:"address"`
+	Broadcast netip.Addr `json:"broadcast"`
+	// Discovery is "unicast" when discovery goes to each member's address
+	// (empty: broadcast).
+	Discovery     string        `json:"discovery,omitempty"`
 	Port          int           `json:"port"`
 	Interval      string        `json:"interval"`
 	DeadAfter     int           `json:"deadAfter"`
@@ -120,7 +124,7 @@ func NewStatus(eng *engine.Engine, cluster, node, digest string, m *plan.Managem
 	st := eng.Stats()
 	out := Status{
 		Cluster: cluster, Node: node, Digest: digest, Active: eng.Active(),
-		Interface: m.Interface, Address: m.Address, Broadcast: m.Broadcast, Port: m.Port,
+		Interface: m.Interface, Address: m.Address, Broadcast: m.Broadcast, Discovery: m.Discovery, Port: m.Port,
 		Interval: m.DiscoveryInterval.String(), DeadAfter: m.DeadAfter,
 		Authenticated: m.KeyFile != "", BootID: fmt.Sprintf("%016x", eng.BootID()),
 		Answering: eng.Directors(), Nodes: eng.Table(),

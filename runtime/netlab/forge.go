@@ -58,6 +58,15 @@ func (f *Forger) SendVRRP(src netip.Addr, ttl uint8, payload []byte) error {
 	return err
 }
 
+// SendVRRPTo sends payload as a unicast advert (keepalived's unicast_peer)
+// from src to dst, in a frame for dstMAC, with TTL / hop limit ttl: a
+// forger's unicast advert, or a peer's from behind a router (TTL below 255).
+func (f *Forger) SendVRRPTo(dstMAC net.HardwareAddr, src, dst netip.Addr, ttl uint8, payload []byte) error {
+	f.buf = VRRPFrameTo(f.buf[:0], f.mac, dstMAC, src, dst, ttl, payload)
+	_, err := f.conn.WriteTo(f.buf, &packet.Addr{HardwareAddr: dstMAC})
+	return err
+}
+
 // Flood sends the payload next returns for frame i as an advert from src
 // at rate frames per second for d, in bursts every millisecond; it returns
 // how many frames it sent.
@@ -101,6 +110,31 @@ func VRRPFrame(b []byte, srcMAC net.HardwareAddr, src netip.Addr, ttl uint8, pay
 	s := src.As16()
 	b = append(b, s[:]...)
 	b = append(b, 0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12)
+	return append(b, payload...)
+}
+
+// VRRPFrameTo appends an Ethernet frame carrying payload as IP protocol
+// 112 from src to the unicast dst, for dstMAC, to b.
+func VRRPFrameTo(b []byte, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, ttl uint8, payload []byte) []byte {
+	b = append(b, dstMAC...)
+	b = append(b, srcMAC...)
+	if src.Is4() {
+		b = append(b, 0x08, 0x00)
+		ip := len(b)
+		b = append(b, 0x45, 0xc0, 0, 0, 0, 0, 0, 0, ttl, 112, 0, 0)
+		binary.BigEndian.PutUint16(b[ip+2:], uint16(20+len(payload)))
+		s, d := src.As4(), dst.As4()
+		b = append(b, s[:]...)
+		b = append(b, d[:]...)
+		binary.BigEndian.PutUint16(b[ip+10:], ipChecksum(b[ip:ip+20]))
+		return append(b, payload...)
+	}
+	b = append(b, 0x86, 0xdd, 0x60, 0, 0, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(payload)))
+	b = append(b, 112, ttl)
+	s, d := src.As16(), dst.As16()
+	b = append(b, s[:]...)
+	b = append(b, d[:]...)
 	return append(b, payload...)
 }
 

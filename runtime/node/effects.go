@@ -113,11 +113,16 @@ type CheckWritable struct{ Path string }
 
 // ---- Host changes.
 
-// SendAdvert writes a VRRP advert to the group address on Socket.
+// SendAdvert writes a VRRP advert to the group address on Socket, or,
+// for a unicast group, to the peer To (one effect per peer).
 type SendAdvert struct {
 	Socket Socket
 	Group  string
 	Data   []byte
+	// To is the unicast destination; invalid: the VRRP group address.
+	To netip.Addr
+	// Peer names the plan's peer at To, for metrics.
+	Peer string
 }
 
 // AddVIP configures a VIP on an interface. A failure is reported with

@@ -153,7 +153,7 @@ func (n *Node) linkReport(now time.Time, r LinkReport) {
 			// An administrative down flushes the IPv6 link-local source
 			// the agent added; it must be back before the next advert.
 			for _, s := range socketsOf(n.members) {
-				if s.Interface == name && s.IPv6 && !s.SendOnly {
+				if s.Interface == name && s.keepsLinkLocal() {
 					n.emit(EnsureLinkLocal{Interface: name, Addr: s.Source})
 				}
 			}

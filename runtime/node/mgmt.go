@@ -136,7 +136,7 @@ func (n *Node) startMgmt(now time.Time, pl *plan.Plan, keys *mgmtKeys) {
 	n.mgmt = p
 	p.writeTable(n, now)
 	n.log.Info("management protocol started", "interface", m.Interface, "address", m.Address, "port", m.Port,
-		"broadcast", m.Broadcast, "interval", m.DiscoveryInterval.D(), "deadAfter", m.DeadAfter,
+		"broadcast", m.Broadcast, "discovery", discoveryMode(m), "interval", m.DiscoveryInterval.D(), "deadAfter", m.DeadAfter,
 		"authenticated", len(keys.keys) > 0, "members", len(m.Members), "bootId", fmt.Sprintf("%016x", boot))
 	if len(keys.keys) == 0 {
 		n.log.Warn("management protocol runs UNAUTHENTICATED, as the plan says: any host on the segment can impersonate a node")
@@ -372,4 +372,12 @@ func (p *mgmtPart) writeTable(n *Node, now time.Time) {
 // status is the protocol's part of /status (send errors are the executor's).
 func (p *mgmtPart) status(n *Node) mgmt.Status {
 	return mgmt.NewStatus(p.eng, p.plan.Cluster, p.plan.Node, p.plan.Digest, p.plan.Management, 0)
+}
+
+// discoveryMode names how discovery is sent, for logs.
+func discoveryMode(m *plan.Management) string {
+	if m.Discovery == "" {
+		return plan.DiscoveryBroadcast
+	}
+	return m.Discovery
 }

@@ -227,7 +227,7 @@ func (n *Node) setupSteps(c *candidate) []Effect {
 		if slices.Contains(open, s) {
 			continue
 		}
-		if s.IPv6 && !s.SendOnly { // a macvlan gets its source when it comes up
+		if s.keepsLinkLocal() {
 			steps = append(steps, EnsureLinkLocal{Interface: s.Interface, Addr: s.Source})
 		}
 		steps = append(steps, OpenVRRP{Socket: s})

@@ -39,10 +39,12 @@ import (
 //	                           true, as mwgc's schema) vips peers form
 //	                           vmac (NAME: the group's virtual-MAC macvlan)
 //	                           (peers=ADDR[@PRIO],...: the plan's priority of each, default 100)
+//	                           unicast=MINTTL|off
 //	nogroup P G                removes group G from plan P
 //	mgmt P K=V...              management section of plan P; keys: if addr
-//	                           bcast port int dead key table version members
-//	                           (NAME@ADDR[+d],...); "mgmt P none" removes it
+//	                           bcast port int dead key table version discovery
+//	                           members (NAME@ADDR[+d],...); "mgmt P none"
+//	                           removes it
 //	dist P [nodes=N@A[+d],...] P takes a share of distributed traffic
 //	                           (proxy port 9090 on eth0); with nodes, P is
 //	                           a director mapping 64 slots over them
@@ -61,7 +63,9 @@ import (
 // step of Prepare TXN works; files come from the fake host) | fail TXN I
 // TEXT (step I fails) | links IF=up|down... (full listing) | link IF
 // up|down|gone | recv G K=V... (an advert for group G's socket from its
-// first peer; keys src prio int vrid ttl) | tick | stop | failed-add G VIP
+// first peer; keys src prio int vrid ttl dst via, dst defaulting to the
+// group address, or the group's source for unicast; via=G: read on group
+// G's socket) | tick | stop | failed-add G VIP
 // | key PATH (the periodic re-read of a key file) | load-avg N | answer
 // NAME ADDR KEYHEX (a management answer from a member) | discovery NAME
 // ADDR KEYHEX [MAC] (with MAC: version 2, proxy serving) | discovery NAME
@@ -77,6 +81,8 @@ import (
 // table) | mgmt-active true|false | mgmt-stats K=V... (reloads-ok
 // reloads-refused key-reloads key-refused table-writes answers drop-REASON)
 // | advert-first G ADDR (the first address of G's last advert).
+// Check unicast-peer G PEER K=V... compares a unicast group's peer in
+// /status: received, last (time of its last advert, or none), drop-REASON.
 // Event report SERVING MAC answers a CheckReport.
 
 var t0 = time.Unix(1_000_000, 0)
@@ -222,7 +228,7 @@ func (w *world) exec(l scriptLine) error {
 	case "show":
 		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
 		return nil
-	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "last-reload":
+	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "unicast-peer", "last-reload":
 		return w.check(f)
 	}
 	at, err := time.ParseDuration(f[0])
@@ -434,6 +440,12 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 			g.Checksum = v
 		case "vmac":
 			g.VMACInterface = v
+		case "unicast": // the minimum TTL, or "off"
+			g.Unicast = nil
+			if v != "off" {
+				g.Unicast = &plan.Unicast{}
+				g.Unicast.MinTTL, err = strconv.Atoi(v)
+			}
 		default:
 			err = fmt.Errorf("unknown group key %q", k)
 		}
@@ -486,6 +498,11 @@ func (w *world) defineMgmt(planName string, args []string) error {
 			m.TableFile = v
 		case "version":
 			m.Version, err = strconv.Atoi(v)
+		case "discovery":
+			m.Discovery = v
+			if v == plan.DiscoveryUnicast {
+				m.Broadcast = netip.Addr{}
+			}
 		case "members":
 			m.Members = nil
 			for _, s := range strings.Split(v, ",") {
@@ -547,11 +564,14 @@ func (w *world) encode(name string) ([]byte, error) {
 	}
 	for _, g := range p.VRRP.Groups {
 		in := iface(g.Interface)
-		if g.Family == plan.FamilyIPv6 {
+		switch {
+		case g.Family == plan.FamilyIPv6 && g.Source.IsLinkLocalUnicast():
 			in.LinkLocal = g.Source
-			continue
+		case g.Family == plan.FamilyIPv6:
+			addAddr(in, g.Source, 64)
+		default:
+			addAddr(in, g.Source, 24)
 		}
-		addAddr(in, g.Source, 24)
 	}
 	if m := p.Management; m != nil {
 		addAddr(iface(m.Interface), m.Address, 24)
@@ -702,6 +722,14 @@ func (w *world) advert(group string, args []string) (Event, error) {
 	}
 	src := g.Peers[0].Address
 	ttl := 255
+	dst := vrrp.GroupIPv4
+	if src.Is6() {
+		dst = vrrp.GroupIPv6
+	}
+	if g.Unicast != nil {
+		dst = g.Source
+	}
+	sock := socketOf(g)
 	for _, kv := range args {
 		k, v, _ := strings.Cut(kv, "=")
 		n, _ := strconv.Atoi(v)
@@ -714,6 +742,14 @@ func (w *world) advert(group string, args []string) (Event, error) {
 			a.VRID = uint8(n)
 		case "ttl":
 			ttl = n
+		case "dst":
+			dst = netip.MustParseAddr(v)
+		case "via": // read on group v's socket
+			o := w.runningGroup(v)
+			if o == nil {
+				return nil, fmt.Errorf("no running group %s", v)
+			}
+			sock = socketOf(o)
 		case "int":
 			d, err := time.ParseDuration(v)
 			if err != nil {
@@ -724,15 +760,15 @@ func (w *world) advert(group string, args []string) (Event, error) {
 			return nil, fmt.Errorf("unknown recv key %q", k)
 		}
 	}
-	dst, form := vrrp.GroupIPv4, vrrp.ChecksumPseudoHeader
+	form := vrrp.ChecksumPseudoHeader
 	if src.Is6() {
-		dst, form = vrrp.GroupIPv6, vrrp.ChecksumIPv6
+		form = vrrp.ChecksumIPv6
 	}
 	data, err := a.Marshal(src, dst, form)
 	if err != nil {
 		return nil, err
 	}
-	return VRRPPacket{Socket: socketOf(g), Src: src, Dst: dst, TTL: ttl, Data: data}, nil
+	return VRRPPacket{Socket: sock, Src: src, Dst: dst, TTL: ttl, Data: data}, nil
 }
 
 func (w *world) mgmtMessage(now time.Time, kind string, args []string) (Event, error) {
@@ -802,6 +838,8 @@ func (w *world) check(f []string) error {
 			return nil
 		}
 		return fmt.Errorf("no group %s", f[1])
+	case "unicast-peer":
+		return checkUnicastPeer(st, f[1], f[2], f[3:])
 	case "advert-first":
 		a, ok := w.adverts[f[1]]
 		if !ok {
@@ -954,10 +992,18 @@ func render(e Effect) string {
 		if len(e.Data) < vrrp.HeaderLen {
 			return "send MALFORMED"
 		}
+		via := ""
 		if e.Socket.SendOnly {
-			return fmt.Sprintf("send %s %d via %s", e.Group, e.Data[2], e.Socket.Interface)
+			via = " via " + e.Socket.Interface
 		}
-		return fmt.Sprintf("send %s %d", e.Group, e.Data[2])
+		if !e.To.IsValid() {
+			return fmt.Sprintf("send %s %d%s", e.Group, e.Data[2], via)
+		}
+		// The copy must parse at its destination: its checksum names it.
+		if _, _, err := vrrp.Parse(e.Data, e.Socket.Source, e.To); err != nil {
+			return fmt.Sprintf("send %s %d to %s %v%s BADSUM", e.Group, e.Data[2], e.Peer, e.To, via)
+		}
+		return fmt.Sprintf("send %s %d to %s %v%s", e.Group, e.Data[2], e.Peer, e.To, via)
 	case AddVIP:
 		return fmt.Sprintf("add %s %v", e.Interface, e.VIP)
 	case RemoveVIP:
@@ -1034,6 +1080,48 @@ func sockName(s Socket) string {
 		return fmt.Sprintf("%s/%s/%v/send-only", s.Interface, s.Family(), s.Source)
 	}
 	return fmt.Sprintf("%s/%s/%v", s.Interface, s.Family(), s.Source)
+}
+
+// checkUnicastPeer compares a unicast peer's row of /status: keys
+// received, last (the time of its last accepted advert, relative to t0, or
+// "none") and drop-REASON.
+func checkUnicastPeer(st *Status, group, peer string, kvs []string) error {
+	if st == nil {
+		return errors.New("no status")
+	}
+	for _, g := range st.Groups {
+		if g.Name != group {
+			continue
+		}
+		if g.Unicast == nil {
+			return fmt.Errorf("group %s has no unicast status", group)
+		}
+		for _, p := range g.Unicast.Peers {
+			if p.Name != peer {
+				continue
+			}
+			have := map[string]string{"received": strconv.FormatUint(p.AdvertsReceived, 10), "last": "none"}
+			if !p.LastAdvert.IsZero() {
+				have["last"] = p.LastAdvert.Sub(t0).String()
+			}
+			for r, n := range p.Drops {
+				have["drop-"+r] = strconv.FormatUint(n, 10)
+			}
+			for _, kv := range kvs {
+				k, v, _ := strings.Cut(kv, "=")
+				got, ok := have[k]
+				if !ok {
+					got = "0"
+				}
+				if got != v {
+					return fmt.Errorf("%s/%s: %s = %s, want %s", group, peer, k, got, v)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("group %s has no unicast peer %s", group, peer)
+	}
+	return fmt.Errorf("no group %s", group)
 }
 
 // renderForwarding: "forwarding none", or the node rule ("node VIPS:PORTS

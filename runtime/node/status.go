@@ -77,6 +77,8 @@ type GroupStatus struct {
 	PendingPriority uint8     `json:"pendingPriority,omitempty"`
 	PendingInterval string    `json:"pendingInterval,omitempty"`
 	PendingAt       time.Time `json:"pendingAt,omitzero"`
+	// Unicast is the unicast transport per peer; nil for multicast groups.
+	Unicast *UnicastStatus `json:"unicast,omitempty"`
 }
 
 // ReloadStatus is the outcome of the last plan file read after the first.
@@ -123,6 +125,7 @@ func (n *Node) Status() *Status {
 				gs.ActiveNode = p.Name
 			}
 		}
+		gs.Unicast = unicastStatus(m, st)
 		gs.AcceptsTraffic = m.router.AcceptsVIPTraffic() && !fault
 		s.Groups = append(s.Groups, gs)
 	}

@@ -95,7 +95,9 @@ func (n *Node) vrrpPacket(now time.Time, p VRRPPacket) {
 			return
 		}
 	}
-	n.emit(UnknownVRID{Socket: p.Socket})
+	if !n.sharedVRID(p.Socket, int(p.Data[1])) {
+		n.emit(UnknownVRID{Socket: p.Socket})
+	}
 }
 
 // execute turns the sync group's actions into effects and follows the
@@ -107,8 +109,7 @@ func (n *Node) execute(now time.Time, actions []vrrp.MemberAction) {
 	n.vmacsUp(actions)
 	for _, ma := range actions {
 		if a, ok := ma.Action.(vrrp.SendAdvert); ok {
-			m := n.members[ma.Member]
-			n.emit(SendAdvert{Socket: m.sendSocket(), Group: m.group.Name, Data: a.Data})
+			n.emitAdvert(n.members[ma.Member], a.Data)
 		}
 	}
 	activeMoved := false
@@ -129,7 +130,7 @@ func (n *Node) execute(now time.Time, actions []vrrp.MemberAction) {
 func (n *Node) executeMember(now time.Time, m *member, actions []vrrp.Action) {
 	for _, a := range actions {
 		if s, ok := a.(vrrp.SendAdvert); ok {
-			n.emit(SendAdvert{Socket: m.sendSocket(), Group: m.group.Name, Data: s.Data})
+			n.emitAdvert(m, s.Data)
 			continue
 		}
 		n.executeOne(now, m, a)

@@ -222,6 +222,19 @@ type Group struct {
 	// Auth, when set, signs and verifies adverts; nil runs the group
 	// without authentication.
 	Auth *Auth `json:"auth,omitempty"`
+	// Unicast, when set, sends every advert to each peer's address instead
+	// of the multicast group (networks without multicast); nil is
+	// multicast. Peers are then both the only accepted sources and the
+	// destinations, and an IPv6 Source may be a global address.
+	Unicast *Unicast `json:"unicast,omitempty"`
+}
+
+// Unicast is the unicast transport of a group (keepalived's unicast_peer).
+type Unicast struct {
+	// MinTTL is the lowest TTL / hop limit accepted on an advert addressed
+	// to this node, 1..255: 255 unless the cluster says its peers are
+	// behind routers.
+	MinTTL int `json:"minTTL"`
 }
 
 // Peer is another router allowed to advertise for a group.
@@ -263,11 +276,21 @@ type Management struct {
 	TableFile string `json:"tableFile,omitempty"`
 	// Members lists every node allowed to speak the protocol (this one too).
 	Members []Member `json:"members"`
+	// Discovery is how the Active director reaches the nodes: "broadcast"
+	// (empty) to Broadcast, or "unicast", one datagram to each member, for
+	// segments without broadcast. Broadcast may then be unset.
+	Discovery string `json:"discovery,omitempty"`
 	// Version of the protocol messages this node sends: 0 or 1, or 2 when
 	// the cluster distributes traffic (answers then carry the node's MAC
 	// and proxy check). Every version is accepted on receive.
 	Version int `json:"version,omitempty"`
 }
+
+// Discovery modes of the management protocol.
+const (
+	DiscoveryBroadcast = "broadcast"
+	DiscoveryUnicast   = "unicast"
+)
 
 // Member is a node that may send discovery or answers.
 type Member struct {

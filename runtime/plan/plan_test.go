@@ -256,6 +256,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(mustEncode(f, directorPlan()))
 	f.Add(mustEncode(f, withRollout(directorPlan())))
 	f.Add(mustEncode(f, withFailover(directorPlan())))
+	f.Add(mustEncode(f, unicastPlan()))
 	f.Add([]byte(`{"apiVersion":"mwgc.dev/plan/v1"}`))
 	f.Add([]byte(`{"vrrp":{"groups":[{}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

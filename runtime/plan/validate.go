@@ -334,9 +334,12 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 			if g.Checksum != "" {
 				bad("%s.checksum: IPv6 groups always use the IPv6 pseudo-header; leave it empty", at)
 			}
-			if !g.Source.Is6() || !g.Source.IsLinkLocalUnicast() {
+			switch {
+			case g.Unicast != nil && g.Source.Is6() && !g.Source.IsLinkLocalUnicast():
+				g.Unicast.validateGlobalSource(at, g.Source, in, bad)
+			case !g.Source.Is6() || !g.Source.IsLinkLocalUnicast():
 				bad("%s.source: %v is not an IPv6 link-local address", at, g.Source)
-			} else if in != nil && in.LinkLocal != g.Source {
+			case in != nil && in.LinkLocal != g.Source:
 				bad("%s.source: %v is not the link-local address of interface %s", at, g.Source, g.Interface)
 			}
 		default:
@@ -370,7 +373,9 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 		}
 		for j, peer := range g.Peers {
 			a := peer.Address
-			if !a.IsValid() || a.Is4() != is4 || (!is4 && !a.IsLinkLocalUnicast()) {
+			if g.Unicast != nil {
+				g.Unicast.validatePeer(fmt.Sprintf("%s.peers[%d].address", at, j), a, is4, bad)
+			} else if !a.IsValid() || a.Is4() != is4 || (!is4 && !a.IsLinkLocalUnicast()) {
 				bad("%s.peers[%d].address: %v is not a valid %s advertiser address", at, j, a, g.Family)
 			}
 			if a == g.Source {
@@ -386,6 +391,31 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 		if g.Auth != nil {
 			g.Auth.validate(at+".auth", bad)
 		}
+		if g.Unicast != nil && (g.Unicast.MinTTL < 1 || g.Unicast.MinTTL > 255) {
+			bad("%s.unicast.minTTL: %d is outside 1..255", at, g.Unicast.MinTTL)
+		}
+	}
+}
+
+// validatePeer: a unicast peer is a destination too, so it must be a
+// unicast address of the group's family; IPv6 peers may be global.
+func (u *Unicast) validatePeer(at string, a netip.Addr, is4 bool, bad func(string, ...any)) {
+	if !a.IsValid() || a.Is4() != is4 || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+		fam := FamilyIPv6
+		if is4 {
+			fam = FamilyIPv4
+		}
+		bad("%s: %v is not a unicast %s address", at, a, fam)
+	}
+}
+
+// validateGlobalSource: a unicast IPv6 group may send from a global
+// address of its interface (peers behind routers share no link).
+func (u *Unicast) validateGlobalSource(at string, src netip.Addr, in *Interface, bad func(string, ...any)) {
+	if src.IsMulticast() || src.IsUnspecified() || src.IsLoopback() {
+		bad("%s.source: %v is not a unicast IPv6 address", at, src)
+	} else if in != nil && !hasAddr(in.Addresses, src) {
+		bad("%s.source: %v is not an address of interface %s", at, src, in.Name)
 	}
 }
 
@@ -426,7 +456,13 @@ func (m *Management) validate(self string, ifaces map[string]*Interface, bad fun
 	} else if in != nil && !hasAddr(in.Addresses, m.Address) {
 		bad("management.address: %v is not an address of interface %s", m.Address, m.Interface)
 	}
-	if !m.Broadcast.Is4() {
+	broadcasts := m.Discovery == "" || m.Discovery == DiscoveryBroadcast
+	switch {
+	case m.Discovery != "" && m.Discovery != DiscoveryBroadcast && m.Discovery != DiscoveryUnicast:
+		bad("management.discovery: %q is not %s or %s", m.Discovery, DiscoveryBroadcast, DiscoveryUnicast)
+	case broadcasts && !m.Broadcast.Is4():
+		bad("management.broadcast: %v is not an IPv4 address", m.Broadcast)
+	case !broadcasts && m.Broadcast.IsValid() && !m.Broadcast.Is4():
 		bad("management.broadcast: %v is not an IPv4 address", m.Broadcast)
 	}
 	if m.Port < 1 || m.Port > 65535 {
@@ -458,7 +494,7 @@ func (m *Management) validate(self string, ifaces map[string]*Interface, bad fun
 			bad("management.members[%d].address: %v must be a unique IPv4 address", i, mem.Address)
 		}
 		names[mem.Name], addrs[mem.Address] = true, true
-		if mem.Address == m.Broadcast {
+		if broadcasts && mem.Address == m.Broadcast {
 			// A /31 or /32 has no broadcast address: discovery sent to a
 			// member's own address reaches no one else.
 			bad("management.broadcast: %v is the address of member %s, not a broadcast address", m.Broadcast, mem.Name)

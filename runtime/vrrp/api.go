@@ -113,6 +113,7 @@ const (
 	DropAuthReplay                // "auth-replay": not newer than the sender's last advert
 	DropNotOwner                  // "not-owner": priority 255 from a peer the plan does not make the owner
 	DropLeaveHeld                 // "leave-held": priority 0 from a peer that recently said so and kept advertising
+	DropDestination               // "destination": a unicast router's advert addressed to neither its source nor the group
 	NumDropReasons                // number of reasons, for arrays indexed by DropReason
 )
 
@@ -138,6 +139,7 @@ var dropReasonNames = [NumDropReasons]string{
 	DropAuthReplay:     "auth-replay",
 	DropNotOwner:       "not-owner",
 	DropLeaveHeld:      "leave-held",
+	DropDestination:    "destination",
 }
 
 // IsAuthFailure reports whether d is one of the authentication reasons: an
@@ -198,6 +200,19 @@ type Config struct {
 	// so that a roll-out reaching the directors within PolicyGrace of each
 	// other never flaps. Zero applies changes at once.
 	PolicyGrace time.Duration
+
+	// Unicast: adverts go to every peer by unicast instead of to the group
+	// (keepalived's unicast_peer), for networks without multicast. The
+	// router still encodes one advert; the caller sends a copy to each of
+	// Peers, readdressed with AppendReaddressed. Received adverts must be
+	// addressed to Source (TTL at least MinTTL) or to the group (TTL 255);
+	// an IPv6 Source may then be a global address. See unicast.go.
+	Unicast bool
+	// MinTTL is the lowest TTL / hop limit accepted on a unicast advert
+	// addressed to Source; 0 means RequiredTTL (255). Below 255 only when
+	// peers are behind routers, where authentication must do what the TTL
+	// check did.
+	MinTTL uint8
 }
 
 // PeerPolicy is what the plan lets one peer advertise.
@@ -254,6 +269,10 @@ type PeerStats struct {
 	Disagreements   [NumDisagreements]uint64
 	// LeaveHeldUntil: until then its priority-0 adverts are ignored.
 	LeaveHeldUntil time.Time
+	// Drops counts messages from its address that were dropped, per
+	// reason (index DropReason): a misrouted peer (ttl, destination) or
+	// forgeries in its name (the auth reasons).
+	Drops [NumDropReasons]uint64
 }
 
 // AuthStats describes the authentication in force.

@@ -26,6 +26,13 @@ type Router struct {
 	// priority Active; zero when not waiting out PreemptDelay.
 	preemptSince time.Time
 	activeAddr   netip.Addr
+	// heard is when this Backup last accepted an advert of the Active it
+	// follows (not a priority 0, not one it preempts): the sync group's
+	// evidence that the node's Active is alive.
+	heard time.Time
+	// heldDue is when the down timer ran out while the sync group held this
+	// member back (SyncGroup.holdBack); zero when not held.
+	heldDue time.Time
 	// leaving is set while the Backup's down timer runs Skew_Time only,
 	// after the Active sent priority 0.
 	leaving bool
@@ -93,7 +100,7 @@ func normalize(cfg Config) (Config, error) {
 		bad("source address not set")
 	case cfg.Source.IsMulticast():
 		bad("source %v is a multicast address", cfg.Source)
-	case !is4 && !cfg.Source.IsLinkLocalUnicast():
+	case !is4 && !cfg.Source.IsLinkLocalUnicast() && !cfg.Unicast:
 		bad("source %v: IPv6 adverts must come from a link-local address (RFC 9568 §5.1.2.1)", cfg.Source)
 	}
 	switch iv := cfg.AdvertInterval; {
@@ -146,6 +153,7 @@ func normalize(cfg Config) (Config, error) {
 	}
 	cfg.Policy = policy
 	checkPolicy(cfg, bad)
+	checkUnicast(cfg, bad)
 	if cfg.Auth != nil {
 		a := *cfg.Auth
 		a.Keys = slices.Clone(a.Keys)
@@ -433,6 +441,7 @@ func (r *Router) becomeBackup(now time.Time, acts []Action, interval time.Durati
 }
 
 func (r *Router) transition(to State, reason string) Action {
+	r.heldDue = time.Time{}
 	t := Transition{From: r.state, To: to, Reason: reason}
 	r.state = to
 	r.stats.Transitions++
@@ -476,6 +485,9 @@ func (r *Router) answer(now time.Time) []Action {
 
 func (r *Router) drop(reason DropReason, src netip.Addr, err error) []Action {
 	r.stats.Drops[reason]++
+	if ps := r.peers[src]; ps != nil {
+		ps.stats.Drops[reason]++
+	}
 	return []Action{Dropped{Reason: reason, Src: src, Err: err}}
 }
 
@@ -501,8 +513,8 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 	if !src.IsValid() || src.Is4() != r.is4 {
 		return r.drop(DropFamily, src, fmt.Errorf("vrrp: source %v is not of the family of this virtual router", src))
 	}
-	if p.TTL != RequiredTTL {
-		return r.drop(DropTTL, src, fmt.Errorf("vrrp: TTL / hop limit %d, want %d", p.TTL, RequiredTTL))
+	if acts := r.checkDelivery(src, p); acts != nil {
+		return acts
 	}
 	msg, trailer := r.splitTrailer(p.Data)
 	form, err := parseInto(&r.rx, p.Data, src, p.Dst, len(trailer))
@@ -553,6 +565,7 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 		case prio == 0:
 			// The Active leaves: take over after Skew_Time only.
 			r.downTimer = now.Add(SkewTime(r.cfg.Priority, r.activeAdverInterval))
+			r.heldDue = time.Time{}
 			r.preemptSince = time.Time{}
 			r.activeAddr = src
 			r.leaving = true
@@ -560,6 +573,8 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 		case !r.preempts() || prio >= r.cfg.Priority || r.waitingPreemptDelay(now):
 			r.activeAdverInterval = interval
 			r.downTimer = now.Add(ActiveDownInterval(r.cfg.Priority, interval))
+			r.heldDue = time.Time{}
+			r.heard = now
 			r.activeAddr = src
 			r.leaving = false
 			r.preemptingPriority = 0

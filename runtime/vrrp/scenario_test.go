@@ -28,8 +28,8 @@ import (
 //	first-address ADDR            the first address our adverts carry
 //	reason TEXT                   the last transition's reason contains TEXT
 //
-// Config keys: vrid prio src int preempt delay accept vips peers form,
-// and reannounce=off holdoff=DUR refresh=DUR.
+// Config keys: vrid prio src int preempt delay accept vips peers form
+// unicast minttl, and reannounce=off holdoff=DUR refresh=DUR.
 // Events: start, shutdown, tick, reconfig KEY=VALUE... (changes relative to
 // the current config), recv KEY=VALUE... with keys src prio int ttl vrid
 // addrs form (rfc9568|pseudo-header) dst, and raw mutations ver type count
@@ -271,6 +271,26 @@ func renderAction(a Action) string {
 }
 
 func statValue(s Stats, name string) (string, error) {
+	if rest, ok := strings.CutPrefix(name, "peer-drops."); ok {
+		// peer-drops.ADDR.REASON
+		i := strings.LastIndex(rest, ".")
+		if i < 0 {
+			return "", fmt.Errorf("want peer-drops.ADDR.REASON, got %q", name)
+		}
+		addr, reason := rest[:i], rest[i+1:]
+		for _, p := range s.Peers {
+			if p.Addr.String() != addr {
+				continue
+			}
+			for _, d := range DropReasons() {
+				if d.String() == reason {
+					return strconv.FormatUint(p.Drops[d], 10), nil
+				}
+			}
+			return "", fmt.Errorf("no drop reason %q", reason)
+		}
+		return "", fmt.Errorf("no peer %s", addr)
+	}
 	if reason, ok := strings.CutPrefix(name, "drops."); ok {
 		for _, d := range DropReasons() {
 			if d.String() == reason {
@@ -388,6 +408,12 @@ func setConfig(cfg *Config, args []string) error {
 			cfg.Reannounce.Holdoff, err = time.ParseDuration(v)
 		case "refresh":
 			cfg.Reannounce.Refresh, err = time.ParseDuration(v)
+		case "unicast":
+			cfg.Unicast, err = strconv.ParseBool(v)
+		case "minttl":
+			var n int
+			n, err = strconv.Atoi(v)
+			cfg.MinTTL = uint8(n)
 		case "form":
 			switch v {
 			case "rfc9568":

@@ -33,6 +33,10 @@ func (g *SyncGroup) Router(i int) *Router { return g.routers[i] }
 // Step feeds ev to member (or to every member when member is -1) and then
 // brings the other members along with any transition to or from Active.
 func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
+	if _, ok := ev.(Tick); ok {
+		g.holdBack(now)
+	}
+	defer g.holdBack(now)
 	var out []MemberAction
 	if member < 0 {
 		for i, r := range g.routers {
@@ -107,6 +111,46 @@ func (g *SyncGroup) spreadReannounce(now time.Time, out []MemberAction) []Member
 		}
 	}
 	return out
+}
+
+// holdBack keeps a Backup member from taking over while another member
+// of the group still hears the node's Active: the Active is alive, so a
+// member whose own Active is silent (or left with priority 0) is a group
+// that the Active does not run at the moment — added here first, or
+// already removed there, in the middle of a roll-out of plans. Taking it
+// over would drag every member Active beside the live Active, and they
+// would fall back at its next advert, again and again. The member waits
+// while another member heard its Active within the held member's own
+// Active_Down_Interval; when that evidence runs out or turns into a
+// priority 0, the takeover happens at once. A crashed Active stops every
+// member's adverts at once, so it holds nothing back by more than the
+// adverts in flight. It runs before every Tick and after every Step.
+func (g *SyncGroup) holdBack(now time.Time) {
+	for _, r := range g.routers {
+		due := r.downTimer
+		if !r.heldDue.IsZero() {
+			due = r.heldDue
+		}
+		if r.state != StateBackup || r.preemptingPriority != 0 || due.IsZero() || now.Before(due) {
+			continue
+		}
+		adi := ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval)
+		var until time.Time
+		for _, o := range g.routers {
+			if o == r || o.state != StateBackup || o.leaving || o.preemptingPriority != 0 || o.heard.IsZero() {
+				continue
+			}
+			if t := o.heard.Add(adi); now.Before(t) && t.After(until) {
+				until = t
+			}
+		}
+		switch {
+		case !until.IsZero():
+			r.heldDue, r.downTimer = due, until
+		case !r.heldDue.IsZero():
+			r.heldDue, r.downTimer = time.Time{}, due // released: due now
+		}
+	}
 }
 
 // memberName names a member for a transition's reason: by its group's name

@@ -136,3 +136,52 @@ func TestSyncGroupMemberJoinsActive(t *testing.T) {
 		t.Errorf("joined member's next advert at %v, want one interval (2s) after joining", d)
 	}
 }
+
+// A member whose Active leaves (priority 0) or falls silent waits while
+// another member still hears the node's Active: that Active lives and
+// does not run the first group at the moment (a roll-out of plans), and
+// taking the group over would drag the whole node Active beside it. The
+// hold ends when the other member's evidence ends.
+func TestSyncGroupHoldsBackWhileTheActiveLives(t *testing.T) {
+	g := twoFamilies(t) // member 0: IPv4 at 1s; member 1: IPv6 at 2s
+	g.Step(t0, -1, Start{})
+	advert := func(at time.Duration, member int, prio uint8) []MemberAction {
+		t.Helper()
+		src, dst, form, vrid, iv := netip.MustParseAddr("192.0.2.2"), GroupIPv4, ChecksumPseudoHeader, uint8(1), uint16(100)
+		addr := netip.MustParseAddr("192.0.2.100")
+		if member == 1 {
+			src, dst, form, vrid, iv, addr = netip.MustParseAddr("fe80::2"), GroupIPv6, ChecksumIPv6, 2, 200, netip.MustParseAddr("2001:db8::100")
+		}
+		a := &Advert{Version: 3, Type: 1, VRID: vrid, Priority: prio, MaxAdvertInterval: iv, Addresses: []netip.Addr{addr}}
+		data, err := a.Marshal(src, dst, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Step(t0.Add(at), member, Packet{Src: src, Dst: dst, TTL: 255, Data: data})
+	}
+	advert(time.Second, 0, 200)
+	advert(time.Second, 1, 200)
+	// The peer stops running the IPv6 group (priority 0) but keeps the
+	// IPv4 one: member 1 would take over after Skew_Time; it is held.
+	advert(1100*time.Millisecond, 1, 0)
+	for at := 2 * time.Second; at <= 6*time.Second; at += time.Second {
+		advert(at, 0, 200)
+		if got := renderMember(g.Step(t0.Add(at+time.Millisecond), -1, Tick{})); len(got) != 0 {
+			t.Fatalf("at %v: %v while member 0 hears a live Active", at, got)
+		}
+	}
+	if g.State() != StateBackup {
+		t.Fatalf("group %v", g.State())
+	}
+	// Member 1 is held until one of its Active_Down_Intervals after
+	// member 0's last advert; the peer dies, and member 0's own timer runs
+	// out first: the node takes over then, as without the hold.
+	d := g.Deadline().Sub(t0)
+	if want := 6*time.Second + ActiveDownInterval(100, time.Second); d != want {
+		t.Fatalf("next deadline %v, want member 0's %v", d, want)
+	}
+	got := renderMember(g.Step(t0.Add(d), -1, Tick{}))
+	if len(got) == 0 || g.State() != StateActive {
+		t.Fatalf("no takeover when the evidence ran out: %v", got)
+	}
+}

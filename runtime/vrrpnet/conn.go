@@ -435,6 +435,55 @@ func (c *Conn) WritePacket(msg []byte) error {
 	return nil
 }
 
+// WritePacketTo sends msg to the unicast address to instead of the group
+// (unicast VRRP, keepalived's unicast_peer): from the same source, with
+// TTL / hop limit 255, without MSG_DONTROUTE, so a peer behind a router is
+// reached (the receiver's plan decides whether a lower TTL counts). The
+// caller computes the IPv4 checksum for to (vrrp.AppendReaddressed); for
+// IPv6 the kernel does. An IPv4 advert carries the Conn's header with to
+// as destination; the interface is the Conn's (SO_BINDTODEVICE), as is a
+// link-local IPv6 destination's. It never blocks.
+func (c *Conn) WritePacketTo(msg []byte, to netip.Addr) error {
+	to = to.Unmap().WithZone("")
+	if !to.IsValid() || to.Is4() == c.ipv6 {
+		return fmt.Errorf("vrrpnet: send on %s: destination %v is not of the socket's family", c.ifi.Name, to)
+	}
+	var dst [unix.SizeofSockaddrInet6]byte
+	var iov [2]unix.Iovec
+	hdr := unix.Msghdr{Name: &dst[0], Iov: &iov[0], Iovlen: 1}
+	h4 := c.hdr4
+	if c.ipv6 {
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&dst[0]))
+		sa.Family, sa.Addr, sa.Scope_id = unix.AF_INET6, to.As16(), uint32(c.ifi.Index)
+		hdr.Namelen = unix.SizeofSockaddrInet6
+		iov[0].Base = unsafe.SliceData(msg)
+		iov[0].SetLen(len(msg))
+		hdr.Control = &c.oob[0]
+		hdr.SetControllen(len(c.oob))
+	} else {
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&dst[0]))
+		sa.Family, sa.Addr = unix.AF_INET, to.As4()
+		hdr.Namelen = unix.SizeofSockaddrInet4
+		copy(h4[16:20], sa.Addr[:])
+		iov[0].Base = &h4[0]
+		iov[0].SetLen(len(h4))
+		iov[1].Base = unsafe.SliceData(msg)
+		iov[1].SetLen(len(msg))
+		hdr.Iovlen = 2
+	}
+	c.mu.Lock()
+	if c.fd < 0 {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&hdr)), unix.MSG_DONTWAIT)
+	c.mu.Unlock()
+	if errno != 0 {
+		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", to, c.ifi.Name, c.source, os.NewSyscallError("sendmsg", errno))
+	}
+	return nil
+}
+
 // SetReadDeadline makes a blocked or future ReadPacket return
 // os.ErrDeadlineExceeded at t; the zero time removes the deadline.
 func (c *Conn) SetReadDeadline(t time.Time) error {

@@ -67,13 +67,10 @@ func Config(p *plan.Plan, g *plan.Group, keys Keys) (vrrp.Config, error) {
 		ra = *p.VRRP.Announce.Reannounce
 	}
 	cfg.Reannounce = vrrp.Reannounce{Disabled: ra.Count == 0, Holdoff: ra.Holdoff.D(), Refresh: ra.Refresh.D()}
-	switch {
-	case g.Family == plan.FamilyIPv6:
-		cfg.Checksum = vrrp.ChecksumIPv6
-	case g.Checksum == plan.ChecksumRFC9568:
-		cfg.Checksum = vrrp.ChecksumRFC9568
-	default:
-		cfg.Checksum = vrrp.ChecksumPseudoHeader
+	cfg.Checksum = ChecksumForm(g)
+	if g.Unicast != nil {
+		// Unicast VRRP: the caller sends a copy to every peer.
+		cfg.Unicast, cfg.MinTTL = true, uint8(g.Unicast.MinTTL)
 	}
 	if g.Auth != nil {
 		a := &auth.Config{Mode: modes[g.Auth.Mode], ActiveKey: uint8(g.Auth.ActiveKey), Window: g.Auth.Window.D()}
@@ -87,4 +84,16 @@ func Config(p *plan.Plan, g *plan.Group, keys Keys) (vrrp.Config, error) {
 		cfg.Auth = a
 	}
 	return cfg, nil
+}
+
+// ChecksumForm is the checksum form group g sends: IPv6's pseudo-header,
+// or the plan's IPv4 form.
+func ChecksumForm(g *plan.Group) vrrp.ChecksumForm {
+	switch {
+	case g.Family == plan.FamilyIPv6:
+		return vrrp.ChecksumIPv6
+	case g.Checksum == plan.ChecksumRFC9568:
+		return vrrp.ChecksumRFC9568
+	}
+	return vrrp.ChecksumPseudoHeader
 }

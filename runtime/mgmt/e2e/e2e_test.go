@@ -68,33 +68,36 @@ func nodeOf(name string) node {
 	panic("no node " + name)
 }
 
-func planFor(n node, keyFile, tableDir string) *plan.Plan {
-	p := &plan.Plan{
-		APIVersion: plan.APIVersion, Cluster: "edge", Node: n.name, Mode: plan.ModeTransparentRouter,
-		Interfaces: []plan.Interface{{Name: "eth0", Segment: "inside", Addresses: []netip.Prefix{netip.PrefixFrom(n.addr, 24)}}},
-		Management: &plan.Management{
-			Interface: "eth0", Address: n.addr, Broadcast: netip.MustParseAddr("192.0.2.255"), Port: port,
-			DiscoveryInterval: plan.Duration(interval), DeadAfter: deadAfter, KeyFile: keyFile,
-			TableFile: filepath.Join(tableDir, "table-"+n.name+".json"),
-		},
+// clusterCUE is the lab's cluster as its operator would write it: two
+// directors and five scanning nodes on one protected segment.
+func clusterCUE(keyFile, tableFile string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "package clusters\n\nsegments: lan: {cidrs: [\"192.0.2.0/24\"], protected: true}\n\n")
+	fmt.Fprintf(&b, "clusters: edge: {\n\tmode: \"transparent-router\"\n")
+	for _, n := range cluster {
+		fmt.Fprintf(&b, "\tnodes: %s: {priority: %d, managementIP: %q, interfaces: eth0: {segment: \"lan\", addresses: [%q]}}\n",
+			n.name, n.priority, n.addr, n.addr)
 	}
-	for _, o := range cluster {
-		p.Management.Members = append(p.Management.Members, plan.Member{Name: o.name, Address: o.addr, Director: o.priority > 0})
+	fmt.Fprintf(&b, `	vrrp: {
+		announce: {count: 2, interval: "10ms", repeatAfter: "0s"}
+		groups: "inside-v4": {vrid: 51, segment: "lan", vips: ["192.0.2.100"], advertInterval: "100ms", checksum: "pseudo-header"}
 	}
-	if n.priority > 0 {
-		g := plan.Group{
-			Name: "inside-v4", VRID: 51, Interface: "eth0", Family: plan.FamilyIPv4, Version: 3,
-			AdvertInterval: plan.Duration(100 * time.Millisecond), Preempt: true, Checksum: plan.ChecksumPseudoHeader,
-			Source: n.addr, VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")},
-		}
-		for _, o := range cluster {
-			if o.priority > 0 && o.name != n.name {
-				g.Peers = append(g.Peers, plan.Peer{Name: o.name, Address: o.addr, Priority: o.priority})
-			}
-		}
-		p.VRRP = &plan.VRRP{Priority: n.priority, Announce: plan.Announce{Count: 2, Interval: plan.Duration(10 * time.Millisecond)},
-			Groups: []plan.Group{g}}
+	management: {segment: "lan", port: %d, discoveryInterval: %q, deadAfter: %d, keyFile: %q, tableFile: %q}
+}
+`, port, interval.String(), deadAfter, keyFile, tableFile)
+	return b.String()
+}
+
+// planFor is n's plan compiled from clusterCUE. The lab's agents share one
+// file system, so each writes its own table file (the plan's path, by node).
+func planFor(t *testing.T, n node, keyFile, tableDir string) *plan.Plan {
+	t.Helper()
+	plans, err := agente2e.CompileCUE(clusterCUE(keyFile, filepath.Join(tableDir, "table.json")))
+	if err != nil {
+		t.Fatal(err)
 	}
+	p := plans[n.name]
+	p.Management.TableFile = filepath.Join(tableDir, "table-"+n.name+".json")
 	return p
 }
 
@@ -137,7 +140,7 @@ func (l *lab) start(name string) {
 		a.Start(l.t)
 		return
 	}
-	l.agents[name] = agente2e.StartAgent(l.t, l.lab, planFor(nodeOf(name), l.keyF, l.dir))
+	l.agents[name] = agente2e.StartAgent(l.t, l.lab, planFor(l.t, nodeOf(name), l.keyF, l.dir))
 }
 
 func (l *lab) status(name string) (*agentStatus, error) {

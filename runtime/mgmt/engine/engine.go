@@ -60,6 +60,11 @@ type Config struct {
 	// the plan must have said explicitly.
 	Keys    [][]byte
 	Members []Member
+	// UnicastDiscovery sends each discovery to every other member's
+	// address instead of Broadcast (segments without broadcast); Broadcast
+	// may then be unset. One message, one sequence number, one datagram
+	// per member: each receiver's replay state sees it once.
+	UnicastDiscovery bool
 	// Version of the messages this node sends (0: wire.Version). Version 2
 	// answers carry the distribution report (SetReport). Both versions are
 	// accepted whatever this says.
@@ -75,7 +80,7 @@ func (c *Config) validate() error {
 	if !c.Address.Is4() {
 		bad("management address %v is not IPv4", c.Address)
 	}
-	if !c.Broadcast.Is4() {
+	if !c.Broadcast.Is4() && !c.UnicastDiscovery {
 		bad("broadcast address %v is not IPv4", c.Broadcast)
 	}
 	if len(c.Addresses) > wire.MaxAddresses {
@@ -658,7 +663,15 @@ func (e *Engine) sendDiscovery(now time.Time, out []Action) []Action {
 		panic("mgmt engine: discovery does not encode: " + err.Error())
 	}
 	e.stats.DiscoveriesSent++
-	return append(out, Send{To: e.cfg.Broadcast, Type: wire.TypeDiscovery, Data: b})
+	if !e.cfg.UnicastDiscovery {
+		return append(out, Send{To: e.cfg.Broadcast, Type: wire.TypeDiscovery, Data: b})
+	}
+	for _, p := range e.sortedPeers() {
+		if p != e.self {
+			out = append(out, Send{To: p.Address, Type: wire.TypeDiscovery, Data: b})
+		}
+	}
+	return out
 }
 
 func (e *Engine) sendAnswer(now time.Time, to netip.Addr, h wire.Health, out []Action) []Action {
