@@ -75,6 +75,7 @@ type Agent struct {
 	fwd          Forwarder // traffic distribution; nil when the Network has none
 	distMetrics  *distributor.Collector
 	stopped      bool
+	paused       int        // sockets left alone for a while (resumeAt, retryAt)
 	buf          []byte     // receive buffer
 	spoof        watchState // impersonation watchers (watchers.go)
 
@@ -230,24 +231,28 @@ func (a *Agent) onTimer() {
 	if d := a.node.Deadline(); !d.IsZero() && !now.Before(d) {
 		a.step(node.Tick{})
 	}
-	a.resumeMgmt(now)
-	a.retryVRRP(now)
+	if a.paused > 0 {
+		a.resumeMgmt(now)
+		a.retryVRRP(now)
+	}
 }
 
 // armTimer sets the timer for the earliest of the node's deadline and the
 // management socket's next drain.
 func (a *Agent) armTimer() {
 	d := a.node.Deadline()
-	earlier := func(t time.Time) {
-		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
-			d = t
+	if a.paused > 0 {
+		earlier := func(t time.Time) {
+			if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+				d = t
+			}
 		}
-	}
-	for _, s := range a.mgmt {
-		earlier(s.resumeAt)
-	}
-	for _, s := range a.vrrp {
-		earlier(s.retryAt)
+		for _, s := range a.mgmt {
+			earlier(s.resumeAt)
+		}
+		for _, s := range a.vrrp {
+			earlier(s.retryAt)
+		}
 	}
 	a.poll.arm(d)
 }

@@ -48,6 +48,9 @@ func (a *Agent) openVRRP(key node.Socket) error {
 }
 
 func (a *Agent) closeVRRP(key node.Socket, s *vrrpSocket) {
+	if !s.retryAt.IsZero() {
+		a.paused--
+	}
 	if !s.sendOnly {
 		a.poll.remove(s.fd)
 	}
@@ -104,6 +107,7 @@ func (a *Agent) readFailed(key node.Socket, s *vrrpSocket, err error) {
 	}
 	a.poll.pause(s.fd, true)
 	s.retryAt = now.Add(retryReads)
+	a.paused++
 }
 
 // retryVRRP watches sockets again whose pause after a read error is over.
@@ -111,6 +115,7 @@ func (a *Agent) retryVRRP(now time.Time) {
 	for _, s := range a.vrrp {
 		if !s.retryAt.IsZero() && !now.Before(s.retryAt) {
 			s.retryAt = time.Time{}
+			a.paused--
 			a.poll.pause(s.fd, false)
 		}
 	}
@@ -143,6 +148,9 @@ func (a *Agent) openMgmt(key node.MgmtSocket) error {
 }
 
 func (a *Agent) closeMgmt(key node.MgmtSocket, s *mgmtSocket) {
+	if !s.resumeAt.IsZero() {
+		a.paused--
+	}
 	a.poll.remove(s.fd)
 	s.mc.Close()
 	delete(a.mgmt, key)
@@ -177,6 +185,7 @@ func (a *Agent) readMgmt(key node.MgmtSocket, s *mgmtSocket) {
 	}
 	if s.resumeAt.IsZero() {
 		a.poll.pause(s.fd, true)
+		a.paused++
 	}
 	s.resumeAt = time.Now().Add(pause)
 }
@@ -189,6 +198,7 @@ func (a *Agent) resumeMgmt(now time.Time) {
 			continue
 		}
 		s.resumeAt = time.Time{}
+		a.paused--
 		a.readMgmt(key, s)
 		if s.resumeAt.IsZero() && a.mgmt[key] == s {
 			a.poll.pause(s.fd, false)

@@ -461,10 +461,26 @@ func unicastKeepalived(t *testing.T, v243 bool) {
 		t.Fatal(err)
 	}
 	for _, g := range s.Groups {
-		if g.Unicast == nil || g.Unicast.Peers[0].AdvertsReceived == 0 || len(g.Unicast.Peers[0].Drops) != 0 {
+		if g.Unicast == nil {
+			t.Fatalf("group %s has no unicast status", g.Name)
+		}
+		var up *node.UnicastPeer
+		for i := range g.Unicast.Peers {
+			if n := g.Unicast.Peers[i].Name; n == "k" || n == "k6" {
+				up = &g.Unicast.Peers[i]
+			}
+		}
+		if up == nil || up.AdvertsReceived == 0 || len(up.Drops) != 0 {
 			t.Fatalf("group %s: keepalived's unicast adverts not accepted: %+v", g.Name, g.Unicast)
 		}
-		if v243 && (g.Auth == nil || g.Peers[0].Signed == 0 || g.Peers[0].AuthFailures != 0) {
+		if !v243 {
+			continue
+		}
+		verified := false
+		for _, p := range g.Peers {
+			verified = verified || (p.Address == up.Address && p.Signed > 0 && p.AuthFailures == 0)
+		}
+		if g.Auth == nil || !verified {
 			t.Fatalf("group %s: keepalived's adverts not verified: %+v %+v", g.Name, g.Auth, g.Peers)
 		}
 	}

@@ -64,7 +64,8 @@ type Node struct {
 	// wait for the new Active, failover.go); stopped after it.
 	stopping *stopping
 	stopped  bool
-	auth     authPart // keys, alarms (auth.go)
+	deadline time.Time // Deadline, as of the last Step
+	auth     authPart  // keys, alarms (auth.go)
 
 	out []Effect // returned by Step, reused
 }
@@ -126,13 +127,18 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 	default:
 		n.log.Error("node: unknown event", "event", ev)
 	}
+	n.deadline = n.nextDeadline()
 	return n.out
 }
 
 func (n *Node) emit(e ...Effect) { n.out = append(n.out, e...) }
 
-// Deadline is when the next Tick is due; zero when no timer runs.
-func (n *Node) Deadline() time.Time {
+// Deadline is when the next Tick is due; zero when no timer runs. It is
+// worked out once at the end of every Step (the executor asks for it
+// several times per event), so the node changes state only in Step.
+func (n *Node) Deadline() time.Time { return n.deadline }
+
+func (n *Node) nextDeadline() time.Time {
 	var d time.Time
 	earlier := func(t time.Time) {
 		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
