@@ -418,6 +418,10 @@ func (c *checker) checkVRRP(cl *cluster) {
 	// Announce burst.
 	c.checkDuration(cl, vpath("announce", "interval"), v.Announce.Interval, 0, time.Second, 0)
 	c.checkDuration(cl, vpath("announce", "repeatAfter"), v.Announce.RepeatAfter, 0, time.Minute, 0)
+	c.checkDuration(cl, vpath("announce", "reannounce", "holdoff"), v.Announce.Reannounce.Holdoff, 100*time.Millisecond, time.Minute, 0)
+	if d, err := time.ParseDuration(v.Announce.Reannounce.Refresh); err != nil || d != 0 {
+		c.checkDuration(cl, vpath("announce", "reannounce", "refresh"), v.Announce.Reannounce.Refresh, time.Second, time.Hour, 0)
+	}
 	c.checkNotify(cl)
 
 	owners := map[string]bool{}

@@ -64,6 +64,7 @@ type groupDoc struct {
 	PreemptDelay    string             `json:"preemptDelay"`
 	AcceptMode      bool               `json:"acceptMode"`
 	Checksum        string             `json:"checksum"`
+	VirtualMAC      bool               `json:"virtualMAC"`
 	ExternalPeers   map[string]peerDoc `json:"externalPeers,omitempty"`
 	Authentication  *authDoc           `json:"authentication,omitempty"`
 	Unauthenticated *waiverDoc         `json:"unauthenticated,omitempty"`
@@ -85,9 +86,16 @@ type peerDoc struct {
 }
 
 type announceDoc struct {
-	Count       int    `json:"count"`
-	Interval    string `json:"interval"`
-	RepeatAfter string `json:"repeatAfter"`
+	Count       int           `json:"count"`
+	Interval    string        `json:"interval"`
+	RepeatAfter string        `json:"repeatAfter"`
+	Reannounce  reannounceDoc `json:"reannounce"`
+}
+
+type reannounceDoc struct {
+	Count   int    `json:"count"`
+	Holdoff string `json:"holdoff"`
+	Refresh string `json:"refresh"`
 }
 
 type managementDoc struct {

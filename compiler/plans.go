@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -88,6 +89,16 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		RolloutGrace: dur(v.RolloutGrace),
 		Notify:       notifyPlan(v.Notify),
 	}
+	// Written only when it differs from the agent's default, so that plans
+	// of clusters that keep the defaults stay readable by older agents.
+	ra := v.Announce.Reannounce
+	if re := (plan.Reannounce{Count: ra.Count, Holdoff: dur(ra.Holdoff), Refresh: dur(ra.Refresh)}); re != plan.DefaultReannounce {
+		out.Announce.Reannounce = &re
+	}
+	vmacNames := map[string]bool{}
+	for ifname := range n.doc.Interfaces {
+		vmacNames[ifname] = true
+	}
 	for _, gname := range sortedKeys(v.Groups) {
 		g := v.Groups[gname]
 		seg := r.segments[g.Segment]
@@ -101,6 +112,9 @@ func (r *repo) vrrpPlan(cl *cluster, n *nodeInfo) *plan.VRRP {
 		}
 		if family == plan.FamilyIPv4 {
 			pg.Checksum = g.Checksum
+		}
+		if g.VirtualMAC {
+			pg.VMACInterface = vmacInterfaceName(family, g.VRID, vmacNames)
 		}
 		a, _ := groupAuth(v, g, cl, gname)
 		pg.Auth = authPlan(a)
@@ -158,4 +172,21 @@ func broadcast(p netip.Prefix) netip.Addr {
 	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
 	v |= host
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// vmacInterfaceName names the macvlan of a virtual-MAC group:
+// vmac4-<vrid> or vmac6-<vrid>, with -2, -3 ... when a node already has an
+// interface of that name (the same VRID and family on two segments).
+func vmacInterfaceName(family string, vrid int, taken map[string]bool) string {
+	fam := 4
+	if family == plan.FamilyIPv6 {
+		fam = 6
+	}
+	base := fmt.Sprintf("vmac%d-%d", fam, vrid)
+	name := base
+	for i := 2; taken[name]; i++ {
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	taken[name] = true
+	return name
 }

@@ -14,7 +14,7 @@ func TestSchemaCompilesAndDefines(t *testing.T) {
 	if err := v.Err(); err != nil {
 		t.Fatal(err)
 	}
-	for _, def := range []string{"#Repo", "#Segment", "#Cluster", "#Node", "#Interface", "#VRRP", "#Group", "#Announce", "#Management"} {
+	for _, def := range []string{"#Repo", "#Segment", "#Cluster", "#Node", "#Interface", "#VRRP", "#Group", "#Announce", "#Reannounce", "#Management"} {
 		if d := v.LookupPath(cue.MakePath(cue.Def(def))); !d.Exists() || d.Err() != nil {
 			t.Errorf("%s: missing or broken: %v", def, d.Err())
 		}
@@ -36,9 +36,13 @@ func TestDefaults(t *testing.T) {
 		"#Group.preemptDelay":           `"0s"`,
 		"#Group.acceptMode":             "true",
 		"#Group.checksum":               `"rfc9568"`,
+		"#Group.virtualMAC":             "false",
 		"#Announce.count":               "5",
 		"#Announce.interval":            `"10ms"`,
 		"#Announce.repeatAfter":         `"5s"`,
+		"#Reannounce.count":             "3",
+		"#Reannounce.holdoff":           `"1s"`,
+		"#Reannounce.refresh":           `"0s"`,
 		"#Management.port":              "9793",
 		"#Management.discoveryInterval": `"1s"`,
 		"#Management.deadAfter":         "3",

@@ -214,7 +214,8 @@ func (a *Agent) step(ev node.Event) {
 	for i := 0; i < len(a.pending) && !a.stopped; i++ {
 		ev := a.pending[i]
 		a.carryOut(a.node.Step(time.Now(), ev)) // may append to a.pending
-		if _, ok := ev.(node.Stop); ok {
+		// A Stop ends the loop only after the node's handover.
+		if a.node.Stopped() {
 			a.stopped = true
 		}
 	}

@@ -111,7 +111,11 @@ func (r *CheckReport) dryRun(steps []node.Effect) []node.Result {
 			res.Err = checkWritable(s.Path)
 			r.TableDir = filepath.Dir(s.Path)
 		case node.OpenVRRP:
-			r.addInterface(s.Socket.Interface)
+			if !s.Socket.SendOnly { // a virtual MAC's macvlan is made by a start
+				r.addInterface(s.Socket.Interface)
+			}
+		case node.EnsureVMAC:
+			r.NotChecked = append(r.NotChecked, "virtual MAC interface "+s.Name+" is not made")
 		case node.OpenMgmt:
 			r.addInterface(s.Socket.Interface)
 		}

@@ -55,6 +55,30 @@ func TestCheckPassesAndTouchesNothing(t *testing.T) {
 	}
 }
 
+// A group with a virtual MAC: its macvlan is made only by a start, so the
+// report neither claims it exists nor makes it.
+func TestCheckVirtualMAC(t *testing.T) {
+	p := testPlan()
+	p.VRRP.Groups[0].VMACInterface = "vmac4-51"
+	p.Digest, _ = plan.ComputeDigest(p)
+	fn := newFakeNet()
+	rep, err := Check(encoded(t, p), fn)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if slices.Contains(rep.Interfaces, "vmac4-51") {
+		t.Errorf("report says the macvlan exists: %v", rep.Interfaces)
+	}
+	if text := rep.String(); !strings.Contains(text, "virtual MAC interface vmac4-51 is not made") {
+		t.Errorf("report does not say the macvlan is not made:\n%s", text)
+	}
+	fn.mu.Lock()
+	defer fn.mu.Unlock()
+	if len(fn.calls) != 0 {
+		t.Errorf("Check changed the host: %v", fn.calls)
+	}
+}
+
 func TestCheckFindsWhatStartUpWouldRefuse(t *testing.T) {
 	for _, c := range []struct {
 		name   string

@@ -17,6 +17,14 @@ import (
 type Network interface {
 	// Listen opens a VRRP socket on ifname for one family, sending from source.
 	Listen(ifname string, ipv6 bool, source netip.Addr) (PacketConn, error)
+	// ListenSendOnly opens a VRRP socket that only sends (on a virtual
+	// MAC's macvlan: no group joined, nothing received).
+	ListenSendOnly(ifname string, ipv6 bool, source netip.Addr) (PacketConn, error)
+	// EnsureVMAC, SetVMAC and RemoveVMAC manage a group's virtual-MAC
+	// macvlan (runtime/vmac): made down, up only while the group is Active.
+	EnsureVMAC(name, parent string, vrid uint8, ipv6 bool) error
+	SetVMAC(name string, active bool, linkLocal netip.Addr) error
+	RemoveVMAC(name string) error
 	// ListenMgmt opens the management protocol's UDP socket.
 	ListenMgmt(ifname string, port int) (MgmtConn, error)
 	AddVIP(ifname string, p netip.Prefix) error

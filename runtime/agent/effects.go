@@ -45,6 +45,19 @@ func (a *Agent) carryOut(effects []node.Effect) {
 			if err := a.net.EnsureLinkLocal(e.Interface, e.Addr); err != nil {
 				a.log.Error("cannot restore the IPv6 link-local source", "interface", e.Interface, "source", e.Addr, "err", err)
 			}
+		case node.SetVMAC:
+			if err := a.net.SetVMAC(e.Name, e.Active, e.LinkLocal); err != nil {
+				a.met.vipErrors.WithLabelValues(e.Group, map[bool]string{true: "vmac-up", false: "vmac-down"}[e.Active]).Inc()
+				a.log.Error("cannot set the virtual MAC interface", "group", e.Group, "interface", e.Name, "up", e.Active, "err", err)
+			}
+		case node.RemoveVMAC:
+			if an := a.announcers[e.Name]; an != nil { // bound to the interface's index
+				an.Close()
+				delete(a.announcers, e.Name)
+			}
+			if err := a.net.RemoveVMAC(e.Name); err != nil {
+				a.log.Error("cannot remove the virtual MAC interface", "group", e.Group, "interface", e.Name, "err", err)
+			}
 		case node.CloseVRRP:
 			if s := a.vrrp[e.Socket]; s != nil {
 				a.closeVRRP(e.Socket, s)
@@ -111,6 +124,8 @@ func (a *Agent) prepare(p node.Prepare) {
 			r.Err = a.net.RemoveVIP(s.Interface, s.VIP)
 		case node.EnsureLinkLocal:
 			r.Err = a.net.EnsureLinkLocal(s.Interface, s.Addr)
+		case node.EnsureVMAC:
+			r.Err = a.net.EnsureVMAC(s.Name, s.Parent, uint8(s.VRID), s.IPv6)
 		case node.OpenVRRP:
 			r.Err = a.openVRRP(s.Socket)
 		case node.OpenMgmt:

@@ -9,6 +9,7 @@ import (
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/vip"
+	"github.com/mwgc/mwgc/runtime/vmac"
 	"github.com/mwgc/mwgc/runtime/vrrpnet"
 )
 
@@ -27,6 +28,22 @@ func (LinuxNetwork) Listen(ifname string, ipv6 bool, source netip.Addr) (PacketC
 	}
 	return c, nil
 }
+
+func (LinuxNetwork) ListenSendOnly(ifname string, ipv6 bool, source netip.Addr) (PacketConn, error) {
+	c, err := vrrpnet.ListenSendOnly(ifname, ipv6, source)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (LinuxNetwork) EnsureVMAC(name, parent string, vrid uint8, ipv6 bool) error {
+	return vmac.Ensure(name, parent, vrid, ipv6)
+}
+func (LinuxNetwork) SetVMAC(name string, active bool, linkLocal netip.Addr) error {
+	return vmac.SetActive(name, active, linkLocal)
+}
+func (LinuxNetwork) RemoveVMAC(name string) error { return vmac.Remove(name) }
 
 func (LinuxNetwork) ListenMgmt(ifname string, port int) (MgmtConn, error) {
 	c, err := mgmt.Listen(ifname, port)

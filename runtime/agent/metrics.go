@@ -22,6 +22,7 @@ type metrics struct {
 	sendErrors      *prometheus.CounterVec
 	vipErrors       *prometheus.CounterVec
 	announcements   *prometheus.CounterVec
+	reannouncements *prometheus.CounterVec
 	reloads         *prometheus.CounterVec
 	planInfo        *prometheus.GaugeVec
 	syncActive      prometheus.Gauge
@@ -68,6 +69,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "announcements_total",
 			Help: "Gratuitous ARPs / unsolicited neighbour advertisements sent per group.",
 		}, []string{"group"}),
+		reannouncements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "reannouncements_total",
+			Help: "Re-announcement bursts per group and reason: lower-priority (another router acted as Active), pause (this agent was stopped or starved), refresh.",
+		}, []string{"group", "reason"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "reloads_total",
 			Help: "Plan reloads by result: ok (applied), unchanged (same content), refused (invalid plan), failed (could not be applied; old plan kept).",
@@ -90,7 +95,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"interface"}),
 	}
 	reg.MustRegister(m.state, m.transitions, m.advertsSent, m.advertsReceived, m.drops,
-		m.unknownVRID, m.sendErrors, m.vipErrors, m.announcements, m.reloads, m.planInfo, m.syncActive,
+		m.unknownVRID, m.sendErrors, m.vipErrors, m.announcements, m.reannouncements, m.reloads, m.planInfo, m.syncActive,
 		m.fault, m.interfaceUp)
 	for _, r := range []string{"ok", "unchanged", "refused", "failed"} {
 		m.reloads.WithLabelValues(r)
@@ -120,6 +125,8 @@ func (a *Agent) report(e node.Effect) {
 		m.drops.WithLabelValues(e.Group, e.Reason).Inc()
 	case node.Received:
 		a.group(e.Group).recv.Inc()
+	case node.Reannounced:
+		m.reannouncements.WithLabelValues(e.Group, e.Reason).Inc()
 	case node.UnknownVRID:
 		if s := a.vrrp[e.Socket]; s != nil {
 			s.unknown.Inc()

@@ -16,21 +16,29 @@ type vrrpSocket struct {
 	// failingSince is when reads started failing (a vanished interface);
 	// zero while they work. retryAt: the socket is paused until then.
 	failingSince, lastLog, retryAt time.Time
+	sendOnly                       bool // a virtual MAC's: never read
 }
 
 // retryReads is how long a socket whose reads fail is left alone.
 const retryReads = 100 * time.Millisecond
 
-// openVRRP opens a socket the node asked for and starts reading it.
+// openVRRP opens a socket the node asked for and starts reading it (a
+// send-only socket is never read).
 func (a *Agent) openVRRP(key node.Socket) error {
-	pc, err := a.net.Listen(key.Interface, key.IPv6, key.Source)
+	listen := a.net.Listen
+	if key.SendOnly {
+		listen = a.net.ListenSendOnly
+	}
+	pc, err := listen(key.Interface, key.IPv6, key.Source)
 	if err != nil {
 		return err
 	}
-	s := &vrrpSocket{pc: pc, fd: pc.Fd(), unknown: a.met.unknownVRID.WithLabelValues(key.Interface, key.Family())}
-	if err := a.poll.add(s.fd, func() { a.readVRRP(key, s) }); err != nil {
-		pc.Close()
-		return err
+	s := &vrrpSocket{pc: pc, fd: pc.Fd(), unknown: a.met.unknownVRID.WithLabelValues(key.Interface, key.Family()), sendOnly: key.SendOnly}
+	if !s.sendOnly {
+		if err := a.poll.add(s.fd, func() { a.readVRRP(key, s) }); err != nil {
+			pc.Close()
+			return err
+		}
 	}
 	if old := a.vrrp[key]; old != nil { // the node asked twice: keep one
 		a.closeVRRP(key, old)
@@ -43,7 +51,9 @@ func (a *Agent) closeVRRP(key node.Socket, s *vrrpSocket) {
 	if !s.retryAt.IsZero() {
 		a.paused--
 	}
-	a.poll.remove(s.fd)
+	if !s.sendOnly {
+		a.poll.remove(s.fd)
+	}
 	s.pc.Close()
 	delete(a.vrrp, key)
 }

@@ -116,6 +116,9 @@ type Group struct {
 	// Unicast, when set, sends the group's adverts to each peer instead
 	// of the multicast group.
 	Unicast *plan.Unicast
+	// VirtualMAC runs the group on a macvlan with the RFC 9568 virtual MAC
+	// (the compiler names it vmac4-<VRID> / vmac6-<VRID>).
+	VirtualMAC bool
 }
 
 // ExternalPeer is a non-mwgc router (keepalived) allowed to advertise on
@@ -134,6 +137,9 @@ type Cluster struct {
 	Groups    []Group
 	External  []ExternalPeer
 	Announce  plan.Announce
+	// Reannounce, when set, is the cluster's vrrp.announce.reannounce
+	// (nil: the schema's default).
+	Reannounce *plan.Reannounce
 	// Management: the tests that look at the management protocol say so.
 	// Every compiled cluster runs it (both modes that run VRRP require it),
 	// unauthenticated on eth0 with every director as a member.
@@ -290,6 +296,9 @@ func (c *Cluster) CUE() string {
 		ann = plan.Announce{Count: 3, Interval: plan.Duration(10 * time.Millisecond)}
 	}
 	w("\tvrrp: announce: {count: %d, interval: %q, repeatAfter: %q}\n", ann.Count, ann.Interval.D().String(), ann.RepeatAfter.D().String())
+	if ra := c.Reannounce; ra != nil {
+		w("\tvrrp: announce: reannounce: {count: %d, holdoff: %q, refresh: %q}\n", ra.Count, ra.Holdoff.D().String(), ra.Refresh.D().String())
+	}
 	w("\tvrrp: rolloutGrace: %q\n", c.RolloutGrace.String())
 	if a := c.Auth; a != nil {
 		var keys []string
@@ -329,6 +338,9 @@ func (c *Cluster) CUE() string {
 		}
 		if g.StrictAccept {
 			w("\t\tacceptMode: false\n")
+		}
+		if g.VirtualMAC {
+			w("\t\tvirtualMAC: true\n")
 		}
 		if u := g.Unicast; u != nil {
 			w("\t\ttransport: \"unicast\"\n\t\tunicast: {minTTL: %d", u.MinTTL)

@@ -58,3 +58,68 @@ func TestTimersAndProc(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestSettled(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ad := func(ms int, src string, prio int) netlab.VRRPAdvert {
+		return netlab.VRRPAdvert{Time: at(ms), Src: src, VRID: 7, Priority: prio}
+	}
+	for _, c := range []struct {
+		name     string
+		ads      []netlab.VRRPAdvert
+		from, to int
+		want     int
+	}{
+		{"takeover after a crash", []netlab.VRRPAdvert{ad(0, "a", 200), ad(100, "a", 200), ad(461, "b", 100), ad(561, "b", 100)}, 50, 1000, 461},
+		{"the Active fell silent just before the window", []netlab.VRRPAdvert{ad(0, "a", 200), ad(361, "b", 100), ad(461, "b", 100)}, 50, 1000, 361},
+		{"a healed split: the loser's last advert", []netlab.VRRPAdvert{ad(0, "a", 200), ad(10, "b", 100), ad(100, "a", 200), ad(105, "b", 100), ad(106, "a", 200), ad(200, "a", 200)}, 0, 1000, 106},
+		{"graceful: priority 0 then the new Active", []netlab.VRRPAdvert{ad(0, "a", 200), ad(50, "a", 0), ad(111, "b", 100)}, 40, 1000, 111},
+		{"nothing moved", []netlab.VRRPAdvert{ad(0, "a", 200), ad(100, "a", 200), ad(200, "a", 200)}, 150, 1000, 150},
+		{"another VRID is ignored", []netlab.VRRPAdvert{ad(0, "a", 200), {Time: at(300), Src: "x", VRID: 9, Priority: 250}, ad(400, "a", 200)}, 100, 1000, 100},
+	} {
+		if got := Settled(c.ads, 7, at(c.from), at(c.to)); !got.Equal(at(c.want)) {
+			t.Errorf("%s: settled at %v, want %v", c.name, got.Sub(t0), at(c.want).Sub(t0))
+		}
+	}
+}
+
+func TestOutageAndReached(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	probe := func(sent, answered int) Probe {
+		p := Probe{Sent: at(sent)}
+		if answered >= 0 {
+			p.Answered = at(answered)
+		}
+		return p
+	}
+	ok := []Probe{probe(0, 1), probe(10, 11), probe(20, 21)}
+	if o := Outage(ok, at(30)); o != 0 {
+		t.Errorf("no loss: outage %v", o)
+	}
+	lost := []Probe{probe(0, 1), probe(10, -1), probe(20, -1), probe(30, 31), probe(40, 41)}
+	if o := Outage(lost, at(50)); o != 21*time.Millisecond {
+		t.Errorf("two lost: outage %v, want 21ms (first lost sent to the next answer)", o)
+	}
+	late := []Probe{probe(0, 1), probe(10, 90), probe(20, 91), probe(30, 31)}
+	if o := Outage(late, at(40)); o != 21*time.Millisecond {
+		t.Errorf("answers held back 80ms count as lost: outage %v, want 21ms", o)
+	}
+	stillLost := []Probe{probe(0, 1), probe(10, -1), probe(20, -1)}
+	if o := Outage(stillLost, at(100)); o != 90*time.Millisecond {
+		t.Errorf("lost to the end: outage %v, want to the end of the window", o)
+	}
+	if d, ok := ReachedAfter(lost, at(5)); !ok || d != 26*time.Millisecond {
+		t.Errorf("reached %v %v, want 26ms after", d, ok)
+	}
+	if _, ok := ReachedAfter(stillLost, at(5)); ok {
+		t.Error("reached although the last probes were lost")
+	}
+	if d, ok := ReachedAfter(ok, at(5)); !ok || d != 0 {
+		t.Errorf("no loss: reached %v %v, want 0", d, ok)
+	}
+	if !LostAfter(lost, at(15)) || LostAfter(lost, at(25)) {
+		t.Error("LostAfter: a probe lost at 20ms is after 15ms and not after 25ms")
+	}
+}

@@ -339,8 +339,17 @@ func TestUnicastWithoutMulticast(t *testing.T) {
 		}
 	}
 	adi := ActiveDownInterval(100, 100*time.Millisecond)
-	// a's last advert is at most an interval (and some scheduling) before the kill.
-	crash, err := HandoverGap(real, 51, "192.0.2.11", "192.0.2.12", killedAt.Add(-300*time.Millisecond), restartAt, false)
+	// a's last advert is at most an interval (and some scheduling) before
+	// the kill. b's adverts before the kill are the start-up election's (b
+	// was Active until a preempted it, and its last one says it yields):
+	// the window starts after them.
+	from := killedAt.Add(-300 * time.Millisecond)
+	for _, ad := range real {
+		if ad.Src == "192.0.2.12" && ad.Time.Before(killedAt) && !ad.Time.Before(from) {
+			from = ad.Time.Add(time.Nanosecond)
+		}
+	}
+	crash, err := HandoverGap(real, 51, "192.0.2.11", "192.0.2.12", from, restartAt, false)
 	if err != nil {
 		t.Fatal(err)
 	}

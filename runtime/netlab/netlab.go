@@ -37,6 +37,7 @@ type Lab struct {
 
 	segments map[string]string // segment name -> bridge name
 	ports    int               // veth ports on the switch so far
+	portOf   map[string]string // "node/ifname" -> its port on the switch
 
 	mu        sync.Mutex
 	procs     []*Process
@@ -292,6 +293,10 @@ func (l *Lab) attach(node, ifname, bridge string) {
 	l.mu.Lock()
 	l.ports++
 	port := "p" + strconv.Itoa(l.ports)
+	if l.portOf == nil {
+		l.portOf = map[string]string{}
+	}
+	l.portOf[node+"/"+ifname] = port
 	l.mu.Unlock()
 	l.must("ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns)
 	l.must("ip", "-n", sw, "link", "set", port, "master", bridge, "up")

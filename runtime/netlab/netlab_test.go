@@ -270,3 +270,58 @@ func TestAbandonedLabIsSwept(t *testing.T) {
 		t.Error("process in the abandoned namespace still running")
 	}
 }
+
+// Two isolated nodes cannot reach each other but still reach a third;
+// un-isolating heals the split.
+func TestIsolate(t *testing.T) {
+	l := New(t, "a", "b", "c")
+	for i, n := range []string{"a", "b", "c"} {
+		l.AddAddr(n, fmt.Sprintf("192.0.2.%d/24", i+1))
+	}
+	reaches := func(from, to string) bool {
+		t.Helper()
+		var got bool
+		var ln net.PacketConn
+		if err := l.Do(to, func() (err error) { ln, err = net.ListenPacket("udp4", ":9999"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addr := map[string]string{"a": "192.0.2.1", "b": "192.0.2.2", "c": "192.0.2.3"}[to]
+		if err := l.Do(from, func() error {
+			c, err := net.Dial("udp4", addr+":9999")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for range 3 {
+				c.Write([]byte("x"))
+				time.Sleep(30 * time.Millisecond)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ln.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, _, err := ln.ReadFrom(make([]byte, 8)); err == nil {
+			got = true
+		}
+		return got
+	}
+	l.Isolate("a", true)
+	l.Isolate("b", true)
+	if reaches("a", "b") || reaches("b", "a") {
+		t.Error("isolated nodes reach each other")
+	}
+	if !reaches("a", "c") || !reaches("c", "b") {
+		t.Error("an isolated node lost the rest of the segment")
+	}
+	l.Isolate("a", false)
+	l.Isolate("b", false)
+	if !reaches("a", "b") {
+		t.Error("not healed")
+	}
+	l.LearnMACs(300)
+	if out := l.mustOutput("ip", "-d", "-n", l.NS("sw"), "link", "show", "br0"); !strings.Contains(out, "ageing_time 30000") {
+		t.Errorf("bridge does not learn:\n%s", out)
+	}
+}

@@ -23,11 +23,14 @@ import (
 type Effect interface{ isEffect() }
 
 // Socket identifies one raw VRRP socket: the groups of one interface,
-// family and advert source share it and are told apart by VRID.
+// family and advert source share it and are told apart by VRID. A
+// SendOnly socket (a group's virtual-MAC macvlan) joins no group and is
+// never read: that group receives on its parent's socket.
 type Socket struct {
 	Interface string
 	IPv6      bool
 	Source    netip.Addr
+	SendOnly  bool
 }
 
 // Family is "ipv4" or "ipv6", for labels.
@@ -92,6 +95,16 @@ type Rules struct{ State nft.State }
 // the Result; outside one, as a FileRead event.
 type ReadFile struct{ Path string }
 
+// EnsureVMAC makes Name a macvlan on Parent with the RFC 9568 virtual MAC
+// of VRID for the family, down (runtime/vmac.Ensure); an existing one of
+// that shape is adopted as it is. A setup step.
+type EnsureVMAC struct {
+	Group        string
+	Name, Parent string
+	VRID         int
+	IPv6         bool
+}
+
 // CheckWritable checks that a file the node will write later (the
 // management table file) can be written: its directory exists and the
 // agent may create files in it. It writes nothing; a failure fails the
@@ -134,6 +147,24 @@ type Announce struct {
 	Group     string
 	Interface string
 	VIP       netip.Addr
+}
+
+// SetVMAC brings a group's virtual-MAC macvlan up (Active: before the
+// group's first advert; an IPv6 group's link-local advert source LinkLocal
+// is added on the way up) or down (after its last advert and its VIPs),
+// so that only the Active ever speaks from the virtual MAC.
+type SetVMAC struct {
+	Group     string
+	Name      string
+	Active    bool
+	LinkLocal netip.Addr
+}
+
+// RemoveVMAC deletes a group's macvlan (the group left the plan, or the
+// node stops).
+type RemoveVMAC struct {
+	Group string
+	Name  string
 }
 
 // CloseVRRP closes a VRRP socket.
@@ -189,6 +220,13 @@ type Dropped struct {
 // Received reports an advert delivered to a group's engine.
 type Received struct{ Group string }
 
+// Reannounced reports a re-announcement burst of a group: Reason is the
+// engine's (vrrp.AnnounceReason: lower-priority, pause, refresh).
+type Reannounced struct {
+	Group  string
+	Reason string
+}
+
 // UnknownVRID reports a packet for a VRID the node does not run.
 type UnknownVRID struct{ Socket Socket }
 
@@ -240,6 +278,9 @@ func (OpenVRRP) isEffect()          {}
 func (OpenMgmt) isEffect()          {}
 func (EnsureLinkLocal) isEffect()   {}
 func (ReadFile) isEffect()          {}
+func (EnsureVMAC) isEffect()        {}
+func (SetVMAC) isEffect()           {}
+func (RemoveVMAC) isEffect()        {}
 func (CheckWritable) isEffect()     {}
 func (Rules) isEffect()             {}
 func (Forwarding) isEffect()        {}
@@ -258,6 +299,7 @@ func (CheckReport) isEffect()       {}
 func (Transition) isEffect()        {}
 func (Dropped) isEffect()           {}
 func (Received) isEffect()          {}
+func (Reannounced) isEffect()       {}
 func (UnknownVRID) isEffect()       {}
 func (GroupState) isEffect()        {}
 func (ActiveChanged) isEffect()     {}

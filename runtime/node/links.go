@@ -218,6 +218,7 @@ func (n *Node) enterFault(now time.Time) {
 	n.emit(FaultChanged{Fault: true})
 	for _, m := range n.members {
 		m.bursts = nil
+		n.clearLeftover(m)
 		n.emit(GroupState{Group: m.group.Name, State: StateFault})
 	}
 	n.followSyncState(now)

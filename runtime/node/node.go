@@ -60,9 +60,12 @@ type Node struct {
 	dist      distPart
 	// mgmtStarts counts management engines started: each is a new boot.
 	mgmtStarts uint64
-	stopped    bool
-	deadline   time.Time // Deadline, as of the last Step
-	auth       authPart  // keys, alarms (auth.go)
+	// stopping is set between Stop and the end of the handover (the VIPs
+	// wait for the new Active, failover.go); stopped after it.
+	stopping *stopping
+	stopped  bool
+	deadline time.Time // Deadline, as of the last Step
+	auth     authPart  // keys, alarms (auth.go)
 
 	out []Effect // returned by Step, reused
 }
@@ -84,6 +87,13 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 	n.out = n.out[:0]
 	if n.stopped {
 		return n.out
+	}
+	if n.stopping != nil {
+		switch ev.(type) {
+		case VRRPPacket, Tick, Stop: // the handover; nothing else matters now
+		default:
+			return n.out
+		}
 	}
 	switch ev := ev.(type) {
 	case PlanFile:
@@ -138,6 +148,9 @@ func (n *Node) nextDeadline() time.Time {
 	if n.stopped {
 		return d
 	}
+	if n.stopping != nil {
+		return n.stopping.until
+	}
 	if n.sg != nil {
 		earlier(n.sg.Deadline())
 	}
@@ -155,13 +168,26 @@ func (n *Node) nextDeadline() time.Time {
 }
 
 // Running reports whether a plan has been committed (and Stop not yet come).
-func (n *Node) Running() bool { return n.plan != nil && !n.stopped }
+func (n *Node) Running() bool { return n.plan != nil && !n.stopped && n.stopping == nil }
+
+// Stopped reports whether the stop is complete: the handover is over and
+// every socket closed; the executor may end.
+func (n *Node) Stopped() bool { return n.stopped }
 
 // Plan is the committed plan (nil before the first). The caller must not
 // change it.
 func (n *Node) Plan() *plan.Plan { return n.plan }
 
 func (n *Node) tick(now time.Time) {
+	if n.stopping != nil {
+		if !now.Before(n.stopping.until) {
+			for len(n.stopping.holding) > 0 {
+				n.release(n.stopping.holding[0], "no new Active heard in time")
+			}
+			n.finishStop(now)
+		}
+		return
+	}
 	if n.sg != nil && !n.links.Fault() {
 		n.execute(now, n.sg.Step(now, -1, vrrp.Tick{}))
 	}
@@ -188,20 +214,45 @@ func (n *Node) failed(ev Failed) {
 	}
 }
 
-// stop hands over: priority-0 adverts and VIPs removed by the engine, every
-// VIP of the plan removed again in case an earlier removal failed, the
-// management protocol's "leaving" answers, then every socket closed.
+// stop hands over: priority-0 adverts at once; the VIPs of Active groups
+// stay until the new Active is heard or two advert intervals pass
+// (failover.go), then every VIP of the plan is removed again in case an
+// earlier removal failed, the macvlans of virtual MACs go, the management
+// protocol sends its "leaving" answers, and every socket closes. A second
+// Stop ends the wait.
 func (n *Node) stop(now time.Time) {
+	if n.stopping != nil {
+		for len(n.stopping.holding) > 0 {
+			n.release(n.stopping.holding[0], "stopped again")
+		}
+		n.finishStop(now)
+		return
+	}
 	n.log.Info("shutting down")
+	n.stopping = &stopping{until: now.Add(stopWait(n.members))}
 	if n.sg != nil {
 		n.execute(now, n.sg.Step(now, -1, vrrp.Shutdown{}))
 	}
 	for _, m := range n.members {
 		m.bursts = nil
+	}
+	if len(n.stopping.holding) == 0 {
+		n.finishStop(now)
+		return
+	}
+	n.log.Info("holding the VIPs until the new Active is heard", "until", n.stopping.until)
+}
+
+// finishStop ends the stop.
+func (n *Node) finishStop(now time.Time) {
+	for _, m := range n.members {
 		for _, v := range m.group.VIPs {
-			n.emit(RemoveVIP{Group: m.group.Name, Interface: m.group.Interface, VIP: v})
+			n.emit(RemoveVIP{Group: m.group.Name, Interface: m.vipInterface(), VIP: v})
 		}
 		clear(m.held)
+		if m.group.VMACInterface != "" {
+			n.emit(RemoveVMAC{Group: m.group.Name, Name: m.group.VMACInterface})
+		}
 	}
 	if n.mgmt != nil {
 		n.mgmt.close(n, now)
@@ -214,6 +265,7 @@ func (n *Node) stop(now time.Time) {
 	for _, s := range socketsOf(n.members) {
 		n.emit(CloseVRRP{Socket: s})
 	}
+	n.stopping = nil
 	n.stopped = true
 	n.log.Info("stopped")
 }

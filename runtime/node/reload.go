@@ -53,10 +53,15 @@ func (n *Node) planFile(now time.Time, ev PlanFile) {
 		return
 	}
 	if n.plan != nil && h == n.planHash {
-		if ev.Forced {
+		// The running content is back (a bad file restored, or fixed and
+		// SIGHUPed): the last refusal no longer describes the file.
+		stale := n.last.Result == ResultRefused || n.last.Result == ResultFailed
+		if ev.Forced || stale {
+			n.last = ReloadStatus{At: now, Result: ResultUnchanged}
 			n.emit(n.result(ResultUnchanged, nil))
 			n.log.Info("plan unchanged", "digest", n.plan.Digest)
 		}
+		n.rejected = nil
 		return
 	}
 	if !ev.Forced && n.rejected != nil && *n.rejected == h {
@@ -139,7 +144,7 @@ func (n *Node) build(np *plan.Plan, h [32]byte) (*candidate, error) {
 	keys := n.provisionalKeys(np)
 	for _, g := range groups {
 		cfg := groupConfig(np, &g, keys)
-		if m := old[g.Name]; m != nil && m.socket() == socketOf(&g) && m.group.VRID == g.VRID {
+		if m := old[g.Name]; m != nil && m.socket() == socketOf(&g) && m.group.VRID == g.VRID && m.group.VMACInterface == g.VMACInterface {
 			k := keptGroup{m: m, group: g, cfg: cfg}
 			if !configEqual(groupConfig(n.plan, &m.group, n.auth.keys), cfg) {
 				if err := m.router.CheckReconfigure(cfg); err != nil {
@@ -206,11 +211,12 @@ func (c *candidate) newMembers() []*member {
 // sources and sockets not open yet; the management socket and key file.
 func (n *Node) setupSteps(c *candidate) []Effect {
 	var steps []Effect
-	if c.initial && c.plan.VRRP != nil {
-		for _, g := range c.plan.VRRP.Groups {
-			for _, v := range g.VIPs {
-				steps = append(steps, RemoveVIP{Group: g.Name, Interface: g.Interface, VIP: v})
-			}
+	// Macvlans of virtual MACs first: their sockets need them. (VIPs an
+	// earlier run left behind stay for now: see failover.go.)
+	for _, m := range c.added {
+		if g := &m.group; g.VMACInterface != "" {
+			steps = append(steps, EnsureVMAC{Group: g.Name, Name: g.VMACInterface, Parent: g.Interface,
+				VRID: g.VRID, IPv6: g.Family == plan.FamilyIPv6})
 		}
 	}
 	if rules := rulesOf(c.plan); c.initial || !rules.Equal(rulesOf(n.plan)) {
@@ -300,6 +306,8 @@ func (n *Node) stepError(c *candidate, results []Result) error {
 			return fmt.Errorf("link-local source %v on %s: %w", s.Addr, s.Interface, r.Err)
 		case RemoveVIP:
 			return fmt.Errorf("removing leftover VIP %v from %s: %w", s.VIP, s.Interface, r.Err)
+		case EnsureVMAC:
+			return fmt.Errorf("virtual MAC interface %s on %s for vrrp group %s: %w", s.Name, s.Parent, s.Group, r.Err)
 		case ReadFile:
 			if isVRRPKeyFile(c.plan, s.Path) {
 				n.emit(KeyFileRefused{Path: s.Path})
@@ -331,6 +339,10 @@ func (n *Node) undo(results []Result) {
 			n.emit(CloseMgmt{Socket: s.Socket})
 		case Rules:
 			n.emit(Rules{State: rulesOf(n.plan)}) // the running plan's again
+		case EnsureVMAC:
+			if !slices.ContainsFunc(n.members, func(m *member) bool { return m.group.VMACInterface == s.Name }) {
+				n.emit(RemoveVMAC{Group: s.Group, Name: s.Name})
+			}
 		}
 	}
 }
@@ -366,6 +378,10 @@ func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 	for _, m := range c.removed {
 		m.bursts = nil
 		n.executeMember(now, m, m.router.Step(now, vrrp.Shutdown{}))
+		n.clearLeftover(m)
+		if m.group.VMACInterface != "" {
+			n.emit(RemoveVMAC{Group: m.group.Name, Name: m.group.VMACInterface})
+		}
 		n.emit(GroupState{Group: m.group.Name, Removed: true})
 		n.log.Info("vrrp group removed", "group", m.group.Name, "vrid", m.group.VRID, "family", m.group.Family)
 	}
@@ -378,6 +394,11 @@ func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 		k.m.group = k.group
 	}
 	n.members = c.newMembers()
+	if c.initial {
+		for _, m := range n.members {
+			m.leftover = true // until a peer is seen serving the VIPs (failover.go)
+		}
+	}
 	n.sg = nil
 	if len(n.members) > 0 {
 		routers := make([]*vrrp.Router, len(n.members))
@@ -430,10 +451,11 @@ func (n *Node) startAdded(now time.Time, c *candidate, change faultChange) {
 		if c.initial {
 			continue
 		}
-		// As at start-up: VIPs an earlier run left behind go first.
+		// VIPs an earlier run left behind go first.
 		for _, v := range g.VIPs {
-			n.emit(RemoveVIP{Group: g.Name, Interface: g.Interface, VIP: v})
+			n.emit(RemoveVIP{Group: g.Name, Interface: m.vipInterface(), VIP: v})
 		}
+		n.setVMAC(m, false)
 		if !n.links.Fault() && change != faultLeft {
 			n.execute(now, n.sg.Step(now, slices.Index(n.members, m), vrrp.Start{}))
 		}

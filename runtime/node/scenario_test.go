@@ -33,9 +33,11 @@ import (
 //	### name                   starts a scenario (a fresh node, no plans)
 //	plan P [from Q] K=V...     defines plan P (a copy of Q); keys: node prio
 //	                           announce=COUNTxINTERVAL[+REPEAT]
+//	                           reannounce=COUNT/HOLDOFF[/REFRESH]
 //	group P G K=V...           adds or replaces group G of plan P; keys: vrid
 //	                           if src int preempt delay accept (default
 //	                           true, as mwgc's schema) vips peers form
+//	                           vmac (NAME: the group's virtual-MAC macvlan)
 //	                           (peers=ADDR[@PRIO],...: the plan's priority of each, default 100)
 //	                           unicast=MINTTL|off
 //	nogroup P G                removes group G from plan P
@@ -71,6 +73,7 @@ import (
 // neighbors IF ADDR=MAC... (answers ReadNeighbors).
 //
 // Checks: state S (the node's state in Status; "none" before a plan) |
+// last-reload RESULT (Status.LastReload; "none" when absent) |
 // group-state G STATE VIPS (a group's state and held VIPs, "-" for none) |
 // deadline T|none |
 // error TEXT (the last plan result's error contains TEXT) | digest P
@@ -225,7 +228,7 @@ func (w *world) exec(l scriptLine) error {
 	case "show":
 		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
 		return nil
-	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "unicast-peer":
+	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "unicast-peer", "last-reload":
 		return w.check(f)
 	}
 	at, err := time.ParseDuration(f[0])
@@ -303,7 +306,27 @@ func (w *world) definePlan(args []string) error {
 			if err != nil {
 				return err
 			}
+			a.Reannounce = p.VRRP.Announce.Reannounce
 			p.VRRP.Announce = a
+		case "reannounce":
+			parts := strings.Split(v, "/")
+			n, err := strconv.Atoi(parts[0])
+			if err != nil || len(parts) < 2 {
+				return fmt.Errorf("reannounce=%s: want COUNT/HOLDOFF[/REFRESH]", v)
+			}
+			ra := &plan.Reannounce{Count: n}
+			for i, d := range parts[1:] {
+				dur, err := time.ParseDuration(d)
+				if err != nil {
+					return err
+				}
+				if i == 0 {
+					ra.Holdoff = plan.Duration(dur)
+				} else {
+					ra.Refresh = plan.Duration(dur)
+				}
+			}
+			p.VRRP.Announce.Reannounce = ra
 		case "notify": // notify=STATE:/path[,arg...]: the command for a state
 			state, cmd, _ := strings.Cut(v, ":")
 			if p.VRRP.Notify == nil {
@@ -415,6 +438,8 @@ func (w *world) defineGroup(planName, name string, args []string) error {
 			}
 		case "form":
 			g.Checksum = v
+		case "vmac":
+			g.VMACInterface = v
 		case "unicast": // the minimum TTL, or "off"
 			g.Unicast = nil
 			if v != "off" {
@@ -847,6 +872,14 @@ func (w *world) check(f []string) error {
 		if got != want {
 			return fmt.Errorf("deadline %s, want %s", got, want)
 		}
+	case "last-reload":
+		got := "none"
+		if st != nil && st.LastReload != nil {
+			got = st.LastReload.Result
+		}
+		if got != f[1] {
+			return fmt.Errorf("last reload %s, want %s", got, f[1])
+		}
 	case "error":
 		want := strings.Join(f[1:], " ")
 		if w.result.Err == nil || !strings.Contains(w.result.Err.Error(), want) {
@@ -926,6 +959,18 @@ func render(e Effect) string {
 		return fmt.Sprintf("open-mgmt %s:%d", e.Socket.Interface, e.Socket.Port)
 	case EnsureLinkLocal:
 		return fmt.Sprintf("link-local %s %v", e.Interface, e.Addr)
+	case EnsureVMAC:
+		return fmt.Sprintf("vmac-ensure %s on %s vrid %d %s", e.Name, e.Parent, e.VRID, map[bool]string{false: "ipv4", true: "ipv6"}[e.IPv6])
+	case SetVMAC:
+		if !e.Active {
+			return "vmac-down " + e.Name
+		}
+		if e.LinkLocal.IsValid() {
+			return fmt.Sprintf("vmac-up %s %v", e.Name, e.LinkLocal)
+		}
+		return "vmac-up " + e.Name
+	case RemoveVMAC:
+		return "vmac-remove " + e.Name
 	case ReadFile:
 		return "read " + e.Path
 	case CheckWritable:
@@ -947,14 +992,18 @@ func render(e Effect) string {
 		if len(e.Data) < vrrp.HeaderLen {
 			return "send MALFORMED"
 		}
+		via := ""
+		if e.Socket.SendOnly {
+			via = " via " + e.Socket.Interface
+		}
 		if !e.To.IsValid() {
-			return fmt.Sprintf("send %s %d", e.Group, e.Data[2])
+			return fmt.Sprintf("send %s %d%s", e.Group, e.Data[2], via)
 		}
 		// The copy must parse at its destination: its checksum names it.
 		if _, _, err := vrrp.Parse(e.Data, e.Socket.Source, e.To); err != nil {
-			return fmt.Sprintf("send %s %d to %s %v BADSUM", e.Group, e.Data[2], e.Peer, e.To)
+			return fmt.Sprintf("send %s %d to %s %v%s BADSUM", e.Group, e.Data[2], e.Peer, e.To, via)
 		}
-		return fmt.Sprintf("send %s %d to %s %v", e.Group, e.Data[2], e.Peer, e.To)
+		return fmt.Sprintf("send %s %d to %s %v%s", e.Group, e.Data[2], e.Peer, e.To, via)
 	case AddVIP:
 		return fmt.Sprintf("add %s %v", e.Interface, e.VIP)
 	case RemoveVIP:
@@ -982,6 +1031,8 @@ func render(e Effect) string {
 		return fmt.Sprintf("drop %s %s", e.Group, e.Reason)
 	case Received:
 		return "recv " + e.Group
+	case Reannounced:
+		return "reannounced " + e.Group + " " + e.Reason
 	case UnknownVRID:
 		return "unknown-vrid " + sockName(e.Socket)
 	case GroupState:
@@ -1024,7 +1075,12 @@ func render(e Effect) string {
 	return fmt.Sprintf("%T", e)
 }
 
-func sockName(s Socket) string { return fmt.Sprintf("%s/%s/%v", s.Interface, s.Family(), s.Source) }
+func sockName(s Socket) string {
+	if s.SendOnly {
+		return fmt.Sprintf("%s/%s/%v/send-only", s.Interface, s.Family(), s.Source)
+	}
+	return fmt.Sprintf("%s/%s/%v", s.Interface, s.Family(), s.Source)
+}
 
 // checkUnicastPeer compares a unicast peer's row of /status: keys
 // received, last (the time of its last accepted advert, relative to t0, or

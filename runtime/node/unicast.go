@@ -21,7 +21,7 @@ import (
 func (n *Node) emitAdvert(m *member, data []byte) {
 	g := &m.group
 	if g.Unicast == nil {
-		n.emit(SendAdvert{Socket: m.socket(), Group: g.Name, Data: data})
+		n.emit(SendAdvert{Socket: m.sendSocket(), Group: g.Name, Data: data})
 		return
 	}
 	form := vrrpplan.ChecksumForm(g)
@@ -36,14 +36,17 @@ func (n *Node) emitAdvert(m *member, data []byte) {
 			n.log.Error("cannot readdress a unicast advert", "group", g.Name, "peer", p.Name, "err", err)
 			continue
 		}
-		n.emit(SendAdvert{Socket: m.socket(), Group: g.Name, Data: buf[start:len(buf):len(buf)], To: p.Address, Peer: p.Name})
+		n.emit(SendAdvert{Socket: m.sendSocket(), Group: g.Name, Data: buf[start:len(buf):len(buf)], To: p.Address, Peer: p.Name})
 	}
 }
 
 // keepsLinkLocal: the socket sends from an IPv6 link-local address, which
 // the agent adds when the interface lacks it (a unicast group may send
-// from a global address instead, which the agent never touches).
-func (s Socket) keepsLinkLocal() bool { return s.IPv6 && s.Source.IsLinkLocalUnicast() }
+// from a global address instead, which the agent never touches; a virtual
+// MAC's macvlan gets it with SetVMAC each time it comes up).
+func (s Socket) keepsLinkLocal() bool {
+	return s.IPv6 && s.Source.IsLinkLocalUnicast() && !s.SendOnly
+}
 
 // sharedVRID reports whether a packet for vrid that arrived on socket s
 // belongs to a group on another socket of the same interface and family:

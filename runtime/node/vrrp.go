@@ -21,6 +21,9 @@ type member struct {
 	bursts []burst
 	// lastDropLog rate-limits drop log lines per reason.
 	lastDropLog map[vrrp.DropReason]time.Time
+	// leftover: VIPs an earlier run may have left are still in place
+	// (failover.go: kept until a peer is seen serving them).
+	leftover bool
 }
 
 func newMember(g plan.Group, r *vrrp.Router) *member {
@@ -33,12 +36,15 @@ func socketOf(g *plan.Group) Socket {
 	return Socket{Interface: g.Interface, IPv6: g.Family == plan.FamilyIPv6, Source: g.Source}
 }
 
-// socketsOf lists the sockets the members use, each once, sorted.
+// socketsOf lists the sockets the members use (to read, and to send from
+// a virtual MAC), each once, sorted.
 func socketsOf(members []*member) []Socket {
 	var out []Socket
 	for _, m := range members {
-		if s := m.socket(); !slices.Contains(out, s) {
-			out = append(out, s)
+		for _, s := range []Socket{m.socket(), m.sendSocket()} {
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
 		}
 	}
 	slices.SortFunc(out, compareSockets)
@@ -57,12 +63,21 @@ func compareSockets(x, y Socket) int {
 			return -1
 		}
 		return 1
+	case x.SendOnly != y.SendOnly:
+		if !x.SendOnly {
+			return -1
+		}
+		return 1
 	}
 	return x.Source.Compare(y.Source)
 }
 
 // vrrpPacket hands a received advert to the group that runs its VRID.
 func (n *Node) vrrpPacket(now time.Time, p VRRPPacket) {
+	if n.stopping != nil {
+		n.stopPacket(now, p)
+		return
+	}
 	if n.sg == nil || n.links.Fault() || len(p.Data) < 2 {
 		if len(p.Data) < 2 {
 			n.emit(UnknownVRID{Socket: p.Socket})
@@ -72,7 +87,11 @@ func (n *Node) vrrpPacket(now time.Time, p VRRPPacket) {
 	for i, m := range n.members {
 		if m.group.VRID == int(p.Data[1]) && m.socket() == p.Socket {
 			n.emit(Received{Group: m.group.Name})
+			accepted := m.router.Stats().AdvertsReceived
 			n.execute(now, n.sg.Step(now, i, vrrp.Packet{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Data: p.Data}))
+			if m.leftover && m.router.Stats().AdvertsReceived > accepted && peerServes(p.Data) {
+				n.clearLeftover(m)
+			}
 			return
 		}
 	}
@@ -85,7 +104,9 @@ func (n *Node) vrrpPacket(now time.Time, p VRRPPacket) {
 // sync group's state for the management protocol.
 func (n *Node) execute(now time.Time, actions []vrrp.MemberAction) {
 	// Adverts first: when several members change state in one step, every
-	// advert leaves before the slower netlink work starts.
+	// advert leaves before the slower netlink work starts (after the
+	// macvlan of a virtual MAC that must carry them is up).
+	n.vmacsUp(actions)
 	for _, ma := range actions {
 		if a, ok := ma.Action.(vrrp.SendAdvert); ok {
 			n.emitAdvert(n.members[ma.Member], a.Data)
@@ -122,22 +143,29 @@ func (n *Node) executeOne(now time.Time, m *member, act vrrp.Action) {
 	case vrrp.SendAdvert:
 		// emitted first by the caller
 	case vrrp.AddVIPs:
+		m.leftover = false // the group's own from now on
 		for _, v := range act.VIPs {
 			m.held[v] = true
-			n.emit(AddVIP{Group: g.Name, Interface: g.Interface, VIP: v})
+			n.emit(AddVIP{Group: g.Name, Interface: m.vipInterface(), VIP: v})
 		}
 		n.log.Info("VIPs added", "group", g.Name, "vips", act.VIPs)
 	case vrrp.RemoveVIPs:
+		if n.holdOnStop(m) {
+			break // until the new Active is heard (failover.go)
+		}
 		for _, v := range act.VIPs {
 			delete(m.held, v)
-			n.emit(RemoveVIP{Group: g.Name, Interface: g.Interface, VIP: v})
+			n.emit(RemoveVIP{Group: g.Name, Interface: m.vipInterface(), VIP: v})
 		}
 		n.log.Info("VIPs removed", "group", g.Name, "vips", act.VIPs)
 	case vrrp.Announce:
-		n.startBurst(now, m, act.VIPs)
+		n.startBurst(now, m, act.VIPs, act.Reason)
 	case vrrp.Transition:
 		if act.From == vrrp.StateActive {
 			m.bursts = nil
+			if n.stopping == nil {
+				n.setVMAC(m, false) // after its last advert and its VIPs
+			}
 		}
 		n.emit(Transition{Group: g.Name, From: act.From, To: act.To}, GroupState{Group: g.Name, State: act.To.String()})
 		from, to, reason := n.faultMove.logged(act)
@@ -192,11 +220,22 @@ type burst struct {
 	repeat   bool // the second round
 }
 
-func (n *Node) startBurst(now time.Time, m *member, vips []netip.Prefix) {
-	if n.plan == nil || n.plan.VRRP == nil || n.plan.VRRP.Announce.Count == 0 {
+// startBurst starts an announcement burst: the plan's takeover burst, or
+// for a re-announcement its shorter one (reannounceSettings).
+func (n *Node) startBurst(now time.Time, m *member, vips []netip.Prefix, why vrrp.AnnounceReason) {
+	if n.plan == nil || n.plan.VRRP == nil {
 		return
 	}
-	m.bursts = append(m.bursts, burst{vips: slices.Clone(vips), settings: n.plan.VRRP.Announce, next: now})
+	settings := n.plan.VRRP.Announce
+	if why != vrrp.AnnounceTakeover {
+		settings = reannounceSettings(settings)
+		n.emit(Reannounced{Group: m.group.Name, Reason: why.String()})
+		n.log.Info("announcing the VIPs again", "group", m.group.Name, "reason", why.String())
+	}
+	if settings.Count == 0 {
+		return
+	}
+	m.bursts = append(m.bursts, burst{vips: slices.Clone(vips), settings: settings, next: now})
 	n.runBursts(now)
 }
 
@@ -209,7 +248,7 @@ func (n *Node) runBursts(now time.Time) {
 			for !b.next.IsZero() && !now.Before(b.next) {
 				for _, v := range b.vips {
 					if m.held[v] {
-						n.emit(Announce{Group: m.group.Name, Interface: m.group.Interface, VIP: v.Addr()})
+						n.emit(Announce{Group: m.group.Name, Interface: m.vipInterface(), VIP: v.Addr()})
 					}
 				}
 				b.advance()

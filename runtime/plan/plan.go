@@ -10,6 +10,7 @@ package plan
 
 import (
 	"net/netip"
+	"time"
 )
 
 // APIVersion names the format. A change that an older agent would
@@ -161,7 +162,28 @@ type Announce struct {
 	// RepeatAfter, when non-zero, sends a second burst this long after the
 	// first (keepalived does so after 5 s by default).
 	RepeatAfter Duration `json:"repeatAfter"`
+	// Reannounce is the burst sent again while Active when another director
+	// may have announced the VIPs. Nil (a plan from an older compiler)
+	// means DefaultReannounce.
+	Reannounce *Reannounce `json:"reannounce,omitempty"`
 }
+
+// Reannounce configures re-announcement by the Active (see runtime/vrrp
+// Reannounce): after a lower-priority advert, a pause of the agent, and
+// periodically when Refresh is set.
+type Reannounce struct {
+	// Count of packets per VIP in one re-announcement (0..100; 0 turns
+	// re-announcement and the yield advert off), Announce.Interval apart.
+	Count int `json:"count"`
+	// Holdoff is the least time between two re-announcements (100ms..1m).
+	Holdoff Duration `json:"holdoff"`
+	// Refresh, when non-zero (1s..1h), re-announces periodically while Active.
+	Refresh Duration `json:"refresh"`
+}
+
+// DefaultReannounce is what an agent does for a plan without a
+// reannounce section; the schema has the same defaults.
+var DefaultReannounce = Reannounce{Count: 3, Holdoff: Duration(time.Second)}
 
 // Group is one VRRP virtual router.
 type Group struct {
@@ -191,6 +213,12 @@ type Group struct {
 	// Peers lists every other legitimate advertiser of this group. Adverts
 	// from any source not listed here (or this node's own) are dropped.
 	Peers []Peer `json:"peers"`
+	// VMACInterface, when set, runs the group with the RFC 9568 virtual MAC
+	// (00:00:5e:00:01:VRID IPv4, 00:00:5e:00:02:VRID IPv6) on a macvlan
+	// interface of this name on Interface, which the agent creates: adverts
+	// are sent, VIPs held and announcements made there; adverts are
+	// received on Interface.
+	VMACInterface string `json:"vmacInterface,omitempty"`
 	// Auth, when set, signs and verifies adverts; nil runs the group
 	// without authentication.
 	Auth *Auth `json:"auth,omitempty"`

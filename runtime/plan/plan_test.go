@@ -3,6 +3,7 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -144,6 +145,21 @@ func TestDecodeRefuses(t *testing.T) {
 		{"broadcast is a member", reencode(func(p *Plan) { p.Management.Broadcast = netip.MustParseAddr("192.0.2.12") }), []string{"management.broadcast: 192.0.2.12", "dir-b"}},
 		{"director not marked", reencode(func(p *Plan) { p.Management.Members[0].Director = false }), []string{"members[0].director: false", "runs VRRP"}},
 		{"explicit proxy with vrrp", reencode(func(p *Plan) { p.Mode = ModeExplicitProxy }), []string{"uses neither"}},
+		{"reannounce count", reencode(func(p *Plan) { p.VRRP.Announce.Reannounce = &Reannounce{Count: 101, Holdoff: Duration(time.Second)} }),
+			[]string{"reannounce.count: 101"}},
+		{"reannounce holdoff", reencode(func(p *Plan) { p.VRRP.Announce.Reannounce = &Reannounce{Count: 3} }),
+			[]string{"reannounce.holdoff: 0s is outside 100ms..1m"}},
+		{"reannounce refresh", reencode(func(p *Plan) {
+			p.VRRP.Announce.Reannounce = &Reannounce{Count: 3, Holdoff: Duration(time.Second), Refresh: Duration(500 * time.Millisecond)}
+		}), []string{"reannounce.refresh: 500ms is neither 0s nor within 1s..1h"}},
+		{"vmac name too long", reencode(func(p *Plan) { p.VRRP.Groups[0].VMACInterface = "vmac4-51-eth0.1234" }),
+			[]string{"groups[0].vmacInterface", "1..15 bytes"}},
+		{"vmac name with a slash", reencode(func(p *Plan) { p.VRRP.Groups[0].VMACInterface = "vmac/51" }),
+			[]string{"groups[0].vmacInterface"}},
+		{"vmac name of a plan interface", reencode(func(p *Plan) { p.VRRP.Groups[0].VMACInterface = "eth0" }),
+			[]string{`"eth0" is already the name`}},
+		{"vmac name twice", reencode(func(p *Plan) { p.VRRP.Groups[0].VMACInterface, p.VRRP.Groups[1].VMACInterface = "vmac51", "vmac51" }),
+			[]string{`groups[1].vmacInterface: "vmac51" is already`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,6 +176,39 @@ func TestDecodeRefuses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// withFailover sets the re-announcement section and a virtual MAC on
+// every group.
+func withFailover(p *Plan) *Plan {
+	p.VRRP.Announce.Reannounce = &Reannounce{Count: 2, Holdoff: Duration(500 * time.Millisecond), Refresh: Duration(time.Minute)}
+	for i := range p.VRRP.Groups {
+		p.VRRP.Groups[i].VMACInterface = fmt.Sprintf("vmac%d-51", 4+2*i)
+	}
+	return p
+}
+
+// The re-announce and virtual MAC fields are optional: a plan from an
+// older compiler has neither, and a plan with them round-trips.
+func TestReannounceAndVirtualMACRoundTrip(t *testing.T) {
+	want := directorPlan()
+	want.VRRP.Announce.Reannounce = &Reannounce{Count: 2, Holdoff: Duration(500 * time.Millisecond), Refresh: Duration(time.Minute)}
+	want.VRRP.Groups[0].VMACInterface = "vmac4-51"
+	want.VRRP.Groups[1].VMACInterface = "vmac6-51"
+	data := mustEncode(t, want)
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want.VRRP.Announce, got.VRRP.Announce); diff != "" {
+		t.Errorf("announce (-want +got):\n%s", diff)
+	}
+	if got.VRRP.Groups[0].VMACInterface != "vmac4-51" || got.VRRP.Groups[1].VMACInterface != "vmac6-51" {
+		t.Errorf("vmac interfaces %q %q", got.VRRP.Groups[0].VMACInterface, got.VRRP.Groups[1].VMACInterface)
+	}
+	if old := string(mustEncode(t, directorPlan())); strings.Contains(old, "reannounce") || strings.Contains(old, "vmacInterface") {
+		t.Errorf("unset fields are encoded:\n%s", old)
 	}
 }
 
@@ -206,6 +255,7 @@ func TestReadFileNamesThePath(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(mustEncode(f, directorPlan()))
 	f.Add(mustEncode(f, withRollout(directorPlan())))
+	f.Add(mustEncode(f, withFailover(directorPlan())))
 	f.Add(mustEncode(f, unicastPlan()))
 	f.Add([]byte(`{"apiVersion":"mwgc.dev/plan/v1"}`))
 	f.Add([]byte(`{"vrrp":{"groups":[{}]}}`))

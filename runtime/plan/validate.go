@@ -20,10 +20,26 @@ const (
 	MaxDeadAfter      = 100
 	MaxAnnounceCount  = 100
 	MaxIfNameLen      = 15
-	MaxRolloutGrace   = time.Hour
-	MinAuthWindow     = time.Second
-	MaxAuthWindow     = 300 * time.Second
+	// MinReannounceHoldoff bounds how often an Active re-announces.
+	MinReannounceHoldoff = 100 * time.Millisecond
+	MaxRolloutGrace      = time.Hour
+	MinAuthWindow        = time.Second
+	MaxAuthWindow        = 300 * time.Second
 )
+
+// validIfName reports whether name can be a Linux interface name (the
+// schema's #IfName: no slash, blank, or leading dot or dash).
+func validIfName(name string) bool {
+	if name == "" || name == "." || name == ".." || name[0] == '-' || name[0] == '.' {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_.:@-", c)) {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks every range and cross-reference of the plan and reports
 // all problems at once.
@@ -237,9 +253,21 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 	if v.Announce.RepeatAfter < 0 || v.Announce.RepeatAfter.D() > time.Minute {
 		bad("vrrp.announce.repeatAfter: %v is outside 0..1m", v.Announce.RepeatAfter)
 	}
+	if r := v.Announce.Reannounce; r != nil {
+		if r.Count < 0 || r.Count > MaxAnnounceCount {
+			bad("vrrp.announce.reannounce.count: %d is outside 0..%d", r.Count, MaxAnnounceCount)
+		}
+		if r.Holdoff.D() < MinReannounceHoldoff || r.Holdoff.D() > time.Minute {
+			bad("vrrp.announce.reannounce.holdoff: %v is outside %v..1m", r.Holdoff, MinReannounceHoldoff)
+		}
+		if r.Refresh != 0 && (r.Refresh.D() < time.Second || r.Refresh.D() > time.Hour) {
+			bad("vrrp.announce.reannounce.refresh: %v is neither 0s nor within 1s..1h", r.Refresh)
+		}
+	}
 	if len(v.Groups) == 0 {
 		bad("vrrp.groups: a node with a vrrp section needs at least one group")
 	}
+	vmacs := map[string]bool{}
 	if v.RolloutGrace < 0 || v.RolloutGrace.D() > MaxRolloutGrace {
 		bad("vrrp.rolloutGrace: %v is outside 0..%v", v.RolloutGrace, MaxRolloutGrace)
 	}
@@ -271,6 +299,15 @@ func (v *VRRP) validate(ifaces map[string]*Interface, bad func(string, ...any)) 
 		in := ifaces[g.Interface]
 		if in == nil {
 			bad("%s.interface: %q is not among the plan's interfaces", at, g.Interface)
+		}
+		if n := g.VMACInterface; n != "" {
+			switch {
+			case len(n) > MaxIfNameLen || !validIfName(n):
+				bad("%s.vmacInterface: %q is not an interface name of 1..%d bytes", at, n, MaxIfNameLen)
+			case ifaces[n] != nil || vmacs[n]:
+				bad("%s.vmacInterface: %q is already the name of another interface", at, n)
+			}
+			vmacs[n] = true
 		}
 		if g.Version != 3 {
 			bad("%s.version: %d is not supported (only VRRPv3)", at, g.Version)

@@ -182,6 +182,9 @@ type Config struct {
 	// else are dropped ("unknown-source").
 	Peers    []netip.Addr
 	Checksum ChecksumForm // sending form for IPv4; ignored for IPv6
+	// Reannounce: when an Active announces its VIPs again (zero value: on,
+	// with the defaults); see Reannounce.
+	Reannounce Reannounce
 
 	// Auth, when set, signs our adverts and verifies the peers' with
 	// keepalived's auth_hmac trailer (see runtime/vrrp/auth). Keys, mode
@@ -305,6 +308,11 @@ type Stats struct {
 	AddressMismatches uint64
 	// ChecksumForms counts accepted adverts per checksum form (index ChecksumForm).
 	ChecksumForms [ChecksumIPv6 + 1]uint64
+	// Announcements counts Announce actions per reason (index AnnounceReason).
+	Announcements [NumAnnounceReasons]uint64
+	// ReannouncementsHeldOff counts causes for a re-announcement that came
+	// inside the holdoff (served once when it ends).
+	ReannouncementsHeldOff uint64
 	// Peers lists the configured peers in order.
 	Peers []PeerStats
 	Auth  AuthStats
@@ -362,8 +370,13 @@ type AddVIPs struct{ VIPs []netip.Prefix }
 // RemoveVIPs asks to remove the addresses from the interface.
 type RemoveVIPs struct{ VIPs []netip.Prefix }
 
-// Announce asks to start a gratuitous ARP / unsolicited NA burst.
-type Announce struct{ VIPs []netip.Prefix }
+// Announce asks to start a gratuitous ARP / unsolicited NA burst. Reason
+// says why: a takeover (the zero value) or a re-announcement, which the
+// caller may send as a shorter burst.
+type Announce struct {
+	VIPs   []netip.Prefix
+	Reason AnnounceReason
+}
 
 // Transition reports a state change.
 type Transition struct {

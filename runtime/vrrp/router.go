@@ -41,6 +41,8 @@ type Router struct {
 	preemptingPriority uint8
 	preemptingAddr     netip.Addr
 
+	re reannounceState // while Active: when to announce the VIPs again
+
 	// planned is the configuration asked for; cfg is the one in force. They
 	// differ while a raised priority or lengthened interval waits for
 	// PolicyGrace (until pendingAt).
@@ -110,6 +112,7 @@ func normalize(cfg Config) (Config, error) {
 	if cfg.PreemptDelay < 0 {
 		bad("preempt delay %v is negative", cfg.PreemptDelay)
 	}
+	normalizeReannounce(&cfg.Reannounce, bad)
 	if n := len(cfg.VIPs); n == 0 || n > 255 {
 		bad("%d VIPs (1..255 fit an advert)", n)
 	}
@@ -235,7 +238,7 @@ func (r *Router) Deadline() time.Time {
 	var d time.Time
 	switch r.state {
 	case StateActive:
-		d = r.adverTimer
+		d = earliest(r.adverTimer, r.reannounceDeadline())
 	case StateBackup:
 		d = r.downTimer
 	default:
@@ -357,6 +360,7 @@ func (r *Router) shutdown(now time.Time) []Action {
 		return []Action{r.transition(StateInitialize, "shutdown")}
 	case StateActive:
 		r.adverTimer = time.Time{}
+		r.stopReannounce()
 		acts := []Action{r.sendAdvert(now, 0), RemoveVIPs{VIPs: slices.Clone(r.cfg.VIPs)}}
 		return append(acts, r.transition(StateInitialize, "shutdown (priority-0 advert sent)"))
 	}
@@ -368,11 +372,16 @@ func (r *Router) tick(now time.Time) []Action {
 	r.stepPrevKeys(now)
 	switch r.state {
 	case StateActive:
-		if r.adverTimer.IsZero() || now.Before(r.adverTimer) {
-			return nil
+		paused := r.paused(now) // before the advert below resets it
+		var acts []Action
+		if !r.adverTimer.IsZero() && !now.Before(r.adverTimer) {
+			r.rearmAdverTimer(now)
+			acts = append(acts, r.sendActiveAdvert(now))
 		}
-		r.rearmAdverTimer(now)
-		return []Action{r.sendAdvert(now, r.cfg.Priority)}
+		if paused {
+			acts = append(acts, r.reannounce(now, AnnouncePause)...)
+		}
+		return append(acts, r.reannounceTimers(now)...)
 	case StateBackup:
 		if r.downTimer.IsZero() || now.Before(r.downTimer) {
 			return nil
@@ -410,10 +419,11 @@ func (r *Router) becomeActive(now time.Time, acts []Action, reason string) []Act
 	r.leaving = false
 	r.activeAdverInterval = r.cfg.AdvertInterval
 	r.adverTimer = now.Add(r.cfg.AdvertInterval)
+	r.startReannounce(now)
 	acts = append(acts,
 		r.sendAdvert(now, r.cfg.Priority),
 		AddVIPs{VIPs: slices.Clone(r.cfg.VIPs)},
-		Announce{VIPs: slices.Clone(r.cfg.VIPs)},
+		r.announce(AnnounceTakeover),
 	)
 	return append(acts, r.transition(StateActive, reason))
 }
@@ -421,6 +431,7 @@ func (r *Router) becomeActive(now time.Time, acts []Action, reason string) []Act
 func (r *Router) becomeBackup(now time.Time, acts []Action, interval time.Duration, reason string) []Action {
 	r.preemptingPriority = 0
 	r.adverTimer = time.Time{}
+	r.stopReannounce()
 	r.preemptSince = time.Time{}
 	r.leaving = false
 	r.activeAdverInterval = interval
@@ -468,6 +479,7 @@ func (r *Router) answer(now time.Time) []Action {
 	}
 	r.lastAnswer = now
 	r.rearmAdverTimerFrom(now)
+	r.advertSent(now)
 	return []Action{r.sendAdvert(now, r.cfg.Priority)}
 }
 
@@ -575,16 +587,30 @@ func (r *Router) receive(now time.Time, p Packet) []Action {
 			r.preemptingPriority, r.preemptingAddr = prio, src
 		}
 	case StateActive:
+		paused := r.paused(now) // before an answer resets it
 		switch {
-		case prio == 0:
-			return r.answer(now)
-		case prio > r.cfg.Priority || (prio == r.cfg.Priority && src.Compare(r.cfg.Source) > 0):
+		case prio != 0 && (prio > r.cfg.Priority || (prio == r.cfg.Priority && src.Compare(r.cfg.Source) > 0)):
 			r.activeAddr = src
-			return r.becomeBackup(now, nil, interval, fmt.Sprintf("advert from %v with priority %d beats ours (%d)", src, prio, r.cfg.Priority))
+			var acts []Action
+			if !r.cfg.Reannounce.Disabled {
+				// The yield advert (keepalived's higher_prio_send_advert):
+				// the winner may not know that we acted as Active and
+				// announced the VIPs; our advert tells it to announce again.
+				acts = append(acts, r.sendAdvert(now, r.cfg.Priority))
+			}
+			return r.becomeBackup(now, acts, interval, fmt.Sprintf("advert from %v with priority %d beats ours (%d)", src, prio, r.cfg.Priority))
 		default:
-			// RFC 9568 §6.4.3: answer a lower-priority Active at once so
-			// it yields (and bridges relearn the virtual MAC).
-			return r.answer(now)
+			// RFC 9568 §6.4.3: answer a lower-priority Active (or one
+			// leaving with priority 0) at once so it yields; with a
+			// virtual MAC the answer makes bridges relearn it. Clients'
+			// neighbour caches may still point at the other router's own
+			// MAC: announce the VIPs again too.
+			acts := r.answer(now)
+			why := AnnounceLowerPriority
+			if paused {
+				why = AnnouncePause
+			}
+			return append(acts, r.reannounce(now, why)...)
 		}
 	}
 	return nil
@@ -600,6 +626,12 @@ func (r *Router) waitingPreemptDelay(now time.Time) bool {
 		r.preemptSince = now
 	}
 	return now.Before(r.preemptSince.Add(r.cfg.PreemptDelay))
+}
+
+// sendActiveAdvert sends our advert while Active at now.
+func (r *Router) sendActiveAdvert(now time.Time) Action {
+	r.advertSent(now)
+	return r.sendAdvert(now, r.cfg.Priority)
 }
 
 // rearmAdverTimerFrom restarts the advert interval after an advert sent now.
@@ -662,8 +694,10 @@ func (r *Router) reconfigure(now time.Time, cfg Config) []Action {
 		if next := now.Add(n.AdvertInterval); next.Before(r.adverTimer) {
 			r.adverTimer = next // a shorter interval applies at once
 		}
+		r.reconfigureReannounce(now, old.Reannounce)
 		added, removed := diffPrefixes(old.VIPs, n.VIPs)
 		if len(added) > 0 {
+			r.stats.Announcements[AnnounceTakeover]++
 			acts = append(acts, AddVIPs{VIPs: added}, Announce{VIPs: slices.Clone(added)})
 		}
 		if len(removed) > 0 {

@@ -29,13 +29,14 @@ import (
 //	reason TEXT                   the last transition's reason contains TEXT
 //
 // Config keys: vrid prio src int preempt delay accept vips peers form
-// unicast minttl.
+// unicast minttl, and reannounce=off holdoff=DUR refresh=DUR.
 // Events: start, shutdown, tick, reconfig KEY=VALUE... (changes relative to
 // the current config), recv KEY=VALUE... with keys src prio int ttl vrid
 // addrs form (rfc9568|pseudo-header) dst, and raw mutations ver type count
 // badsum trailing.
-// Actions: "send PRIO", "add VIPS", "remove VIPS", "announce VIPS",
-// "FROM->TO", "drop REASON", "rejected".
+// Actions: "send PRIO", "add VIPS", "remove VIPS", "announce VIPS" (a
+// takeover), "reannounce REASON VIPS", "FROM->TO", "drop REASON",
+// "rejected".
 
 var t0 = time.Unix(1_000_000, 0)
 
@@ -249,6 +250,9 @@ func renderAction(a Action) string {
 	case RemoveVIPs:
 		return "remove " + join(a.VIPs)
 	case Announce:
+		if a.Reason != AnnounceTakeover {
+			return "reannounce " + a.Reason.String() + " " + join(a.VIPs)
+		}
 		return "announce " + join(a.VIPs)
 	case Transition:
 		if a.Reason == "" {
@@ -295,7 +299,17 @@ func statValue(s Stats, name string) (string, error) {
 		}
 		return "", fmt.Errorf("no drop reason %q", reason)
 	}
+	if reason, ok := strings.CutPrefix(name, "announce."); ok {
+		for _, a := range AnnounceReasons() {
+			if a.String() == reason {
+				return strconv.FormatUint(s.Announcements[a], 10), nil
+			}
+		}
+		return "", fmt.Errorf("no announce reason %q", reason)
+	}
 	switch name {
+	case "held-off":
+		return strconv.FormatUint(s.ReannouncementsHeldOff, 10), nil
 	case "sent":
 		return strconv.FormatUint(s.AdvertsSent, 10), nil
 	case "received":
@@ -388,6 +402,12 @@ func setConfig(cfg *Config, args []string) error {
 			}
 		case "peers":
 			cfg.Peers, err = parseAddrList(v)
+		case "reannounce":
+			cfg.Reannounce.Disabled = v == "off"
+		case "holdoff":
+			cfg.Reannounce.Holdoff, err = time.ParseDuration(v)
+		case "refresh":
+			cfg.Reannounce.Refresh, err = time.ParseDuration(v)
 		case "unicast":
 			cfg.Unicast, err = strconv.ParseBool(v)
 		case "minttl":

@@ -71,7 +71,7 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 		}
 	}
 	if leader < 0 {
-		return out
+		return g.spreadReannounce(now, out)
 	}
 	for i, r := range g.routers {
 		if i == leader || r.state == StateInitialize || r.state == target {
@@ -82,6 +82,32 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 			out = appendMember(out, i, r.becomeActive(now, nil, reason))
 		} else {
 			out = appendMember(out, i, r.becomeBackup(now, nil, r.activeAdverInterval, reason))
+		}
+	}
+	return out
+}
+
+// spreadReannounce: when one member learned that another node acted as
+// Active (or that this node was paused), that node took every group of
+// the sync group, so every Active member announces again (each within its
+// own holdoff).
+func (g *SyncGroup) spreadReannounce(now time.Time, out []MemberAction) []MemberAction {
+	why, found := AnnounceTakeover, false
+	announced := make([]bool, len(g.routers))
+	for _, ma := range out {
+		if a, ok := ma.Action.(Announce); ok && ma.Member < len(announced) {
+			announced[ma.Member] = true
+			if a.Reason == AnnounceLowerPriority || a.Reason == AnnouncePause {
+				why, found = a.Reason, true
+			}
+		}
+	}
+	if !found {
+		return out
+	}
+	for i, r := range g.routers {
+		if !announced[i] {
+			out = appendMember(out, i, r.reannounce(now, why))
 		}
 	}
 	return out

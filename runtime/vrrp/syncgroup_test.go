@@ -71,8 +71,10 @@ func TestSyncGroupMovesTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Member 1 sends its yield advert; member 0, which heard no better
+	// advert, goes quietly.
 	step(4*time.Second, 1, Packet{Src: netip.MustParseAddr("fe80::2"), Dst: GroupIPv6, TTL: 255, Data: data},
-		"1: remove 2001:db8::100/64", "1: Active->Backup",
+		"1: send 100", "1: remove 2001:db8::100/64", "1: Active->Backup",
 		"0: remove 192.0.2.100/24", "0: Active->Backup")
 	if g.State() != StateBackup {
 		t.Fatalf("group state %v", g.State())

@@ -43,6 +43,9 @@ type Conn struct {
 	source netip.Addr
 	group  netip.Addr
 	ipv6   bool
+	// receive is false for a send-only Conn: no group joined, and a
+	// socket filter drops everything it would receive.
+	receive bool
 
 	mu sync.Mutex // held around system calls on fd, so Close cannot race them
 	fd int        // -1 after Close
@@ -67,6 +70,20 @@ type Conn struct {
 // (for IPv6, VRRP wants the link-local address); a source the kernel does not
 // accept shows up as an error from WritePacket.
 func Listen(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
+	return open(ifname, ipv6, source, true)
+}
+
+// ListenSendOnly opens a Conn that only sends: bound to ifname like Listen,
+// but joined to no group and with a socket filter that drops everything it
+// would receive. A group with a virtual MAC sends its adverts on its
+// macvlan (ListenSendOnly) and receives them on the parent (Listen):
+// joining the group on the macvlan would make the kernel send IGMP / MLD
+// reports from the virtual MAC.
+func ListenSendOnly(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
+	return open(ifname, ipv6, source, false)
+}
+
+func open(ifname string, ipv6 bool, source netip.Addr, receive bool) (*Conn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("vrrpnet: interface %q: %w", ifname, err)
@@ -79,7 +96,7 @@ func Listen(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
 		}
 		return nil, fmt.Errorf("vrrpnet: source %v is not an %s address", source, fam)
 	}
-	c := &Conn{ifi: ifi, source: source.Unmap(), ipv6: ipv6, group: vrrp.GroupIPv4}
+	c := &Conn{ifi: ifi, source: source.Unmap(), ipv6: ipv6, group: vrrp.GroupIPv4, receive: receive}
 	domain, name := unix.AF_INET, "ip4:112"
 	if ipv6 {
 		domain, name, c.group = unix.AF_INET6, "ip6:112", vrrp.GroupIPv6
@@ -94,6 +111,15 @@ func Listen(ifname string, ipv6 bool, source netip.Addr) (*Conn, error) {
 	if err := unix.BindToDevice(fd, ifname); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("vrrpnet: %s on %s: SO_BINDTODEVICE: %w", name, ifname, err)
+	}
+	if !receive {
+		// Nothing to read: a filter that accepts nothing keeps the receive
+		// queue empty.
+		prog := unix.SockFprog{Len: 1, Filter: &unix.SockFilter{Code: 0x06, K: 0}} // BPF_RET|BPF_K 0
+		if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("vrrpnet: %s on %s: receive filter: %w", name, ifname, err)
+		}
 	}
 	if ipv6 {
 		err = c.setup6()
@@ -145,8 +171,10 @@ func (c *Conn) setup4() error {
 	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, mreq); err != nil {
 		return fmt.Errorf("multicast interface: %w", err)
 	}
-	if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq); err != nil {
-		return fmt.Errorf("join %v: %w", c.group, err)
+	if c.receive {
+		if err := unix.SetsockoptIPMreqn(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq); err != nil {
+			return fmt.Errorf("join %v: %w", c.group, err)
+		}
 	}
 	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&c.dst[0]))
 	sa.Family = unix.AF_INET
@@ -180,8 +208,10 @@ func (c *Conn) setup6() error {
 		}
 	}
 	mreq := &unix.IPv6Mreq{Multiaddr: c.group.As16(), Interface: uint32(c.ifi.Index)}
-	if err := unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq); err != nil {
-		return fmt.Errorf("join %v: %w", c.group, err)
+	if c.receive {
+		if err := unix.SetsockoptIPv6Mreq(fd, unix.IPPROTO_IPV6, unix.IPV6_JOIN_GROUP, mreq); err != nil {
+			return fmt.Errorf("join %v: %w", c.group, err)
+		}
 	}
 	sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&c.dst[0]))
 	sa.Family = unix.AF_INET6

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,4 +244,52 @@ func read(t *testing.T, c *Conn, timeout time.Duration) received {
 		t.Fatalf("ReadPacket: %v", err)
 	}
 	return received{Data: buf[:n], Src: src, Dst: dst, TTL: ttl}
+}
+
+// A send-only Conn sends like any other but joins no group (so the kernel
+// sends no membership report for it) and receives nothing, even what the
+// group's own socket on the same interface receives.
+func TestSendOnlyConn(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	lab.AddAddr("a", "192.0.2.1/24")
+	lab.AddAddr("b", "192.0.2.2/24")
+	llA := netip.MustParseAddr(lab.LinkLocal("a"))
+	llB := netip.MustParseAddr(lab.LinkLocal("b"))
+	for _, tc := range []struct {
+		ipv6       bool
+		srcA, srcB netip.Addr
+		group, vip string
+	}{
+		{false, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), "224.0.0.18", "192.0.2.100"},
+		{true, llA, llB, "ff02::12", "2001:db8::100"},
+	} {
+		var tx *Conn
+		if err := lab.Do("a", func() (err error) {
+			tx, err = ListenSendOnly("eth0", tc.ipv6, tc.srcA)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if maddr := lab.Run("a", "ip", "maddr", "show", "dev", "eth0"); strings.Contains(maddr, tc.group) {
+			t.Errorf("a send-only Conn joined %s:\n%s", tc.group, maddr)
+		}
+		rx := listenIn(t, lab, "b", tc.ipv6, tc.srcB)
+		msg := advert(7, 100, 100, netip.MustParseAddr(tc.vip))
+		if err := tx.WritePacket(msg); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(t, rx, 2*time.Second); got.Src != tc.srcA || got.TTL != 255 {
+			t.Errorf("received from %v with TTL %d", got.Src, got.TTL)
+		}
+		joined := listenIn(t, lab, "a", tc.ipv6, tc.srcA) // the group joined on a's eth0 now
+		if err := rx.WritePacket(msg); err != nil {
+			t.Fatal(err)
+		}
+		read(t, joined, 2*time.Second)
+		if n, src, _, _, err := tx.TryReadPacket(make([]byte, 64)); !errors.Is(err, ErrWouldBlock) {
+			t.Errorf("the send-only Conn received %d bytes from %v (err %v)", n, src, err)
+		}
+		tx.Close()
+		joined.Close()
+	}
 }

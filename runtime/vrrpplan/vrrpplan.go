@@ -62,6 +62,11 @@ func Config(p *plan.Plan, g *plan.Group, keys Keys) (vrrp.Config, error) {
 		cfg.Peers = append(cfg.Peers, peer.Address)
 		cfg.Policy = append(cfg.Policy, vrrp.PeerPolicy{Addr: peer.Address, Priority: uint8(peer.Priority)})
 	}
+	ra := plan.DefaultReannounce
+	if p.VRRP.Announce.Reannounce != nil {
+		ra = *p.VRRP.Announce.Reannounce
+	}
+	cfg.Reannounce = vrrp.Reannounce{Disabled: ra.Count == 0, Holdoff: ra.Holdoff.D(), Refresh: ra.Refresh.D()}
 	cfg.Checksum = ChecksumForm(g)
 	if g.Unicast != nil {
 		// Unicast VRRP: the caller sends a copy to every peer.

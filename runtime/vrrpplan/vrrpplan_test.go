@@ -42,7 +42,7 @@ func TestConfig(t *testing.T) {
 	}
 	want := vrrp.Config{VRID: 51, Priority: 200, Source: netip.MustParseAddr("192.0.2.11"), AdvertInterval: 100 * time.Millisecond, Preempt: true,
 		VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}, Peers: []netip.Addr{netip.MustParseAddr("192.0.2.12")},
-		Checksum: vrrp.ChecksumPseudoHeader, PolicyGrace: time.Minute,
+		Checksum: vrrp.ChecksumPseudoHeader, PolicyGrace: time.Minute, Reannounce: vrrp.Reannounce{Holdoff: time.Second},
 		Policy: []vrrp.PeerPolicy{{Addr: netip.MustParseAddr("192.0.2.12"), Priority: 100}},
 		Auth:   &auth.Config{Mode: auth.ModePermissive, ActiveKey: 2, Window: 7 * time.Second, Keys: []auth.Key{{ID: 1, Secret: k1}, {ID: 2, Secret: k2}}}}
 	cmpAddr := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
@@ -63,5 +63,30 @@ func TestConfig(t *testing.T) {
 	p.VRRP.Groups[0].Auth = nil
 	if c, _ := Config(p, &p.VRRP.Groups[0], nil); c.Auth != nil {
 		t.Fatal("auth without plan auth")
+	}
+}
+
+// A plan without a reannounce section gets the default; count 0 turns
+// re-announcement (and the yield advert) off.
+func TestConfigReannounce(t *testing.T) {
+	p := testPlan()
+	p.VRRP.Groups[0].Auth = nil
+	for _, c := range []struct {
+		in   *plan.Reannounce
+		want vrrp.Reannounce
+	}{
+		{nil, vrrp.Reannounce{Holdoff: time.Second}},
+		{&plan.Reannounce{Count: 5, Holdoff: plan.Duration(300 * time.Millisecond), Refresh: plan.Duration(time.Minute)},
+			vrrp.Reannounce{Holdoff: 300 * time.Millisecond, Refresh: time.Minute}},
+		{&plan.Reannounce{Count: 0, Holdoff: plan.Duration(time.Second)}, vrrp.Reannounce{Disabled: true, Holdoff: time.Second}},
+	} {
+		p.VRRP.Announce.Reannounce = c.in
+		got, err := Config(p, &p.VRRP.Groups[0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Reannounce != c.want {
+			t.Errorf("plan %+v: engine %+v, want %+v", c.in, got.Reannounce, c.want)
+		}
 	}
 }

@@ -19,6 +19,11 @@ type Node struct {
 	// Up is false after a crash: the node neither sends, receives nor ticks.
 	Up        bool
 	Partition int
+	// Paused is true between Pause and Resume (SIGSTOP): the node does
+	// nothing, packets for it queue up as in a socket buffer, and its
+	// timers fire late.
+	Paused bool
+	held   []*event // packets that arrived while paused
 
 	configs  []vrrp.Config
 	nextTick time.Time
@@ -31,6 +36,14 @@ type Record struct {
 	Node   int
 	Member int
 	vrrp.Transition
+}
+
+// AnnounceRecord is one Announce action of one member of a node.
+type AnnounceRecord struct {
+	At     time.Time
+	Node   int
+	Member int
+	Reason vrrp.AnnounceReason
 }
 
 // Segment is the simulated link and clock.
@@ -47,8 +60,12 @@ type Segment struct {
 	Sent []int
 	// Violations lists broken invariants (members of a node disagreeing).
 	Violations []string
-	// VIPActions counts AddVIPs, RemoveVIPs and Announce actions per node.
+	// VIPActions counts AddVIPs, RemoveVIPs and takeover Announce actions
+	// per node: the changes of who holds the VIPs.
 	VIPActions []int
+	// Announcements lists every Announce (takeovers and re-announcements)
+	// in order.
+	Announcements []AnnounceRecord
 
 	rng   *rand.Rand
 	queue eventQueue
@@ -124,6 +141,42 @@ func (s *Segment) Restart(i int) error {
 	return nil
 }
 
+// Pause stops node i as SIGSTOP would: nothing runs until Resume.
+func (s *Segment) Pause(i int) { s.Nodes[i].Paused = true }
+
+// Resume runs node i again: it handles the packets that queued up, in
+// order, and its overdue timers, in an order chosen by the seed (a real
+// event loop finds both ready at once).
+func (s *Segment) Resume(i int) {
+	n := s.Nodes[i]
+	if !n.Paused {
+		return
+	}
+	n.Paused = false
+	held := n.held
+	n.held = nil
+	tickFirst := s.rng.IntN(2) == 0
+	if tickFirst {
+		s.tickIfDue(i)
+	}
+	for _, ev := range held {
+		if n.gen == ev.gen {
+			s.step(i, ev.member, ev.packet)
+		}
+	}
+	if !tickFirst {
+		s.tickIfDue(i)
+	}
+}
+
+func (s *Segment) tickIfDue(i int) {
+	n := s.Nodes[i]
+	if d := n.Group.Deadline(); !d.IsZero() && !d.After(s.Now) {
+		n.nextTick = time.Time{}
+		s.step(i, -1, vrrp.Tick{})
+	}
+}
+
 // Partition splits the segment: node i goes to partition part[i].
 func (s *Segment) Partition(part ...int) {
 	for i, p := range part {
@@ -158,6 +211,12 @@ func (s *Segment) Run(until time.Time) {
 		if !n.Up || n.gen != ev.gen {
 			continue
 		}
+		if n.Paused {
+			if !ev.tick && n.Partition == ev.partition {
+				n.held = append(n.held, ev)
+			}
+			continue // a tick is due again at Resume
+		}
 		if ev.tick {
 			if !ev.at.Equal(n.nextTick) {
 				continue // superseded
@@ -191,8 +250,13 @@ func (s *Segment) step(i, member int, ev vrrp.Event) {
 			s.broadcast(i, ma.Member, a.Data)
 		case vrrp.Transition:
 			s.Transitions = append(s.Transitions, Record{At: s.Now, Node: i, Member: ma.Member, Transition: a})
-		case vrrp.AddVIPs, vrrp.RemoveVIPs, vrrp.Announce:
+		case vrrp.AddVIPs, vrrp.RemoveVIPs:
 			s.VIPActions[i]++
+		case vrrp.Announce:
+			if a.Reason == vrrp.AnnounceTakeover {
+				s.VIPActions[i]++
+			}
+			s.Announcements = append(s.Announcements, AnnounceRecord{At: s.Now, Node: i, Member: ma.Member, Reason: a.Reason})
 		case vrrp.Rejected:
 			s.Violations = append(s.Violations, fmt.Sprintf("%v %s: rejected: %v", s.Now.Sub(Epoch), n.Name, a.Err))
 		}
