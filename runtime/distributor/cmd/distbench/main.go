@@ -15,7 +15,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 
 	"github.com/mwgc/mwgc/runtime/distrib"
 	"github.com/mwgc/mwgc/runtime/distributor"
+	"github.com/mwgc/mwgc/runtime/e2e"
 	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/mgmt/engine"
@@ -41,36 +41,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "distbench: needs root (network namespaces)")
 		os.Exit(2)
 	}
-	var failed bool
-	var once sync.Once
-	testing.Benchmark(func(b *testing.B) {
-		once.Do(func() {
-			tb := loudTB{b}
-			throughput(tb, *rounds, *seconds)
-			reprogram(tb, *trials)
-			moved()
-			failed = b.Failed()
-		})
+	failed := e2e.RunTB(func(tb testing.TB) {
+		throughput(tb, *rounds, *seconds)
+		reprogram(tb, *trials)
+		moved()
 	})
 	if failed {
 		fmt.Fprintln(os.Stderr, "distbench: the run failed (see above)")
 		os.Exit(1)
 	}
-}
-
-type loudTB struct{ testing.TB }
-
-func (l loudTB) Log(args ...any)                 { fmt.Fprintln(os.Stderr, args...) }
-func (l loudTB) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-func (l loudTB) Error(args ...any)               { l.Log(args...); l.Fail() }
-func (l loudTB) Errorf(format string, args ...any) {
-	l.Logf(format, args...)
-	l.Fail()
-}
-func (l loudTB) Fatal(args ...any) { l.Log(args...); l.FailNow() }
-func (l loudTB) Fatalf(format string, args ...any) {
-	l.Logf(format, args...)
-	l.FailNow()
 }
 
 var (

@@ -164,18 +164,6 @@ func run(tb testing.TB, trials int, kinds []e2e.FaultKind) ([]e2e.PhaseResult, [
 	return results, names
 }
 
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func ms(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)) }
 
 type key struct{ label, pair string }
@@ -222,7 +210,7 @@ func report(w io.Writer, results []e2e.PhaseResult, pairs []string, trials int, 
 	header("Client outage, ping (ms), median / worst (n)")
 	col(func(rs []e2e.PhaseResult) string {
 		ds := outages(rs, false)
-		return fmt.Sprintf("%s / %s (%d)", ms(median(ds)), ms(slices.Max(append(ds, 0))), len(ds))
+		return fmt.Sprintf("%s / %s (%d)", ms(e2e.Median(ds)), ms(slices.Max(append(ds, 0))), len(ds))
 	})
 	header("Client outage, TCP echo (ms), median / worst; connections reset")
 	col(func(rs []e2e.PhaseResult) string {
@@ -231,7 +219,7 @@ func report(w io.Writer, results []e2e.PhaseResult, pairs []string, trials int, 
 		for _, r := range rs {
 			resets += r.TCPBreaks
 		}
-		return fmt.Sprintf("%s / %s; %d", ms(median(ds)), ms(slices.Max(append(ds, 0))), resets)
+		return fmt.Sprintf("%s / %s; %d", ms(e2e.Median(ds)), ms(slices.Max(append(ds, 0))), resets)
 	})
 	header("After the election settled: client through again (ms), worst; phases cut off for more than one advert interval")
 	col(func(rs []e2e.PhaseResult) string {
@@ -255,7 +243,7 @@ func report(w io.Writer, results []e2e.PhaseResult, pairs []string, trials int, 
 		for _, p := range pairs[:len(pairs)-1] {
 			rs := by[key{l, p}]
 			mo := outages(rs, false)
-			dMed := median(mo) - median(ko)
+			dMed := e2e.Median(mo) - e2e.Median(ko)
 			dWorst := slices.Max(append(mo, 0)) - slices.Max(append(ko, 0))
 			holes := slices.ContainsFunc(rs, e2e.PhaseResult.Blackhole)
 			verdict := "met"

@@ -24,7 +24,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -81,42 +80,12 @@ func main() {
 		os.Exit(2)
 	}
 	var res *result
-	var once sync.Once
-	var failed bool
-	testing.Benchmark(func(b *testing.B) {
-		once.Do(func() {
-			defer func() { failed = b.Failed() }()
-			res = run(loudTB{b}, *trials, *resourceTime)
-		})
-	})
-	e2e.RemoveBuilds()
+	failed := e2e.RunTB(func(tb testing.TB) { res = run(tb, *trials, *resourceTime) })
 	if res == nil || failed {
 		fmt.Fprintln(os.Stderr, "failoverbench: the run failed (see above)")
 		os.Exit(1)
 	}
 	report(os.Stdout, res, *trials)
-}
-
-// loudTB prints what the lab reports: testing.Benchmark keeps a
-// benchmark's log to itself.
-type loudTB struct{ testing.TB }
-
-func (l loudTB) Log(args ...any)                 { fmt.Fprintln(os.Stderr, args...) }
-func (l loudTB) Logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-func (l loudTB) Error(args ...any)               { l.Log(args...); l.Fail() }
-func (l loudTB) Errorf(format string, args ...any) {
-	l.Logf(format, args...)
-	l.Fail()
-}
-func (l loudTB) Fatal(args ...any) { l.Log(args...); l.FailNow() }
-func (l loudTB) Fatalf(format string, args ...any) {
-	l.Logf(format, args...)
-	l.FailNow()
-}
-func (l loudTB) Skip(args ...any) { l.Log(args...); l.SkipNow() }
-func (l loudTB) Skipf(format string, args ...any) {
-	l.Logf(format, args...)
-	l.SkipNow()
 }
 
 func run(b testing.TB, trials int, resourceTime time.Duration) *result {
@@ -332,18 +301,6 @@ func run(b testing.TB, trials int, resourceTime time.Duration) *result {
 	return res
 }
 
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 
 func report(w *os.File, r *result, trials int) {
@@ -370,8 +327,8 @@ func report(w *os.File, r *result, trials int) {
 	fmt.Fprintf(w, "| measure | %s | %s | ratio |\n|---|---|---|---|\n", m, k)
 	row := func(name string, x map[string][]time.Duration) {
 		fmt.Fprintf(w, "| %s, median (n) | %s (%d) | %s (%d) | %s |\n", name,
-			ms(median(x[m])), len(x[m]), ms(median(x[k])), len(x[k]),
-			ratio(float64(median(x[m])), float64(median(x[k]))))
+			ms(e2e.Median(x[m])), len(x[m]), ms(e2e.Median(x[k])), len(x[k]),
+			ratio(float64(e2e.Median(x[m])), float64(e2e.Median(x[k]))))
 		fmt.Fprintf(w, "| %s, min..max | %s | %s | |\n", name, spread(x[m]), spread(x[k]))
 	}
 	row("crash failover overhead beyond Active_Down_Interval", r.crash)
