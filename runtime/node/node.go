@@ -68,6 +68,9 @@ type Node struct {
 	auth     authPart  // keys, alarms (auth.go)
 
 	out []Effect // returned by Step, reused
+	// tickActions holds the engine's actions of a Tick while they are
+	// carried out, reused.
+	tickActions []vrrp.MemberAction
 }
 
 // New returns a node without a plan. Link reports may come before the
@@ -189,7 +192,11 @@ func (n *Node) tick(now time.Time) {
 		return
 	}
 	if n.sg != nil && !n.links.Fault() {
-		n.execute(now, n.sg.Step(now, -1, vrrp.Tick{}))
+		// The engine's actions go into a slice kept for ticks (carried out
+		// here, never kept): an Active's tick allocates nothing.
+		n.tickActions = n.sg.AppendStep(n.tickActions[:0], now, -1, vrrp.Tick{})
+		n.execute(now, n.tickActions)
+		clear(n.tickActions)
 	}
 	n.runBursts(now)
 	if n.mgmt != nil {

@@ -21,7 +21,7 @@ import (
 func (n *Node) emitAdvert(m *member, data []byte) {
 	g := &m.group
 	if g.Unicast == nil {
-		n.emit(SendAdvert{Socket: m.sendSocket(), Group: g.Name, Data: data})
+		n.emit(m.advertEffect(data))
 		return
 	}
 	form := vrrpplan.ChecksumForm(g)
@@ -38,6 +38,19 @@ func (n *Node) emitAdvert(m *member, data []byte) {
 		}
 		n.emit(SendAdvert{Socket: m.sendSocket(), Group: g.Name, Data: buf[start:len(buf):len(buf)], To: p.Address, Peer: p.Name})
 	}
+}
+
+// advertEffect is the SendAdvert of a multicast group's advert. The
+// engine hands out an unchanged advert's bytes again (the same slice), so
+// the effect made for it last is used again too: an Active's advert
+// allocates nothing.
+func (m *member) advertEffect(data []byte) Effect {
+	e := SendAdvert{Socket: m.sendSocket(), Group: m.group.Name, Data: data}
+	if last := &m.lastAdvert; m.lastEffect == nil || len(data) == 0 || len(last.Data) != len(data) ||
+		&last.Data[0] != &data[0] || last.Socket != e.Socket || last.Group != e.Group {
+		m.lastAdvert, m.lastEffect = e, e
+	}
+	return m.lastEffect
 }
 
 // keepsLinkLocal: the socket sends from an IPv6 link-local address, which

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -64,6 +65,13 @@ type Router struct {
 	// lastAnswer is when an advert was last sent out of cadence in answer
 	// to a received one; answers are limited so a flood is not amplified.
 	lastAnswer time.Time
+	// encoded is the buffer unsigned adverts are encoded in; lastAdvert
+	// (lastAdvertData, lastAdvertPriority) is the SendAdvert handed out
+	// last, again while the advert does not change (unsignedAdvert).
+	encoded            []byte
+	lastAdvert         Action
+	lastAdvertData     []byte
+	lastAdvertPriority uint8
 }
 
 // Rejected reports an event the router refused (a Reconfigure that breaks
@@ -367,13 +375,16 @@ func (r *Router) shutdown(now time.Time) []Action {
 	return nil
 }
 
-func (r *Router) tick(now time.Time) []Action {
+func (r *Router) tick(now time.Time) []Action { return r.appendTick(nil, now) }
+
+// appendTick is tick appending to acts (the sync group passes a buffer it
+// reuses: an Active's tick allocates nothing).
+func (r *Router) appendTick(acts []Action, now time.Time) []Action {
 	r.applyPending(now)
 	r.stepPrevKeys(now)
 	switch r.state {
 	case StateActive:
 		paused := r.paused(now) // before the advert below resets it
-		var acts []Action
 		if !r.adverTimer.IsZero() && !now.Before(r.adverTimer) {
 			r.rearmAdverTimer(now)
 			acts = append(acts, r.sendActiveAdvert(now))
@@ -384,7 +395,7 @@ func (r *Router) tick(now time.Time) []Action {
 		return append(acts, r.reannounceTimers(now)...)
 	case StateBackup:
 		if r.downTimer.IsZero() || now.Before(r.downTimer) {
-			return nil
+			return acts
 		}
 		adi := ActiveDownInterval(r.cfg.Priority, r.activeAdverInterval)
 		var reason string
@@ -398,9 +409,9 @@ func (r *Router) tick(now time.Time) []Action {
 		default:
 			reason = fmt.Sprintf("no Active heard for Active_Down_Interval %v", adi)
 		}
-		return r.becomeActive(now, nil, reason)
+		return r.becomeActive(now, acts, reason)
 	}
-	return nil
+	return acts
 }
 
 // rearmAdverTimer keeps the advert cadence without bursting after a late Tick.
@@ -456,10 +467,11 @@ func (r *Router) sendAdvert(now time.Time, priority uint8) Action {
 	if r.is4 {
 		dst = GroupIPv4
 	}
-	size := HeaderLen + len(r.advert.Addresses)*addrLen(r.is4)
-	if r.auth != nil {
-		size += auth.TrailerLen
+	if r.auth == nil || !r.auth.Signs() {
+		r.stats.AdvertsSent++
+		return r.unsignedAdvert(dst, priority)
 	}
+	size := HeaderLen + len(r.advert.Addresses)*addrLen(r.is4) + auth.TrailerLen
 	data, err := r.advert.AppendMarshal(make([]byte, 0, size), r.cfg.Source, dst, r.cfg.Checksum)
 	if err != nil {
 		// normalize admits only configs that encode; reaching this is a bug.
@@ -468,6 +480,25 @@ func (r *Router) sendAdvert(now time.Time, priority uint8) Action {
 	data = r.sign(now, data, dst)
 	r.stats.AdvertsSent++
 	return SendAdvert{Data: data, Priority: priority}
+}
+
+// unsignedAdvert returns the SendAdvert of the advert encoded now. An
+// unsigned advert is the same every interval, so the last one is handed
+// out again while its bytes are unchanged: no allocation per advert. Its
+// Data is never written again once handed out (a changed advert gets a
+// new slice), so a caller may keep it like a fresh one.
+func (r *Router) unsignedAdvert(dst netip.Addr, priority uint8) Action {
+	var err error
+	if r.encoded, err = r.advert.AppendMarshal(r.encoded[:0], r.cfg.Source, dst, r.cfg.Checksum); err != nil {
+		// normalize admits only configs that encode; reaching this is a bug.
+		panic("vrrp: encoding a validated advert failed: " + err.Error())
+	}
+	if r.lastAdvert == nil || r.lastAdvertPriority != priority || !bytes.Equal(r.lastAdvertData, r.encoded) {
+		r.lastAdvertData = slices.Clip(bytes.Clone(r.encoded))
+		r.lastAdvertPriority = priority
+		r.lastAdvert = SendAdvert{Data: r.lastAdvertData, Priority: priority}
+	}
+	return r.lastAdvert
 }
 
 // answer sends an advert out of cadence (RFC 9568 §6.4.3), at most four

@@ -11,6 +11,7 @@ import (
 // Members in Initialize are left alone.
 type SyncGroup struct {
 	routers []*Router
+	acts    []Action // a member's tick, reused
 }
 
 // MemberAction is an action of the member with index Member.
@@ -33,19 +34,27 @@ func (g *SyncGroup) Router(i int) *Router { return g.routers[i] }
 // Step feeds ev to member (or to every member when member is -1) and then
 // brings the other members along with any transition to or from Active.
 func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
+	return g.AppendStep(nil, now, member, ev)
+}
+
+// AppendStep is Step appending the actions to out and returning the
+// extended slice. A caller that carries the actions out before its next
+// step can pass the same slice again, truncated: then a tick of an Active
+// allocates nothing.
+func (g *SyncGroup) AppendStep(out []MemberAction, now time.Time, member int, ev Event) []MemberAction {
 	if _, ok := ev.(Tick); ok {
 		g.holdBack(now)
 	}
 	defer g.holdBack(now)
-	var out []MemberAction
+	start := len(out)
 	if member < 0 {
-		for i, r := range g.routers {
-			out = appendMember(out, i, r.Step(now, ev))
+		for i := range g.routers {
+			out = g.appendMemberStep(out, now, i, ev)
 		}
 	} else if member < len(g.routers) {
-		out = appendMember(out, member, g.routers[member].Step(now, ev))
+		out = g.appendMemberStep(out, now, member, ev)
 	} else {
-		return []MemberAction{{Member: member, Action: Rejected{Err: fmt.Errorf("vrrp: sync group has no member %d", member)}}}
+		return append(out, MemberAction{Member: member, Action: Rejected{Err: fmt.Errorf("vrrp: sync group has no member %d", member)}})
 	}
 
 	// A member started alone (a group added to a running node) joins the
@@ -58,7 +67,7 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 
 	// The last member transition of this step decides where the group goes.
 	leader, target := -1, StateInitialize
-	for _, ma := range out {
+	for _, ma := range out[start:] {
 		t, ok := ma.Action.(Transition)
 		if !ok {
 			continue
@@ -71,7 +80,7 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 		}
 	}
 	if leader < 0 {
-		return g.spreadReannounce(now, out)
+		return g.spreadReannounce(now, out, start)
 	}
 	for i, r := range g.routers {
 		if i == leader || r.state == StateInitialize || r.state == target {
@@ -91,12 +100,10 @@ func (g *SyncGroup) Step(now time.Time, member int, ev Event) []MemberAction {
 // Active (or that this node was paused), that node took every group of
 // the sync group, so every Active member announces again (each within its
 // own holdoff).
-func (g *SyncGroup) spreadReannounce(now time.Time, out []MemberAction) []MemberAction {
+func (g *SyncGroup) spreadReannounce(now time.Time, out []MemberAction, start int) []MemberAction {
 	why, found := AnnounceTakeover, false
-	announced := make([]bool, len(g.routers))
-	for _, ma := range out {
-		if a, ok := ma.Action.(Announce); ok && ma.Member < len(announced) {
-			announced[ma.Member] = true
+	for _, ma := range out[start:] {
+		if a, ok := ma.Action.(Announce); ok && ma.Member < len(g.routers) {
 			if a.Reason == AnnounceLowerPriority || a.Reason == AnnouncePause {
 				why, found = a.Reason, true
 			}
@@ -104,6 +111,12 @@ func (g *SyncGroup) spreadReannounce(now time.Time, out []MemberAction) []Member
 	}
 	if !found {
 		return out
+	}
+	announced := make([]bool, len(g.routers))
+	for _, ma := range out[start:] {
+		if _, ok := ma.Action.(Announce); ok && ma.Member < len(announced) {
+			announced[ma.Member] = true
+		}
 	}
 	for i, r := range g.routers {
 		if !announced[i] {
@@ -175,6 +188,19 @@ func (g *SyncGroup) joinActive(now time.Time, member int, out []MemberAction) []
 			return appendMember(out, member, r.becomeActive(now, nil, reason))
 		}
 	}
+	return out
+}
+
+// appendMemberStep steps member i; a tick goes through the group's
+// reused buffer.
+func (g *SyncGroup) appendMemberStep(out []MemberAction, now time.Time, i int, ev Event) []MemberAction {
+	r := g.routers[i]
+	if _, ok := ev.(Tick); !ok {
+		return appendMember(out, i, r.Step(now, ev))
+	}
+	g.acts = r.appendTick(g.acts[:0], now)
+	out = appendMember(out, i, g.acts)
+	clear(g.acts)
 	return out
 }
 

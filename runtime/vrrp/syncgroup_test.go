@@ -185,3 +185,58 @@ func TestSyncGroupHoldsBackWhileTheActiveLives(t *testing.T) {
 		t.Fatalf("no takeover when the evidence ran out: %v", got)
 	}
 }
+
+// AppendStep is Step appending to the caller's slice: the same actions
+// after what the slice held, and a tick of an Active allocates nothing.
+// The advert bytes handed out stay as they were when the advert changes
+// (a caller may keep them).
+func TestSyncGroupAppendStep(t *testing.T) {
+	plain, appended := twoFamilies(t), twoFamilies(t)
+	prefix := MemberAction{Member: 7, Action: Rejected{}}
+	var buf []MemberAction
+	var kept []byte
+	var keptCopy string
+	for _, at := range []struct {
+		d  time.Duration
+		ev Event
+	}{{0, Start{}}, {4 * time.Second, Tick{}}, {5 * time.Second, Tick{}}, {6 * time.Second, Tick{}}, {7 * time.Second, Shutdown{}}} {
+		now := t0.Add(at.d)
+		want := renderMember(plain.Step(now, -1, at.ev))
+		buf = appended.AppendStep(append(buf[:0], prefix), now, -1, at.ev)
+		if buf[0] != prefix {
+			t.Fatalf("%v at %v: the caller's action was overwritten: %v", at.ev, at.d, buf[0])
+		}
+		if diff := cmp.Diff(want, renderMember(buf[1:])); diff != "" {
+			t.Fatalf("%v at %v (-Step +AppendStep):\n%s", at.ev, at.d, diff)
+		}
+		for _, ma := range buf[1:] {
+			if s, ok := ma.Action.(SendAdvert); ok && ma.Member == 0 && kept == nil && at.d == 5*time.Second {
+				kept, keptCopy = s.Data, string(s.Data)
+			}
+		}
+	}
+	if kept == nil || string(kept) != keptCopy {
+		t.Errorf("an advert handed out changed later: %x, was %x", kept, keptCopy)
+	}
+
+	g := twoFamilies(t)
+	g.Step(t0, -1, Start{})
+	now := t0.Add(4 * time.Second)
+	buf = g.AppendStep(buf[:0], now, -1, Tick{})
+	if g.State() != StateActive {
+		t.Fatalf("not Active: %v", renderMember(buf))
+	}
+	sent := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		now = now.Add(time.Second)
+		buf = g.AppendStep(buf[:0], now, -1, Tick{})
+		for _, ma := range buf {
+			if _, ok := ma.Action.(SendAdvert); ok {
+				sent++
+			}
+		}
+	})
+	if allocs != 0 || sent < 101 {
+		t.Errorf("an Active's tick: %v allocations, %d adverts in 101 ticks; want 0 allocations and an advert each", allocs, sent)
+	}
+}
