@@ -208,6 +208,9 @@ func (t *Tracker) view(s *state) Alarm {
 
 // Expire clears alarms without evidence for ClearAfter and returns them.
 func (t *Tracker) Expire(now time.Time) []Event {
+	if len(t.alarms) == 0 {
+		return nil // the common case, every tick of the node
+	}
 	var out []Event
 	for k, s := range t.alarms {
 		if now.Sub(s.Last) >= t.ClearAfter {
