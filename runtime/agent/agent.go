@@ -66,6 +66,7 @@ type Agent struct {
 	mgmt         map[node.MgmtSocket]*mgmtSocket
 	announcers   map[string]Announcer
 	groups       map[string]*groupState
+	lastRoute    lastRoute              // the last advert's group and socket (effects.go)
 	unicast      map[peerKey]*peerSends // copies sent to unicast peers (unicast.go)
 	table        *mgmt.TableWriter
 	notifier     notifier  // notify commands, run off the loop

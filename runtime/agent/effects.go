@@ -232,8 +232,7 @@ func readFile(path string) (node.File, error) {
 }
 
 func (a *Agent) sendAdvert(e node.SendAdvert) {
-	g := a.group(e.Group)
-	s := a.vrrp[e.Socket]
+	g, s := a.advertRoute(e)
 	if e.To.IsValid() {
 		if a.sendUnicast(e, s) {
 			g.sent.Inc() // one per copy: a unicast group writes one per peer
@@ -314,6 +313,27 @@ func (a *Agent) planResult(r node.PlanResult) {
 type groupState struct {
 	sent, recv, announced prometheus.Counter
 	sendFailing           bool
+}
+
+// lastRoute is where the last advert went: an Active writes every advert
+// of a group to the same socket, at 10 ms adverts 100 times a second, and
+// looking both up in their maps, with the caches cold after each sleep,
+// cost more than the rest of the send. Closing a socket or forgetting a
+// group clears it.
+type lastRoute struct {
+	socket node.Socket
+	group  string
+	s      *vrrpSocket
+	g      *groupState
+}
+
+// advertRoute returns the group and the (possibly nil) socket of e.
+func (a *Agent) advertRoute(e node.SendAdvert) (*groupState, *vrrpSocket) {
+	r := &a.lastRoute
+	if r.g == nil || r.s == nil || r.group != e.Group || r.socket != e.Socket {
+		*r = lastRoute{socket: e.Socket, group: e.Group, s: a.vrrp[e.Socket], g: a.group(e.Group)}
+	}
+	return r.g, r.s
 }
 
 func (a *Agent) group(name string) *groupState {

@@ -140,6 +140,7 @@ func (a *Agent) report(e node.Effect) {
 			m.vipErrors.DeleteLabelValues(e.Group, "add")
 			m.vipErrors.DeleteLabelValues(e.Group, "remove")
 			delete(a.groups, e.Group)
+			a.lastRoute = lastRoute{}
 			a.forgetUnicast(e.Group)
 			return
 		}

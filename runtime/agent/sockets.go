@@ -56,6 +56,7 @@ func (a *Agent) closeVRRP(key node.Socket, s *vrrpSocket) {
 	}
 	s.pc.Close()
 	delete(a.vrrp, key)
+	a.lastRoute = lastRoute{}
 }
 
 // readBatch is how many packets a socket hands over before the loop looks
