@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mwgc/mwgc/runtime/netlab"
 	"github.com/mwgc/mwgc/runtime/vrrpnet"
 )
@@ -54,6 +56,9 @@ func TestSeesForgedOwnAddress(t *testing.T) {
 			}
 			defer w.Close()
 			defer raw.Close()
+			if !ignoresOutgoing(t, w) {
+				t.Error("the packet socket is handed the host's own frames (PACKET_IGNORE_OUTGOING not set)")
+			}
 			var forger *vrrpnet.Conn
 			if err := lab.Do("b", func() (err error) {
 				forger, err = vrrpnet.Listen("eth0", tc.ipv6, tc.own)
@@ -96,4 +101,23 @@ func TestSeesForgedOwnAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ignoresOutgoing reads PACKET_IGNORE_OUTGOING back from w's socket.
+func ignoresOutgoing(t *testing.T, w *Watcher) bool {
+	t.Helper()
+	rc, err := w.conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := rc.Control(func(fd uintptr) {
+		v, err = unix.GetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v == 1
 }

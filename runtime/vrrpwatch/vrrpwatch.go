@@ -19,6 +19,7 @@ import (
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // Frame is one received VRRP advert as the link delivered it.
@@ -81,7 +82,22 @@ func Listen(ifname string) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrpwatch: packet socket on %s: %w", ifname, err)
 	}
+	ignoreOutgoing(c)
 	return &Watcher{conn: c, ifi: ifi}, nil
+}
+
+// ignoreOutgoing asks the kernel not to hand the socket the frames the
+// host sends (PACKET_IGNORE_OUTGOING, Linux 4.20): else every advert the
+// node sends is cloned for the socket only for the filter to drop it.
+// Without the option (an older kernel) the filter still drops them.
+func ignoreOutgoing(c *packet.Conn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+	})
 }
 
 // Interface is the interface watched.
