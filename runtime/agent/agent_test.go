@@ -143,6 +143,11 @@ func (f *fakeNet) RemoveVIP(ifname string, p netip.Prefix) error {
 	return nil
 }
 
+func (f *fakeNet) EndConnections(a netip.Addr) (int, error) {
+	f.record("end connections %v", a)
+	return 0, nil
+}
+
 func (f *fakeNet) EnsureLinkLocal(ifname string, a netip.Addr) error {
 	f.record("ll %s %v", ifname, a)
 	return nil
@@ -510,6 +515,15 @@ func TestReloadVIPDiff(t *testing.T) {
 	h.eventually("new VIP", func() bool { return len(h.net.callsMatching("add eth0 192.0.2.101/24")) == 1 })
 	h.eventually("old VIP gone", func() bool { return len(h.net.callsMatching("remove eth0 192.0.2.100/24")) == 1 })
 	h.eventually("new VIP announced", func() bool { return h.net.announcements("192.0.2.101") == 2 })
+	// The old VIP's connections end right after it goes; nothing else's.
+	calls := h.net.callsMatching("")
+	i := slices.Index(calls, "remove eth0 192.0.2.100/24")
+	if i < 0 || i+1 >= len(calls) || calls[i+1] != "end connections 192.0.2.100" {
+		t.Errorf("calls after the old VIP's removal: %q, want its connections ended next", calls[max(i, 0):])
+	}
+	if ended := h.net.callsMatching("end connections "); len(ended) != 1 {
+		t.Errorf("connections ended: %q, want only the old VIP's", ended)
+	}
 	s := h.status()
 	if diff := cmp.Diff([]string{"192.0.2.101/24"}, s.Groups[0].VIPs); diff != "" {
 		t.Errorf("held VIPs (-want +got):\n%s", diff)

@@ -30,6 +30,10 @@ type Network interface {
 	AddVIP(ifname string, p netip.Prefix) error
 	// RemoveVIP must treat an absent address as success.
 	RemoveVIP(ifname string, p netip.Prefix) error
+	// EndConnections ends the TCP connections (not the listeners) whose
+	// local address is a VIP the node no longer holds (runtime/conns) and
+	// returns how many.
+	EndConnections(a netip.Addr) (int, error)
 	EnsureLinkLocal(ifname string, a netip.Addr) error
 	OpenAnnouncer(ifname string) (Announcer, error)
 	// ApplyRules makes mwgc's nftables tables hold s (runtime/nft: one

@@ -35,7 +35,7 @@ func (a *Agent) carryOut(effects []node.Effect) {
 				a.pending = append(a.pending, node.Failed{Effect: e, Err: err})
 			}
 		case node.RemoveVIP:
-			if err := a.net.RemoveVIP(e.Interface, e.VIP); err != nil {
+			if err := a.removeVIP(e); err != nil {
 				a.met.vipErrors.WithLabelValues(e.Group, "remove").Inc()
 				a.log.Error("cannot remove VIP", "group", e.Group, "vip", e.VIP, "interface", e.Interface, "err", err)
 			}
@@ -113,6 +113,27 @@ func (a *Agent) carryOut(effects []node.Effect) {
 	}
 }
 
+// removeVIP removes a VIP and then ends the TCP connections to it: their
+// clients now reach the VIP's new holder, and a socket left open here
+// could match a later connection of theirs with the same ports, which
+// this node would stall (answering with out-of-window ACKs instead of a
+// reset) when it holds the VIP again (runtime/conns). Failing to end them
+// is logged; the VIP is gone either way.
+func (a *Agent) removeVIP(e node.RemoveVIP) error {
+	if err := a.net.RemoveVIP(e.Interface, e.VIP); err != nil {
+		return err
+	}
+	n, err := a.net.EndConnections(e.VIP.Addr())
+	if n > 0 {
+		a.met.connectionsEnded.WithLabelValues(e.Group).Add(float64(n))
+		a.log.Info("connections to a released VIP ended", "group", e.Group, "vip", e.VIP.Addr(), "connections", n)
+	}
+	if err != nil {
+		a.log.Warn("cannot end the connections to a released VIP", "group", e.Group, "vip", e.VIP.Addr(), "err", err)
+	}
+	return nil
+}
+
 // prepare carries out the setup steps of a plan in order, stops at the
 // first failure, and answers the node.
 func (a *Agent) prepare(p node.Prepare) {
@@ -121,7 +142,7 @@ func (a *Agent) prepare(p node.Prepare) {
 		r := node.Result{Step: step}
 		switch s := step.(type) {
 		case node.RemoveVIP:
-			r.Err = a.net.RemoveVIP(s.Interface, s.VIP)
+			r.Err = a.removeVIP(s)
 		case node.EnsureLinkLocal:
 			r.Err = a.net.EnsureLinkLocal(s.Interface, s.Addr)
 		case node.EnsureVMAC:

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mwgc/mwgc/runtime/announce"
+	"github.com/mwgc/mwgc/runtime/conns"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/nft"
 	"github.com/mwgc/mwgc/runtime/vip"
@@ -55,6 +56,7 @@ func (LinuxNetwork) ListenMgmt(ifname string, port int) (MgmtConn, error) {
 
 func (LinuxNetwork) AddVIP(ifname string, p netip.Prefix) error    { return vip.Add(ifname, p) }
 func (LinuxNetwork) RemoveVIP(ifname string, p netip.Prefix) error { return vip.Remove(ifname, p) }
+func (LinuxNetwork) EndConnections(a netip.Addr) (int, error)      { return conns.End(a) }
 func (LinuxNetwork) EnsureLinkLocal(ifname string, a netip.Addr) error {
 	return vip.EnsureLinkLocal(ifname, a)
 }

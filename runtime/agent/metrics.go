@@ -13,21 +13,22 @@ import (
 
 // metrics are the agent's Prometheus series, all under "mwgc_agent_".
 type metrics struct {
-	state           *prometheus.GaugeVec
-	transitions     *prometheus.CounterVec
-	advertsSent     *prometheus.CounterVec
-	advertsReceived *prometheus.CounterVec
-	drops           *prometheus.CounterVec
-	unknownVRID     *prometheus.CounterVec
-	sendErrors      *prometheus.CounterVec
-	vipErrors       *prometheus.CounterVec
-	announcements   *prometheus.CounterVec
-	reannouncements *prometheus.CounterVec
-	reloads         *prometheus.CounterVec
-	planInfo        *prometheus.GaugeVec
-	syncActive      prometheus.Gauge
-	fault           prometheus.Gauge
-	interfaceUp     *prometheus.GaugeVec
+	state            *prometheus.GaugeVec
+	transitions      *prometheus.CounterVec
+	advertsSent      *prometheus.CounterVec
+	advertsReceived  *prometheus.CounterVec
+	drops            *prometheus.CounterVec
+	unknownVRID      *prometheus.CounterVec
+	sendErrors       *prometheus.CounterVec
+	vipErrors        *prometheus.CounterVec
+	connectionsEnded *prometheus.CounterVec
+	announcements    *prometheus.CounterVec
+	reannouncements  *prometheus.CounterVec
+	reloads          *prometheus.CounterVec
+	planInfo         *prometheus.GaugeVec
+	syncActive       prometheus.Gauge
+	fault            prometheus.Gauge
+	interfaceUp      *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		sendErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "send_errors_total",
 			Help: "Adverts the kernel refused to send (e.g. link down), per group.",
+		}, []string{"group"}),
+		connectionsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "connections_ended_total",
+			Help: "TCP connections to VIPs this node released that it ended (their clients reach the new holder), per group.",
 		}, []string{"group"}),
 		vipErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "vip_errors_total",
@@ -95,7 +100,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"interface"}),
 	}
 	reg.MustRegister(m.state, m.transitions, m.advertsSent, m.advertsReceived, m.drops,
-		m.unknownVRID, m.sendErrors, m.vipErrors, m.announcements, m.reannouncements, m.reloads, m.planInfo, m.syncActive,
+		m.unknownVRID, m.sendErrors, m.vipErrors, m.connectionsEnded, m.announcements, m.reannouncements, m.reloads, m.planInfo, m.syncActive,
 		m.fault, m.interfaceUp)
 	for _, r := range []string{"ok", "unchanged", "refused", "failed"} {
 		m.reloads.WithLabelValues(r)

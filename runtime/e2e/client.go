@@ -9,9 +9,11 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -37,6 +39,7 @@ type Prober struct {
 	node   string
 	target netip.Addr
 	port   int
+	from   int // fixed TCP source port, 0: an ephemeral one
 	id     uint16
 
 	mu       sync.Mutex
@@ -54,7 +57,15 @@ type Prober struct {
 // means ICMP only. Stop it with Stop (also done at cleanup).
 func StartProber(t testing.TB, lab *netlab.Lab, node string, target netip.Addr, period time.Duration, tcpPort int) *Prober {
 	t.Helper()
-	p := &Prober{Period: period, lab: lab, node: node, target: target, port: tcpPort,
+	return StartProberFrom(t, lab, node, target, period, tcpPort, 0)
+}
+
+// StartProberFrom is StartProber with every TCP connection from one
+// source port, so each reconnection has the 4-tuple of the one before:
+// what a busy client's ephemeral ports do sooner or later, made certain.
+func StartProberFrom(t testing.TB, lab *netlab.Lab, node string, target netip.Addr, period time.Duration, tcpPort, sourcePort int) *Prober {
+	t.Helper()
+	p := &Prober{Period: period, lab: lab, node: node, target: target, port: tcpPort, from: sourcePort,
 		id: uint16(rand.Uint32()), bySeq: map[uint16]int{}, stop: make(chan struct{})}
 	if err := lab.Do(node, func() (err error) {
 		p.fd, err = icmpSocket(target.Is6())
@@ -214,7 +225,7 @@ func (p *Prober) runTCP() {
 	for {
 		var c net.Conn
 		err := p.lab.Do(p.node, func() (err error) {
-			c, err = net.DialTimeout("tcp", addr, time.Second)
+			c, err = p.dialer().Dial("tcp", addr)
 			return err
 		})
 		if err != nil {
@@ -233,6 +244,19 @@ func (p *Prober) runTCP() {
 		default:
 		}
 	}
+}
+
+func (p *Prober) dialer() *net.Dialer {
+	d := &net.Dialer{Timeout: time.Second}
+	if p.from != 0 {
+		d.LocalAddr = &net.TCPAddr{Port: p.from}
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var err error
+			c.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
+			return err
+		}
+	}
+	return d
 }
 
 // exchange runs one connection until it breaks or probing stops.
@@ -438,4 +462,27 @@ func StartEchoServer(t testing.TB, lab *netlab.Lab, node string, port int) {
 		mu.Unlock()
 		wg.Wait()
 	})
+}
+
+// Connections lists the TCP connections (listeners left out) whose local
+// address is addr in node's namespace, as `ss` would: sock_diag, from
+// outside the agent.
+func Connections(lab *netlab.Lab, node string, addr netip.Addr) ([]string, error) {
+	var out []string
+	err := lab.Do(node, func() error {
+		for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			socks, err := netlink.SocketDiagTCP(fam)
+			if err != nil {
+				return err
+			}
+			for _, s := range socks {
+				local, ok := netip.AddrFromSlice(s.ID.Source)
+				if ok && local.Unmap() == addr && s.State != netlink.TCP_LISTEN {
+					out = append(out, fmt.Sprintf("%v:%d-%v:%d state %d", addr, s.ID.SourcePort, s.ID.Destination, s.ID.DestinationPort, s.State))
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }

@@ -237,6 +237,7 @@ func (inertVRRP) Listen(string, bool, netip.Addr) (agent.PacketConn, error) {
 
 func (inertVRRP) AddVIP(string, netip.Prefix) error             { return nil }
 func (inertVRRP) RemoveVIP(string, netip.Prefix) error          { return nil }
+func (inertVRRP) EndConnections(netip.Addr) (int, error)        { return 0, nil }
 func (inertVRRP) EnsureLinkLocal(string, netip.Addr) error      { return nil }
 func (inertVRRP) ApplyRules(nft.State) error                    { return nil }
 func (inertVRRP) CleanRules() error                             { return nil }
