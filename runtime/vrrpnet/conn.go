@@ -419,6 +419,11 @@ func (c *Conn) WritePacket(msg []byte) error {
 		iov[1].SetLen(len(msg))
 		hdr.Iovlen = 2
 	}
+	return c.sendmsg(&hdr, c.group)
+}
+
+// sendmsg sends hdr on the socket, to (the destination) named in the error.
+func (c *Conn) sendmsg(hdr *unix.Msghdr, to netip.Addr) error {
 	c.mu.Lock()
 	if c.fd < 0 {
 		c.mu.Unlock()
@@ -427,10 +432,10 @@ func (c *Conn) WritePacket(msg []byte) error {
 	// A raw system call: it cannot block on a non-blocking socket, and the
 	// runtime's bookkeeping for ordinary ones wakes its monitor thread,
 	// which at 10 ms adverts costs more than the send itself.
-	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&hdr)), unix.MSG_DONTWAIT)
+	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(hdr)), unix.MSG_DONTWAIT)
 	c.mu.Unlock()
 	if errno != 0 {
-		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", c.group, c.ifi.Name, c.source, os.NewSyscallError("sendmsg", errno))
+		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", to, c.ifi.Name, c.source, os.NewSyscallError("sendmsg", errno))
 	}
 	return nil
 }
@@ -471,17 +476,7 @@ func (c *Conn) WritePacketTo(msg []byte, to netip.Addr) error {
 		iov[1].SetLen(len(msg))
 		hdr.Iovlen = 2
 	}
-	c.mu.Lock()
-	if c.fd < 0 {
-		c.mu.Unlock()
-		return net.ErrClosed
-	}
-	_, _, errno := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&hdr)), unix.MSG_DONTWAIT)
-	c.mu.Unlock()
-	if errno != 0 {
-		return fmt.Errorf("vrrpnet: send to %v on %s from %v: %w", to, c.ifi.Name, c.source, os.NewSyscallError("sendmsg", errno))
-	}
-	return nil
+	return c.sendmsg(&hdr, to)
 }
 
 // SetReadDeadline makes a blocked or future ReadPacket return
