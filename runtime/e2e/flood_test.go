@@ -40,12 +40,7 @@ func TestAuthFlood(t *testing.T) {
 	writeKeyFile(t, key)
 	cl := pair()
 	cl.Auth = &plan.Auth{Mode: plan.AuthEnforce, Keys: []plan.Key{{ID: 1, File: key}}, ActiveKey: 1}
-	cl.SetupAddresses(lab)
-	lab.AddAddr("c", clientNet)
-	a := StartAgent(t, lab, cl.Plan("a"))
-	b := StartAgent(t, lab, cl.Plan("b"))
-	waitState(t, a, "Active", 5*time.Second)
-	waitState(t, b, "Backup", 5*time.Second)
+	a, b := startPair(t, lab, cl)
 	trA, trB := transitions(t, a), transitions(t, b)
 	addrA, addrB := cl.Director("a").Addr4(), cl.Director("b").Addr4()
 	capture := lab.Capture("ip src host " + addrA.String() + " and ip proto 112")

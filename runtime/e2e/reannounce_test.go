@@ -19,14 +19,9 @@ import (
 func TestReannounceIsNoAmplifier(t *testing.T) {
 	lab := netlab.New(t, "a", "b", "x", "c")
 	cl := pair()
-	cl.SetupAddresses(lab)
-	lab.AddAddr("c", clientNet)
+	a, b := startPair(t, lab, cl)
 	addrA, addrB := cl.Director("a").Addr4(), cl.Director("b").Addr4()
 	macA := lab.MAC("a")
-	a := StartAgent(t, lab, cl.Plan("a"))
-	b := StartAgent(t, lab, cl.Plan("b"))
-	waitState(t, a, "Active", 5*time.Second)
-	waitState(t, b, "Backup", 5*time.Second)
 	time.Sleep(500 * time.Millisecond) // the takeover's own announcements are over
 	trA, trB := transitions(t, a), transitions(t, b)
 	capture := lab.Capture("arp or ip proto 112")

@@ -29,6 +29,20 @@ func pair() *Cluster {
 	}
 }
 
+// startPair readies the lab of the forgery tests (directors a and b, a
+// forger x, a client c on clientNet) for cl and starts both agents: a
+// Active, b Backup.
+func startPair(t *testing.T, lab *netlab.Lab, cl *Cluster) (a, b *Agent) {
+	t.Helper()
+	cl.SetupAddresses(lab)
+	lab.AddAddr("c", clientNet)
+	a = StartAgent(t, lab, cl.Plan("a"))
+	b = StartAgent(t, lab, cl.Plan("b"))
+	waitState(t, a, "Active", 5*time.Second)
+	waitState(t, b, "Backup", 5*time.Second)
+	return a, b
+}
+
 // waitState waits until every group of a is in state.
 func waitState(t *testing.T, a *Agent, state string, timeout time.Duration) {
 	t.Helper()
