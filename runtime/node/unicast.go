@@ -46,11 +46,11 @@ func (n *Node) emitAdvert(m *member, data []byte) {
 // allocates nothing.
 func (m *member) advertEffect(data []byte) Effect {
 	e := SendAdvert{Socket: m.sendSocket(), Group: m.group.Name, Data: data}
-	if last := &m.lastAdvert; m.lastEffect == nil || len(data) == 0 || len(last.Data) != len(data) ||
+	if last, ok := m.lastAdvert.(SendAdvert); !ok || len(data) == 0 || len(last.Data) != len(data) ||
 		&last.Data[0] != &data[0] || last.Socket != e.Socket || last.Group != e.Group {
-		m.lastAdvert, m.lastEffect = e, e
+		m.lastAdvert = e
 	}
-	return m.lastEffect
+	return m.lastAdvert
 }
 
 // keepsLinkLocal: the socket sends from an IPv6 link-local address, which

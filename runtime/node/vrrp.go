@@ -24,10 +24,9 @@ type member struct {
 	// leftover: VIPs an earlier run may have left are still in place
 	// (failover.go: kept until a peer is seen serving them).
 	leftover bool
-	// lastAdvert is the SendAdvert emitted last, emitted again while the
-	// engine hands out the same advert (emitAdvert).
-	lastAdvert SendAdvert
-	lastEffect Effect
+	// lastAdvert is the SendAdvert emitted last (boxed once), emitted
+	// again while the engine hands out the same advert (advertEffect).
+	lastAdvert Effect
 }
 
 func newMember(g plan.Group, r *vrrp.Router) *member {

@@ -66,12 +66,10 @@ type Router struct {
 	// to a received one; answers are limited so a flood is not amplified.
 	lastAnswer time.Time
 	// encoded is the buffer unsigned adverts are encoded in; lastAdvert
-	// (lastAdvertData, lastAdvertPriority) is the SendAdvert handed out
-	// last, again while the advert does not change (unsignedAdvert).
-	encoded            []byte
-	lastAdvert         Action
-	lastAdvertData     []byte
-	lastAdvertPriority uint8
+	// is the SendAdvert handed out last (boxed once), again while the
+	// advert does not change (unsignedAdvert).
+	encoded    []byte
+	lastAdvert Action
 }
 
 // Rejected reports an event the router refused (a Reconfigure that breaks
@@ -493,10 +491,8 @@ func (r *Router) unsignedAdvert(dst netip.Addr, priority uint8) Action {
 		// normalize admits only configs that encode; reaching this is a bug.
 		panic("vrrp: encoding a validated advert failed: " + err.Error())
 	}
-	if r.lastAdvert == nil || r.lastAdvertPriority != priority || !bytes.Equal(r.lastAdvertData, r.encoded) {
-		r.lastAdvertData = slices.Clip(bytes.Clone(r.encoded))
-		r.lastAdvertPriority = priority
-		r.lastAdvert = SendAdvert{Data: r.lastAdvertData, Priority: priority}
+	if last, ok := r.lastAdvert.(SendAdvert); !ok || last.Priority != priority || !bytes.Equal(last.Data, r.encoded) {
+		r.lastAdvert = SendAdvert{Data: slices.Clip(bytes.Clone(r.encoded)), Priority: priority}
 	}
 	return r.lastAdvert
 }
