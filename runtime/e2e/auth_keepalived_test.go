@@ -111,20 +111,8 @@ func TestAuthKeepalived(t *testing.T) {
 			t.Fatalf("keepalived %s did not take over after mwgc's SIGTERM:\n%s", in, k.Log())
 		}
 	}
-	// Election, keepalived (100) wins over mwgc at 50.
 	p.c.Directors[0].Priority = 50
-	WritePlan(t, a.PlanPath, p.c.Plan("a"))
-	a.Start(t)
-	waitState(t, a, "Backup", 3*time.Second)
-	time.Sleep(500 * time.Millisecond) // beyond a's Active_Down_Interval
-	if st := a.State(); st != "Backup" {
-		t.Fatalf("mwgc at 50 is %s beside keepalived at 100", st)
-	}
-	// Graceful keepalived -> mwgc.
-	if err := k.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, a, "Active", 3*time.Second)
+	loseToKeepalivedThenTakeOver(t, a, p.c.Plan("a"), k)
 
 	// A wrong key on keepalived: both sides count the other's adverts as
 	// forgeries (and both end up Active: that is what a wrong key does).
@@ -251,4 +239,23 @@ func TestAuthRolloutWithKeepalived(t *testing.T) {
 		(strings.Contains(k.Log(), "invalid authentication HMAC from 192.0.2.11") || strings.Contains(k.Log(), "missing authentication trailer from 192.0.2.11")) {
 		t.Errorf("keepalived refused one of mwgc's adverts during the roll-out:\n%s", k.Log())
 	}
+}
+
+// loseToKeepalivedThenTakeOver restarts the stopped agent a with plan p, in
+// which a has priority 50: beside keepalived at 100 it must stay Backup
+// beyond its Active_Down_Interval (the election), and take over when
+// keepalived stops (a graceful keepalived → mwgc handover).
+func loseToKeepalivedThenTakeOver(t *testing.T, a *Agent, p *plan.Plan, k *netlab.Keepalived) {
+	t.Helper()
+	WritePlan(t, a.PlanPath, p)
+	a.Start(t)
+	waitState(t, a, "Backup", 3*time.Second)
+	time.Sleep(500 * time.Millisecond) // beyond a's Active_Down_Interval
+	if st := a.State(); st != "Backup" {
+		t.Fatalf("mwgc at 50 is %s beside keepalived at 100", st)
+	}
+	if err := k.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, a, "Active", 3*time.Second)
 }

@@ -506,20 +506,8 @@ func unicastKeepalived(t *testing.T, v243 bool) {
 			t.Fatalf("keepalived %s did not take over after mwgc's SIGTERM:\n%s", in, k.Log())
 		}
 	}
-	// Election: keepalived (100) wins over mwgc at 50.
 	c.Directors[0].Priority = 50
-	WritePlan(t, a.PlanPath, c.Plan("a"))
-	a.Start(t)
-	waitState(t, a, "Backup", 3*time.Second)
-	time.Sleep(500 * time.Millisecond) // beyond a's Active_Down_Interval
-	if st := a.State(); st != "Backup" {
-		t.Fatalf("mwgc at 50 is %s beside keepalived at 100", st)
-	}
-	// Graceful keepalived -> mwgc.
-	if err := k.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	waitState(t, a, "Active", 3*time.Second)
+	loseToKeepalivedThenTakeOver(t, a, c.Plan("a"), k)
 	Eventually(t, 2*time.Second, "VIPs on a", func() (bool, string) { return vipsOn("a"), "" })
 
 	pcap := capture.Stop()
