@@ -424,6 +424,14 @@ func StartAgent(t testing.TB, lab *netlab.Lab, p *plan.Plan, extra ...string) *A
 // status listener answers.
 func (a *Agent) Start(t testing.TB, extra ...string) {
 	t.Helper()
+	// A restart must not race the previous process: until it has exited it
+	// still holds the status port, so the new one would fail to bind while
+	// the readiness probe below is answered by the old one.
+	if a.Proc != nil {
+		if err := a.Proc.Wait(10 * time.Second); !a.Proc.Exited() {
+			t.Fatalf("mwgc-agent on %s: the previous process is still running, not restarting: %v", a.Node, err)
+		}
+	}
 	args := append([]string{"--plan", a.PlanPath, "--listen", StatusPort, "--reload-debounce", "50ms"}, extra...)
 	a.Proc = a.lab.Start(a.Node, AgentBinary(t), args...)
 	deadline := time.Now().Add(10 * time.Second)
