@@ -12,6 +12,13 @@
 // instead of the reset the client needs, and the client hangs. Ending the
 // sockets when the address goes leaves nothing to match.
 //
+// The kernel does the selecting: the dump request carries the state mask
+// (everything but LISTEN) and an inet_diag bytecode filter on the local
+// address, so a director whose proxy holds a hundred thousand other
+// connections answers with the few that match, and End costs the agent's
+// loop the kernel's walk of its socket table, not the decoding of every
+// socket in it.
+//
 // Calls act in the network namespace of the calling thread; the kernel
 // needs CONFIG_INET_DIAG_DESTROY (Debian's and most distributions' kernels
 // have it) and CAP_NET_ADMIN.
@@ -23,9 +30,24 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+)
+
+const (
+	// inet_diag_req_v2 and the inet_diag_sockid inside it and inside
+	// every inet_diag_msg of the answer (linux/inet_diag.h).
+	reqLen     = 56
+	sockIDOff  = 8  // in the request
+	msgIDOff   = 4  // in an answer
+	sockIDLen  = 48 // ports, two 16-byte addresses, interface, cookie
+	minMsgLen  = msgIDOff + sockIDLen
+	attrFilter = 1 // INET_DIAG_REQ_BYTECODE
+
+	bcSourceCond = 7 // INET_DIAG_BC_S_COND
+	tcpListen    = 10
+	everyState   = 0xfff
 )
 
 // End destroys every TCP socket whose local address is addr (an IPv4
@@ -35,6 +57,16 @@ import (
 // meanwhile are not errors.
 func End(addr netip.Addr) (int, error) {
 	addr = addr.Unmap()
+	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_INET_DIAG)
+	if err != nil {
+		return 0, fmt.Errorf("conns: open a sock_diag socket: %w", err)
+	}
+	defer sock.Close()
+	tv := nl.SocketTimeoutTv
+	sock.SetSendTimeout(&tv)
+	sock.SetReceiveTimeout(&tv)
+	handle := map[int]*nl.SocketHandle{unix.NETLINK_INET_DIAG: {Socket: sock}}
+
 	families := []uint8{unix.AF_INET6}
 	if addr.Is4() {
 		families = append(families, unix.AF_INET)
@@ -42,66 +74,111 @@ func End(addr netip.Addr) (int, error) {
 	ended := 0
 	var errs []error
 	for _, fam := range families {
-		socks, err := netlink.SocketDiagTCP(fam)
-		if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-			errs = append(errs, fmt.Errorf("conns: list TCP sockets: %w", err))
-			continue
+		ids, err := list(handle, fam, addr)
+		if err != nil {
+			errs = append(errs, err)
 		}
-		for _, s := range socks {
-			local, ok := netip.AddrFromSlice(s.ID.Source)
-			if !ok || local.Unmap() != addr || s.State == netlink.TCP_LISTEN {
-				continue
-			}
-			switch err := destroy(s); {
+		for _, id := range ids {
+			switch err := destroy(handle, fam, id); {
 			case err == nil:
 				ended++
 			case errors.Is(err, unix.ENOENT):
 			default:
-				errs = append(errs, fmt.Errorf("conns: end %v:%d - %v:%d: %w", local, s.ID.SourcePort, s.ID.Destination, s.ID.DestinationPort, err))
+				errs = append(errs, fmt.Errorf("conns: end %s: %w", describe(fam, id), err))
 			}
 		}
 	}
 	return ended, errors.Join(errs...)
 }
 
-// destroy sends SOCK_DESTROY for exactly the socket s (its cookie too, so
-// a socket that reused the 4-tuple meanwhile is left alone).
-func destroy(s *netlink.Socket) error {
-	req := nl.NewNetlinkRequest(nl.SOCK_DESTROY, unix.NLM_F_ACK)
-	req.AddData(diagRequest{s})
-	_, err := req.Execute(unix.NETLINK_INET_DIAG, 0)
-	return err
+// sockID is an inet_diag_sockid as the kernel sent it: handed back
+// unchanged, it names exactly that socket (its cookie too, so a socket
+// that reused the 4-tuple meanwhile is left alone).
+type sockID [sockIDLen]byte
+
+// list dumps the non-listening TCP sockets of family fam whose local
+// address is addr, the kernel filtering.
+func list(handle map[int]*nl.SocketHandle, fam uint8, addr netip.Addr) ([]sockID, error) {
+	req := nl.NewNetlinkRequest(nl.SOCK_DIAG_BY_FAMILY, unix.NLM_F_DUMP)
+	req.Sockets = handle
+	req.AddData(request{family: fam, states: everyState &^ (1 << tcpListen)})
+	req.AddData(nl.NewRtAttr(attrFilter, sourceFilter(addr)))
+	var ids []sockID
+	err := req.ExecuteIter(unix.NETLINK_INET_DIAG, nl.SOCK_DIAG_BY_FAMILY, func(msg []byte) bool {
+		if len(msg) >= minMsgLen {
+			ids = append(ids, sockID(msg[msgIDOff:minMsgLen]))
+		}
+		return true
+	})
+	switch {
+	case errors.Is(err, nl.ErrDumpInterrupted):
+		// The table changed during the dump: what was listed is still
+		// worth ending; a socket missed was opened meanwhile.
+		return ids, nil
+	case err != nil:
+		return ids, fmt.Errorf("conns: list TCP sockets (family %d): %w", fam, err)
+	}
+	return ids, nil
 }
 
-// diagRequest is struct inet_diag_req_v2 naming one socket.
-type diagRequest struct{ s *netlink.Socket }
-
-func (r diagRequest) Len() int { return 56 }
-
-func (r diagRequest) Serialize() []byte {
-	s := r.s
-	b := make([]byte, 56)
-	b[0] = s.Family
-	b[1] = unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(b[4:], 0xfff) // every state
-	id := b[8:]
-	binary.BigEndian.PutUint16(id[0:], s.ID.SourcePort)
-	binary.BigEndian.PutUint16(id[2:], s.ID.DestinationPort)
-	putAddr(id[4:20], s.Family, s.ID.Source)
-	putAddr(id[20:36], s.Family, s.ID.Destination)
-	binary.NativeEndian.PutUint32(id[36:], s.ID.Interface)
-	binary.NativeEndian.PutUint32(id[40:], s.ID.Cookie[0])
-	binary.NativeEndian.PutUint32(id[44:], s.ID.Cookie[1])
+// sourceFilter is inet_diag bytecode with one S_COND op: local address
+// equal to addr (full prefix), any port. A match steps exactly to the end
+// of the program (accept); a miss steps 4 bytes past it (reject). An IPv4
+// condition also matches IPv4-mapped addresses of AF_INET6 sockets.
+func sourceFilter(addr netip.Addr) []byte {
+	raw := addr.AsSlice()
+	fam := byte(unix.AF_INET6)
+	if addr.Is4() {
+		fam = unix.AF_INET
+	}
+	opLen := 4 + 8 + len(raw) // op, hostcond, address
+	b := make([]byte, opLen)
+	b[0] = bcSourceCond
+	b[1] = byte(opLen)                                    // yes
+	binary.NativeEndian.PutUint16(b[2:], uint16(opLen+4)) // no
+	b[4] = fam
+	b[5] = byte(len(raw) * 8)                        // prefix length
+	binary.NativeEndian.PutUint32(b[8:], 0xffffffff) // port -1: any
+	copy(b[12:], raw)
 	return b
 }
 
-func putAddr(dst []byte, family uint8, ip []byte) {
-	a, _ := netip.AddrFromSlice(ip)
-	if family == unix.AF_INET {
-		v4 := a.Unmap().As4()
-		copy(dst, v4[:])
-		return
+// destroy sends SOCK_DESTROY for exactly the socket id and waits for the
+// kernel's answer.
+func destroy(handle map[int]*nl.SocketHandle, fam uint8, id sockID) error {
+	req := nl.NewNetlinkRequest(nl.SOCK_DESTROY, unix.NLM_F_ACK)
+	req.Sockets = handle
+	req.AddData(request{family: fam, states: everyState, id: id})
+	return req.ExecuteIter(unix.NETLINK_INET_DIAG, 0, func([]byte) bool { return true })
+}
+
+// request is struct inet_diag_req_v2 for TCP.
+type request struct {
+	family uint8
+	states uint32
+	id     sockID
+}
+
+func (r request) Len() int { return reqLen }
+
+func (r request) Serialize() []byte {
+	b := make([]byte, reqLen)
+	b[0] = r.family
+	b[1] = unix.IPPROTO_TCP
+	binary.NativeEndian.PutUint32(b[4:], r.states)
+	copy(b[sockIDOff:], r.id[:])
+	return b
+}
+
+// describe names a socket in an error: local and remote address and port.
+func describe(fam uint8, id sockID) string {
+	n := 16
+	if fam == unix.AF_INET {
+		n = 4
 	}
-	v6 := a.As16()
-	copy(dst, v6[:])
+	src, _ := netip.AddrFromSlice(id[4 : 4+n])
+	dst, _ := netip.AddrFromSlice(id[20 : 20+n])
+	return fmt.Sprintf("%v - %v",
+		netip.AddrPortFrom(src.Unmap(), binary.BigEndian.Uint16(id[0:])),
+		netip.AddrPortFrom(dst.Unmap(), binary.BigEndian.Uint16(id[2:])))
 }
