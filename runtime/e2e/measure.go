@@ -52,6 +52,49 @@ func HandoverGap(ads []netlab.VRRPAdvert, vrid int, old, new string, from, until
 	return 0, fmt.Errorf("no advert from %s after %s's last one", new, old)
 }
 
+// HandoverOverhead is HandoverGap less what the protocol itself must
+// wait for a Backup of priority to act (Active_Down_Interval after a
+// crash, Skew_Time after a priority-0 advert): the implementation's own
+// share of the handover, which is what the benchmarks compare.
+func HandoverOverhead(ads []netlab.VRRPAdvert, vrid int, old, new string, from, until time.Time, graceful bool, priority int, interval time.Duration) (time.Duration, error) {
+	gap, err := HandoverGap(ads, vrid, old, new, from, until, graceful)
+	if err != nil {
+		return 0, err
+	}
+	if graceful {
+		return gap - SkewTime(priority, interval), nil
+	}
+	return gap - ActiveDownInterval(priority, interval), nil
+}
+
+// CPUShare is the fraction of a core the processes pids use together
+// during d (this call sleeps d).
+func CPUShare(d time.Duration, pids ...int) (float64, error) {
+	total := func() (time.Duration, error) {
+		var sum time.Duration
+		for _, p := range pids {
+			t, err := CPUTime(p)
+			if err != nil {
+				return 0, err
+			}
+			sum += t
+		}
+		return sum, nil
+	}
+	cpu0, err := total()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	time.Sleep(d)
+	elapsed := time.Since(start)
+	cpu1, err := total()
+	if err != nil {
+		return 0, err
+	}
+	return float64(cpu1-cpu0) / float64(elapsed), nil
+}
+
 // CPUTime is the CPU time all threads of a process have used so far, from
 // the scheduler's nanosecond accounting (/proc/PID/task/*/schedstat); the
 // tick-based utime/stime of /proc/PID/stat is too coarse for a process that

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -44,6 +45,36 @@ func TestHandoverGap(t *testing.T) {
 	}
 }
 
+// TestHandoverOverhead: the protocol's own wait for a Backup of priority
+// 100 at 100 ms (Active_Down_Interval 360.94 ms, Skew_Time 60.94 ms) comes
+// off the gaps of TestHandoverGap's adverts.
+func TestHandoverOverhead(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ads := []netlab.VRRPAdvert{
+		{Time: at(100), Src: "A", VRID: 5, Priority: 200},
+		{Time: at(462), Src: "B", VRID: 5, Priority: 100},
+		{Time: at(900), Src: "A", VRID: 5, Priority: 0},
+		{Time: at(962), Src: "B", VRID: 5, Priority: 100},
+	}
+	for _, tt := range []struct {
+		graceful bool
+		from, to int
+		want     time.Duration
+	}{
+		{false, 0, 800, 1062500 * time.Nanosecond},
+		{true, 800, 1000, 1062500 * time.Nanosecond},
+	} {
+		got, err := HandoverOverhead(ads, 5, "A", "B", at(tt.from), at(tt.to), tt.graceful, 100, 100*time.Millisecond)
+		if err != nil || got != tt.want {
+			t.Errorf("graceful=%v: overhead %v, %v; want %v", tt.graceful, got, err, tt.want)
+		}
+	}
+	if _, err := HandoverOverhead(ads, 5, "A", "B", at(0), at(300), false, 100, 100*time.Millisecond); err == nil {
+		t.Error("no handover in the window, but no error")
+	}
+}
+
 func TestTimersAndProc(t *testing.T) {
 	if got := ActiveDownInterval(100, 100*time.Millisecond); got != 360937500*time.Nanosecond {
 		t.Errorf("Active_Down_Interval(100, 100ms) = %v", got)
@@ -56,6 +87,23 @@ func TestTimersAndProc(t *testing.T) {
 	}
 	if _, err := CPUTime(os.Getpid()); err != nil {
 		t.Error(err)
+	}
+	// A process that spins for the whole measurement uses a visible share
+	// of a core (how much depends on what else runs), never more than all.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	share, err := CPUShare(200*time.Millisecond, os.Getpid())
+	close(stop)
+	if err != nil || share < 0.05 || share > float64(runtime.NumCPU())+0.5 {
+		t.Errorf("CPUShare of a spinning test = %.2f, %v; want between a twentieth of a core and all %d", share, err, runtime.NumCPU())
 	}
 }
 

@@ -1,11 +1,31 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 )
+
+// InitFlags prepares a benchmark or soak command's flags: the testing
+// package's own (which RunTB needs registered) stay settable but are left
+// out of -h, which lists only the command's.
+func InitFlags() {
+	testing.Init()
+	flag.Usage = func() {
+		own := flag.NewFlagSet(os.Args[0], flag.ContinueOnError)
+		own.SetOutput(flag.CommandLine.Output())
+		flag.VisitAll(func(f *flag.Flag) {
+			if !strings.HasPrefix(f.Name, "test.") {
+				own.Var(f.Value, f.Name, f.Usage)
+			}
+		})
+		fmt.Fprintf(own.Output(), "Usage of %s:\n", os.Args[0])
+		own.PrintDefaults()
+	}
+}
 
 // RunTB runs fn with a testing.TB outside `go test` (for the benchmark
 // and soak commands, which reuse the labs of the tests): what the lab

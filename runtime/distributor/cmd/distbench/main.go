@@ -32,7 +32,7 @@ import (
 )
 
 func main() {
-	testing.Init()
+	e2e.InitFlags()
 	rounds := flag.Int("rounds", 3, "iperf3 rounds per path (alternating)")
 	seconds := flag.Int("seconds", 3, "seconds per iperf3 run")
 	trials := flag.Int("trials", 20, "trials of node down to map in the kernel")

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	testing.Init()
+	e2e.InitFlags()
 	cfg := e2e.SoakConfig{Timing: e2e.BenchTiming}
 	flag.IntVar(&cfg.Events, "events", 1000, "forced failovers in all")
 	flag.DurationVar(&cfg.Interval, "interval", 100*time.Millisecond, "advert interval")

@@ -51,7 +51,7 @@ const (
 )
 
 func main() {
-	testing.Init()
+	e2e.InitFlags()
 	trials := flag.Int("trials", 10, "trials per implementation and fault kind")
 	verbose := flag.Bool("v", false, "print every phase")
 	only := flag.String("kinds", "", "comma-separated fault kinds to run (default: all)")

@@ -70,7 +70,7 @@ type result struct {
 }
 
 func main() {
-	testing.Init()
+	e2e.InitFlags()
 	trials := flag.Int("trials", 20, "trials per implementation and kind")
 	resourceTime := flag.Duration("resource-time", 15*time.Second, "how long to measure CPU at 10 ms adverts (each, over 3 alternating rounds)")
 	flag.Parse()
@@ -217,19 +217,19 @@ func run(b testing.TB, trials int, resourceTime time.Duration) *result {
 		if tr.impl == "keepalived" {
 			old, new, vrid = ka, kb, kaVRID
 		}
-		gap, err := e2e.HandoverGap(ads, vrid, old, new, tr.from, tr.to, tr.graceful)
+		overhead, err := e2e.HandoverOverhead(ads, vrid, old, new, tr.from, tr.to, tr.graceful, backupPriority, interval)
 		if err != nil {
 			res.errors = append(res.errors, fmt.Sprintf("%s graceful=%v: %v", tr.impl, tr.graceful, err))
 			continue
 		}
 		if *verbose {
-			fmt.Fprintf(os.Stderr, "%s graceful=%v %s..%s gap %v\n", tr.impl, tr.graceful,
-				tr.from.Format("15:04:05.000"), tr.to.Format("15:04:05.000"), gap)
+			fmt.Fprintf(os.Stderr, "%s graceful=%v %s..%s overhead %v\n", tr.impl, tr.graceful,
+				tr.from.Format("15:04:05.000"), tr.to.Format("15:04:05.000"), overhead)
 		}
 		if tr.graceful {
-			res.graceful[tr.impl] = append(res.graceful[tr.impl], gap-e2e.SkewTime(backupPriority, interval))
+			res.graceful[tr.impl] = append(res.graceful[tr.impl], overhead)
 		} else {
-			res.crash[tr.impl] = append(res.crash[tr.impl], gap-e2e.ActiveDownInterval(backupPriority, interval))
+			res.crash[tr.impl] = append(res.crash[tr.impl], overhead)
 		}
 	}
 
@@ -248,32 +248,19 @@ func run(b testing.TB, trials int, resourceTime time.Duration) *result {
 	samples := map[string][]float64{}
 	measure := func(impl string, d time.Duration, pids ...int) {
 		time.Sleep(time.Second) // past start-up allocations and the announce burst
-		var cpu0 time.Duration
-		for _, p := range pids {
-			t, err := e2e.CPUTime(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cpu0 += t
+		share, err := e2e.CPUShare(d, pids...)
+		if err != nil {
+			b.Fatal(err)
 		}
-		start := time.Now()
-		time.Sleep(d)
-		elapsed := time.Since(start)
-		var cpu time.Duration
 		var rss int64
 		for _, p := range pids {
-			t, err := e2e.CPUTime(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cpu += t
 			r, err := e2e.RSS(p)
 			if err != nil {
 				b.Fatal(err)
 			}
 			rss += r
 		}
-		samples[impl] = append(samples[impl], float64(cpu-cpu0)/float64(elapsed))
+		samples[impl] = append(samples[impl], share)
 		res.rss[impl] = max(res.rss[impl], rss)
 	}
 	const rounds = 3

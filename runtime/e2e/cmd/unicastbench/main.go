@@ -59,7 +59,7 @@ type result struct {
 }
 
 func main() {
-	testing.Init()
+	e2e.InitFlags()
 	trials := flag.Int("trials", 20, "trials per transport and kind")
 	resourceTime := flag.Duration("resource-time", 12*time.Second, "CPU measuring time per configuration at 10 ms adverts (over 3 alternating rounds)")
 	flag.Parse()
@@ -182,19 +182,19 @@ func run(b testing.TB, trials int, resourceTime time.Duration) *result {
 		if tr.transport == unicast {
 			old, new, vrid = ua, ub, unicastVRID
 		}
-		gap, err := e2e.HandoverGap(ads, vrid, old, new, tr.from, tr.to, tr.graceful)
+		overhead, err := e2e.HandoverOverhead(ads, vrid, old, new, tr.from, tr.to, tr.graceful, backupPriority, interval)
 		if err != nil {
 			res.errors = append(res.errors, fmt.Sprintf("%s graceful=%v: %v", tr.transport, tr.graceful, err))
 			continue
 		}
 		if *verbose {
-			fmt.Fprintf(os.Stderr, "%s graceful=%v %s..%s gap %v\n", tr.transport, tr.graceful,
-				tr.from.Format("15:04:05.000"), tr.to.Format("15:04:05.000"), gap)
+			fmt.Fprintf(os.Stderr, "%s graceful=%v %s..%s overhead %v\n", tr.transport, tr.graceful,
+				tr.from.Format("15:04:05.000"), tr.to.Format("15:04:05.000"), overhead)
 		}
 		if tr.graceful {
-			res.graceful[tr.transport] = append(res.graceful[tr.transport], gap-e2e.SkewTime(backupPriority, interval))
+			res.graceful[tr.transport] = append(res.graceful[tr.transport], overhead)
 		} else {
-			res.crash[tr.transport] = append(res.crash[tr.transport], gap-e2e.ActiveDownInterval(backupPriority, interval))
+			res.crash[tr.transport] = append(res.crash[tr.transport], overhead)
 		}
 	}
 
@@ -231,18 +231,11 @@ func run(b testing.TB, trials int, resourceTime time.Duration) *result {
 			cfg.agent.Start(b)
 			wait(cfg.agent, "Active")
 			time.Sleep(time.Second) // past start-up and the announce burst
-			pid := cfg.agent.Proc.Pid()
-			cpu0, err := e2e.CPUTime(pid)
+			share, err := e2e.CPUShare(resourceTime/rounds, cfg.agent.Proc.Pid())
 			if err != nil {
 				b.Fatal(err)
 			}
-			start := time.Now()
-			time.Sleep(resourceTime / rounds)
-			cpu1, err := e2e.CPUTime(pid)
-			if err != nil {
-				b.Fatal(err)
-			}
-			samples[cfg.name] = append(samples[cfg.name], float64(cpu1-cpu0)/float64(time.Since(start)))
+			samples[cfg.name] = append(samples[cfg.name], share)
 			cfg.agent.Proc.Terminate()
 			cfg.agent.Proc.Wait(5 * time.Second)
 		}
