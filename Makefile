@@ -85,6 +85,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 30s ./runtime/vrrp/auth
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./runtime/keyfile
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFrame$$' -fuzztime 30s ./runtime/vrrpwatch
+	$(GO) test -run '^$$' -fuzz '^FuzzParseClaim$$' -fuzztime 30s ./runtime/vrrpwatch
 
 # bench prints, in one run: Go micro-benchmarks; mwgc validate/compile beside
 # `cue vet` at 100/1,000/10,000 nodes; mwgc-agent beside keepalived (crash

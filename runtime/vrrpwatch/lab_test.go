@@ -2,12 +2,15 @@ package vrrpwatch
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
 	"github.com/mwgc/mwgc/runtime/netlab"
@@ -120,4 +123,66 @@ func ignoresOutgoing(t *testing.T, w *Watcher) bool {
 		t.Fatal(err)
 	}
 	return v == 1
+}
+
+// TestSeesClaims (root, namespaces): a holds the VIPs and watches for
+// claims; a's own gratuitous ARP is not reported; b's ARP for its own
+// address is filtered out; b's gratuitous ARP for the IPv4 VIP and its
+// Neighbor Advertisement for the IPv6 VIP are reported, in order, with
+// b's MAC.
+func TestSeesClaims(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	lab.AddAddr("a", "192.0.2.11/24")
+	lab.AddAddr("a", "192.0.2.100/24")
+	lab.AddAddr("a", "2001:db8::100/64")
+	lab.AddAddr("b", "192.0.2.12/24")
+	macA, _ := net.ParseMAC(lab.MAC("a"))
+	macB, _ := net.ParseMAC(lab.MAC("b"))
+	send := func(node string, frames ...[]byte) {
+		t.Helper()
+		if err := lab.Do(node, func() error {
+			ifi, err := net.InterfaceByName("eth0")
+			if err != nil {
+				return err
+			}
+			c, err := packet.Listen(ifi, packet.Raw, ethPAll, nil)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for _, f := range frames {
+				if _, err := c.WriteTo(f, &packet.Addr{HardwareAddr: net.HardwareAddr(f[:6])}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var w *ClaimWatcher
+	if err := lab.Do("a", func() (err error) {
+		w, err = ListenClaims("eth0", []netip.Addr{vip4, vip6})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+
+	send("a", arpFrame(t, arp.OperationRequest, macA, vip4, vip4))
+	send("b",
+		arpFrame(t, arp.OperationRequest, macB, netip.MustParseAddr("192.0.2.12"), netip.MustParseAddr("192.0.2.11")),
+		arpFrame(t, arp.OperationRequest, macB, vip4, vip4),
+		naFrame(t, macB, vip6, macB, 255))
+	buf := make([]byte, snapLen)
+	for _, want := range []Claim{{Addr: vip4, MAC: macB, Kind: "arp-request"}, {Addr: vip6, MAC: macB, Kind: "neighbor-advertisement"}} {
+		var c Claim
+		w.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if err := w.Read(buf, &c); err != nil {
+			t.Fatalf("waiting for %+v: %v", want, err)
+		}
+		if c.Addr != want.Addr || c.MAC.String() != want.MAC.String() || c.Kind != want.Kind {
+			t.Fatalf("claim %+v, want %+v (a's own GARP and b's ARP for its own address must not appear)", c, want)
+		}
+	}
 }

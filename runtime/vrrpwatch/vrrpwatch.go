@@ -123,8 +123,10 @@ func (w *Watcher) Read(buf []byte, f *Frame) error {
 func (w *Watcher) SetReadDeadline(t time.Time) error { return w.conn.SetReadDeadline(t) }
 
 // Close closes the socket; a blocked Read returns.
-func (w *Watcher) Close() error {
-	err := w.conn.Close()
+func (w *Watcher) Close() error { return closeConn(w.conn) }
+
+func closeConn(c *packet.Conn) error {
+	err := c.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
