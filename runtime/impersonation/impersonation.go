@@ -2,12 +2,15 @@
 // cluster member's name into alarms: pure (the caller passes the time),
 // rate-limited for logs, and listed for /status.
 //
-// Two kinds of evidence:
+// Three kinds of evidence:
 //   - own-address: a frame arriving on an interface (runtime/vrrpwatch)
 //     carries one of this node's own addresses as its source; this node did
 //     not send it (outgoing frames are filtered out);
 //   - auth-failure: an advert in a listed peer's name failed
-//     authentication (the engine's auth-* drop reasons).
+//     authentication (the engine's auth-* drop reasons);
+//   - vip-claim: another host's ARP or Neighbor Advertisement claimed a
+//     VIP this node holds as Active, at a MAC that is not the cluster's
+//     (the node decides that; the tracker keeps the MACs it was told).
 //
 // The source MAC last seen for the address (from the watcher) is reported
 // with the alarm: that is the port to look for on the switch.
@@ -27,6 +30,7 @@ type Kind uint8
 const (
 	OwnAddress  Kind = iota + 1 // "own-address"
 	AuthFailure                 // "auth-failure"
+	VIPClaim                    // "vip-claim"
 )
 
 func (k Kind) String() string {
@@ -35,18 +39,21 @@ func (k Kind) String() string {
 		return "own-address"
 	case AuthFailure:
 		return "auth-failure"
+	case VIPClaim:
+		return "vip-claim"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
 
 // Kinds lists every kind, for metric setup.
-func Kinds() []Kind { return []Kind{OwnAddress, AuthFailure} }
+func Kinds() []Kind { return []Kind{OwnAddress, AuthFailure, VIPClaim} }
 
 // Alarm is one raised alarm: one kind, one address, one place.
 type Alarm struct {
 	Kind Kind
 	Addr netip.Addr
-	// Where: the interface (own-address) or the VRRP group (auth-failure).
+	// Where: the interface (own-address) or the VRRP group (auth-failure,
+	// vip-claim).
 	Where string
 	// MAC is the Ethernet source last seen with Addr as IP source on a
 	// watched interface, and when; empty when none was seen.
@@ -56,7 +63,8 @@ type Alarm struct {
 	// ClearAfter, most recent first (at most maxMACs): for a peer's
 	// address the real peer's and the forger's appear side by side.
 	MACs []MACSeen
-	// Reason is the last drop reason (auth-failure), e.g. "auth-bad-mac".
+	// Reason is the last drop reason (auth-failure), e.g. "auth-bad-mac",
+	// or the kind of the last claim (vip-claim), e.g. "arp-reply".
 	Reason      string
 	Since, Last time.Time
 	Count       uint64
@@ -82,6 +90,9 @@ type state struct {
 	Alarm
 	lastLog  time.Time
 	unlogged uint64
+	// claimed are the MACs a VIP was claimed at (vip-claim), most recent
+	// first: a VIP is no member's address, so t.macs has none for it.
+	claimed []MACSeen
 }
 
 // MACSeen is one Ethernet source seen with an address.
@@ -157,7 +168,29 @@ func (t *Tracker) AuthFailure(now time.Time, group string, src netip.Addr, reaso
 	return t.raise(now, key{AuthFailure, norm(src), group}, reason)
 }
 
+// Claim records count frames that claimed vip, held by this node as the
+// Active of group, at mac (kind: how, e.g. "arp-reply").
+func (t *Tracker) Claim(now time.Time, group string, vip netip.Addr, mac string, kind string, count uint64) *Event {
+	k := key{VIPClaim, norm(vip), group}
+	s := t.alarms[k]
+	var claimed []MACSeen
+	if s != nil {
+		claimed = s.claimed
+	}
+	claimed = seenIn(claimed, now, mac, max(count, 1))
+	ev := t.raiseN(now, k, kind, max(count, 1))
+	t.alarms[k].claimed = claimed
+	if ev != nil {
+		ev.Alarm = t.view(t.alarms[k])
+	}
+	return ev
+}
+
 func (t *Tracker) raise(now time.Time, k key, reason string) *Event {
+	return t.raiseN(now, k, reason, 1)
+}
+
+func (t *Tracker) raiseN(now time.Time, k key, reason string, n uint64) *Event {
 	s := t.alarms[k]
 	raised := s == nil
 	if raised {
@@ -165,8 +198,8 @@ func (t *Tracker) raise(now time.Time, k key, reason string) *Event {
 		t.alarms[k] = s
 	}
 	s.Last, s.Reason = now, reason
-	s.Count++
-	s.unlogged++
+	s.Count += n
+	s.unlogged += n
 	if !raised && now.Sub(s.lastLog) < t.LogEvery {
 		return nil
 	}
@@ -177,24 +210,32 @@ func (t *Tracker) raise(now time.Time, k key, reason string) *Event {
 
 // seen moves mac to the front of src's list.
 func (t *Tracker) seen(now time.Time, src netip.Addr, mac string) {
-	list := t.macs[src]
+	t.macs[src] = seenIn(t.macs[src], now, mac, 1)
+}
+
+// seenIn moves mac to the front of list, counting n more sightings.
+func seenIn(list []MACSeen, now time.Time, mac string, n uint64) []MACSeen {
 	var e MACSeen
 	if i := slices.IndexFunc(list, func(m MACSeen) bool { return m.MAC == mac }); i >= 0 {
 		e = list[i]
 		list = slices.Delete(list, i, i+1)
 	}
 	e.MAC, e.Last = mac, now
-	e.Count++
+	e.Count += n
 	list = slices.Insert(list, 0, e)
 	if len(list) > maxMACs {
 		list = list[:maxMACs]
 	}
-	t.macs[src] = list
+	return list
 }
 
 func (t *Tracker) view(s *state) Alarm {
 	a := s.Alarm
-	for _, m := range t.macs[a.Addr] {
+	macs := t.macs[a.Addr]
+	if a.Kind == VIPClaim {
+		macs = s.claimed
+	}
+	for _, m := range macs {
 		if s.Last.Sub(m.Last) >= t.ClearAfter {
 			continue
 		}

@@ -88,9 +88,44 @@ func TestAuthFailureCarriesMAC(t *testing.T) {
 }
 
 func TestKindLabels(t *testing.T) {
+	var got []string
 	for _, k := range Kinds() {
-		if s := k.String(); s != "own-address" && s != "auth-failure" {
-			t.Errorf("kind %d: %q", k, s)
-		}
+		got = append(got, k.String())
+	}
+	if diff := cmp.Diff([]string{"own-address", "auth-failure", "vip-claim"}, got); diff != "" {
+		t.Errorf("kind labels (-want +got):\n%s", diff)
+	}
+}
+
+// TestVIPClaim: claims of a VIP raise one alarm per VIP and group that
+// keeps the MACs it was claimed at (latest first, with counts), logs the
+// first claim at once and later ones at most every LogEvery, survives a
+// new plan (a VIP is no member address), and clears after ClearAfter.
+func TestVIPClaim(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	vip := netip.MustParseAddr("192.0.2.100")
+	tr := New([]netip.Addr{netip.MustParseAddr("192.0.2.11")}, nil)
+	ev := tr.Claim(t0, "g1", vip, "02:ba:d0:00:00:01", "arp-reply", 3)
+	if ev == nil || !ev.Raised || ev.Kind != VIPClaim || ev.Addr != vip || ev.Where != "g1" || ev.MAC != "02:ba:d0:00:00:01" || ev.Count != 3 || ev.Reason != "arp-reply" {
+		t.Fatalf("first claim: %+v", ev)
+	}
+	if ev := tr.Claim(t0.Add(time.Second), "g1", vip, "02:ba:d0:00:00:02", "arp-request", 1); ev != nil {
+		t.Fatalf("a second claim within LogEvery logged: %+v", ev)
+	}
+	tr.SetAddresses([]netip.Addr{netip.MustParseAddr("192.0.2.11")}, nil)
+	a := tr.Alarms()
+	want := []MACSeen{{MAC: "02:ba:d0:00:00:02", Last: t0.Add(time.Second), Count: 1}, {MAC: "02:ba:d0:00:00:01", Last: t0, Count: 3}}
+	if len(a) != 1 || a[0].Count != 4 || a[0].MAC != "02:ba:d0:00:00:02" {
+		t.Fatalf("alarms %+v", a)
+	}
+	if diff := cmp.Diff(want, a[0].MACs); diff != "" {
+		t.Errorf("MACs (-want +got):\n%s", diff)
+	}
+	ev = tr.Claim(t0.Add(11*time.Second), "g1", vip, "02:ba:d0:00:00:02", "arp-request", 1)
+	if ev == nil || ev.Raised || ev.Unlogged != 2 {
+		t.Fatalf("claim after LogEvery: %+v; want a line with the 2 claims since the last", ev)
+	}
+	if cleared := tr.Expire(t0.Add(11*time.Second + time.Minute)); len(cleared) != 1 || !cleared[0].Cleared || cleared[0].Kind != VIPClaim {
+		t.Fatalf("expire: %+v", cleared)
 	}
 }
