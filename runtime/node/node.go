@@ -66,6 +66,7 @@ type Node struct {
 	stopped  bool
 	deadline time.Time // Deadline, as of the last Step
 	auth     authPart  // keys, alarms (auth.go)
+	claims   claimPart // VIP claims by other hosts (claims.go)
 
 	out []Effect // returned by Step, reused
 	// tickActions holds the engine's actions of a Tick while they are
@@ -119,6 +120,8 @@ func (n *Node) Step(now time.Time, ev Event) []Effect {
 		n.failed(ev)
 	case WatchFrame:
 		n.watchFrame(now, ev)
+	case ClaimFrame:
+		n.claimFrame(now, ev)
 	case Neighbors:
 		n.distNeighbors(now, ev)
 	case ForwardingApplied:
@@ -166,6 +169,7 @@ func (n *Node) nextDeadline() time.Time {
 		earlier(n.mgmt.deadline())
 	}
 	earlier(n.authDeadline())
+	earlier(n.claimsDeadline())
 	earlier(n.dist.deadline())
 	return d
 }
@@ -204,6 +208,9 @@ func (n *Node) tick(now time.Time) {
 	}
 	if n.plan != nil {
 		n.authTick(now)
+	}
+	if n.claims.byVIP != nil {
+		n.claimsTick(now)
 	}
 	if h := n.dist.deadline(); !h.IsZero() && !now.Before(h) {
 		n.distribute(now, false) // the takeover hold is over

@@ -373,6 +373,7 @@ func (n *Node) commit(now time.Time, c *candidate, keys *mgmtKeys) {
 	oldSockets := socketsOf(n.members)
 	n.plan, n.planHash, n.rejected = c.plan, c.hash, nil
 	n.commitAuth(now, c.vrrpKeys)
+	n.commitClaims()
 
 	// Removed groups hand over first, on their still open sockets.
 	for _, m := range c.removed {

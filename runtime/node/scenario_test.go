@@ -66,6 +66,8 @@ import (
 // first peer; keys src prio int vrid ttl dst via, dst defaulting to the
 // group address, or the group's source for unicast; via=G: read on group
 // G's socket) | tick | stop | failed-add G VIP
+// | claim G VIP MAC [KIND [COUNT]] (a watcher saw another host claim VIP
+// on group G's interface; KIND defaults to arp-reply, COUNT to 1)
 // | key PATH (the periodic re-read of a key file) | load-avg N | answer
 // NAME ADDR KEYHEX (a management answer from a member) | discovery NAME
 // ADDR KEYHEX [MAC] (with MAC: version 2, proxy serving) | discovery NAME
@@ -77,7 +79,8 @@ import (
 // group-state G STATE VIPS (a group's state and held VIPs, "-" for none) |
 // deadline T|none |
 // error TEXT (the last plan result's error contains TEXT) | digest P
-// (the running plan is P) | table NAME STATUS (a row of the management
+// (the running plan is P) | alarms none | alarms KIND ADDR WHERE MAC COUNT
+// [; ...] (Status.Alarms in order) | table NAME STATUS (a row of the management
 // table) | mgmt-active true|false | mgmt-stats K=V... (reloads-ok
 // reloads-refused key-reloads key-refused table-writes answers drop-REASON)
 // | advert-first G ADDR (the first address of G's last advert).
@@ -176,7 +179,7 @@ type world struct {
 func (s *scenario) run(t *testing.T) {
 	w := &world{t: t, node: New(Config{MgmtBootID: 0x5eed}), plans: map[string]*plan.Plan{},
 		files: map[string]File{}, prepares: map[uint64]Prepare{}, adverts: map[string]SendAdvert{},
-		hide: []string{"watch"}} // the impersonation watchers: "show watch" to see them
+		hide: []string{"watch", "watch-claims"}} // the impersonation watchers: "show watch" to see them
 	for _, l := range s.lines {
 		if err := w.exec(l); err != nil {
 			t.Fatalf("%s:%d: %s\n%v", s.file, l.num, l.text, err)
@@ -228,7 +231,7 @@ func (w *world) exec(l scriptLine) error {
 	case "show":
 		w.hide = slices.DeleteFunc(w.hide, func(h string) bool { return slices.Contains(f[1:], h) })
 		return nil
-	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "unicast-peer", "last-reload":
+	case "state", "group-state", "deadline", "error", "digest", "table", "mgmt-active", "mgmt-stats", "advert-first", "unicast-peer", "last-reload", "alarms":
 		return w.check(f)
 	}
 	at, err := time.ParseDuration(f[0])
@@ -646,6 +649,25 @@ func (w *world) event(now time.Time, name string, args []string) (Event, error) 
 		return Tick{}, nil
 	case "stop":
 		return Stop{}, nil
+	case "claim":
+		g := w.runningGroup(args[0])
+		if g == nil || len(args) < 3 {
+			return nil, fmt.Errorf("claim G VIP MAC [KIND [COUNT]]: no running group %s or too few words", args[0])
+		}
+		mac, err := net.ParseMAC(args[2])
+		if err != nil {
+			return nil, err
+		}
+		ev := ClaimFrame{Interface: g.Interface, VIP: netip.MustParseAddr(args[1]), MAC: mac, Kind: "arp-reply", Count: 1}
+		if len(args) > 3 {
+			ev.Kind = args[3]
+		}
+		if len(args) > 4 {
+			if ev.Count, err = strconv.ParseUint(args[4], 10, 64); err != nil {
+				return nil, err
+			}
+		}
+		return ev, nil
 	case "failed-add":
 		g := w.runningGroup(args[0])
 		if g == nil {
@@ -872,6 +894,21 @@ func (w *world) check(f []string) error {
 		if got != want {
 			return fmt.Errorf("deadline %s, want %s", got, want)
 		}
+	case "alarms":
+		var got []string
+		for _, a := range st.Alarms {
+			got = append(got, fmt.Sprintf("%s %s %s %s %d", a.Kind, a.Address, a.Where, a.MAC, a.Count))
+		}
+		want := strings.Split(strings.Join(f[1:], " "), ";")
+		if len(f) == 2 && f[1] == "none" {
+			want = nil
+		}
+		for i := range want {
+			want[i] = strings.TrimSpace(want[i])
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("alarms %q, want %q", got, want)
+		}
 	case "last-reload":
 		got := "none"
 		if st != nil && st.LastReload != nil {
@@ -1065,6 +1102,12 @@ func render(e Effect) string {
 		return fmt.Sprintf("notify %s %s: %s (from %s, %v): %s", e.Group, e.State, strings.Join(e.Command, " "), from, e.Timeout, reason)
 	case Watch:
 		return fmt.Sprintf("watch %s for %v", strings.Join(e.Interfaces, ","), e.Addresses)
+	case WatchClaims:
+		var parts []string
+		for _, ifname := range slices.Sorted(maps.Keys(e.ByInterface)) {
+			parts = append(parts, fmt.Sprintf("%s=%v", ifname, e.ByInterface[ifname]))
+		}
+		return "watch-claims " + strings.Join(parts, " ")
 	case Impersonation:
 		return fmt.Sprintf("impersonation %s %d", e.Kind, e.Count)
 	case PolicyDisagreement:
