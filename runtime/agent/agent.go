@@ -79,6 +79,7 @@ type Agent struct {
 	paused       int        // sockets left alone for a while (resumeAt, retryAt)
 	buf          []byte     // receive buffer
 	spoof        watchState // impersonation watchers (watchers.go)
+	claims       claimState // VIP claim watchers (watchers.go)
 
 	running atomic.Bool
 }
@@ -281,6 +282,7 @@ func readLimited(path string, limit int64) ([]byte, error) {
 // closed its sockets), after a failed start the announcers at most.
 func (a *Agent) closeAll() {
 	a.closeWatchers()
+	a.closeClaimWatchers()
 	for key, s := range a.vrrp {
 		a.closeVRRP(key, s)
 	}

@@ -76,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"group"}),
 		reannouncements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "reannouncements_total",
-			Help: "Re-announcement bursts per group and reason: lower-priority (another router acted as Active), pause (this agent was stopped or starved), refresh.",
+			Help: "Re-announcement bursts per group and reason: lower-priority (another router acted as Active), pause (this agent was stopped or starved), refresh, vip-claim (one announcement answering another host that claimed a VIP this Active holds).",
 		}, []string{"group", "reason"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "reloads_total",

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,8 @@ func (a *Agent) authReport(e node.Effect) bool {
 		a.spoof.met.keyFileErrors.Inc()
 	case node.Watch:
 		a.setWatch(e)
+	case node.WatchClaims:
+		a.setClaimWatch(e)
 	default:
 		return false
 	}
@@ -166,4 +169,104 @@ func (a *Agent) closeWatchers() {
 		delete(a.spoof.byIf, ifname)
 	}
 	a.spoof.wg.Wait()
+}
+
+// The executor's part of VIP claims (runtime/node claims.go): one
+// runtime/vrrpwatch claim watcher per interface the node names in
+// WatchClaims, filtered in the kernel to that interface's VIPs, each read
+// by its own goroutine, which reports claims as ClaimFrame events,
+// coalesced like the impersonation watchers' frames.
+
+type claimState struct {
+	byIf map[string]*claimWatcher
+	wg   sync.WaitGroup
+}
+
+type claimWatcher struct {
+	w     *vrrpwatch.ClaimWatcher
+	addrs []netip.Addr
+}
+
+// claimNetwork is a Network that can watch for claims (LinuxNetwork).
+type claimNetwork interface {
+	WatchClaims(ifname string, addrs []netip.Addr) (*vrrpwatch.ClaimWatcher, error)
+}
+
+// WatchClaims opens a claim watcher on ifname for addrs (runtime/vrrpwatch).
+func (LinuxNetwork) WatchClaims(ifname string, addrs []netip.Addr) (*vrrpwatch.ClaimWatcher, error) {
+	return vrrpwatch.ListenClaims(ifname, addrs)
+}
+
+// setClaimWatch watches exactly the interfaces and addresses named: a
+// watcher whose addresses changed is replaced by a new one.
+func (a *Agent) setClaimWatch(e node.WatchClaims) {
+	cn, ok := a.net.(claimNetwork)
+	if !ok {
+		return // a Network without watchers (tests of the loop)
+	}
+	if a.claims.byIf == nil {
+		a.claims.byIf = map[string]*claimWatcher{}
+	}
+	for ifname, w := range a.claims.byIf {
+		if !slices.Equal(e.ByInterface[ifname], w.addrs) {
+			w.w.Close()
+			delete(a.claims.byIf, ifname)
+		}
+	}
+	for ifname, addrs := range e.ByInterface {
+		if a.claims.byIf[ifname] != nil || len(addrs) == 0 {
+			continue
+		}
+		w, err := cn.WatchClaims(ifname, addrs)
+		if err != nil {
+			a.log.Warn("cannot watch for VIP claims; another host's ARP for a VIP goes unanswered", "interface", ifname, "err", err)
+			continue
+		}
+		a.claims.byIf[ifname] = &claimWatcher{w: w, addrs: slices.Clone(addrs)}
+		a.claims.wg.Add(1)
+		go a.readClaims(ifname, w)
+	}
+}
+
+// readClaims reads one claim watcher until it is closed.
+func (a *Agent) readClaims(ifname string, w *vrrpwatch.ClaimWatcher) {
+	defer a.claims.wg.Done()
+	type key struct {
+		vip netip.Addr
+		mac string
+	}
+	type seen struct {
+		last  time.Time
+		count uint64
+	}
+	pending := map[key]*seen{}
+	buf := make([]byte, 128)
+	var c vrrpwatch.Claim
+	for w.Read(buf, &c) == nil {
+		now := time.Now()
+		k := key{c.Addr, c.MAC.String()}
+		s := pending[k]
+		if s == nil {
+			if len(pending) > 64 { // a forger rotating MACs: start over
+				clear(pending)
+			}
+			s = &seen{}
+			pending[k] = s
+		}
+		s.count++
+		if !s.last.IsZero() && now.Sub(s.last) < watchReportEvery {
+			continue
+		}
+		ev := node.ClaimFrame{Interface: ifname, VIP: c.Addr, MAC: append([]byte(nil), c.MAC...), Kind: c.Kind, Count: s.count}
+		s.last, s.count = now, 0
+		a.post(func() { a.step(ev) })
+	}
+}
+
+func (a *Agent) closeClaimWatchers() {
+	for ifname, w := range a.claims.byIf {
+		w.w.Close()
+		delete(a.claims.byIf, ifname)
+	}
+	a.claims.wg.Wait()
 }
