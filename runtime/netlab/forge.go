@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mdlayher/arp"
 	"github.com/mdlayher/packet"
 )
 
@@ -48,6 +49,29 @@ func (l *Lab) Forger(node, ifname string) *Forger {
 
 // MAC is the Ethernet source the forger uses.
 func (f *Forger) MAC() net.HardwareAddr { return f.mac }
+
+// SendFrame sends a complete Ethernet frame as it is (an ARP packet, a
+// neighbour advertisement).
+func (f *Forger) SendFrame(frame []byte) error {
+	_, err := f.conn.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[:6])})
+	return err
+}
+
+// GratuitousARP is the frame by which mac claims addr: a broadcast ARP
+// request whose sender and target protocol address are both addr, as
+// arpspoof and a VRRP takeover send it.
+func GratuitousARP(mac net.HardwareAddr, addr netip.Addr) []byte {
+	p, err := arp.NewPacket(arp.OperationRequest, mac, addr, net.HardwareAddr{0, 0, 0, 0, 0, 0}, addr)
+	if err != nil {
+		panic("netlab: gratuitous ARP: " + err.Error())
+	}
+	body, err := p.MarshalBinary()
+	if err != nil {
+		panic("netlab: gratuitous ARP: " + err.Error())
+	}
+	b := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac...)
+	return append(append(b, 0x08, 0x06), body...)
+}
 
 // SendVRRP sends payload (a complete VRRP message; for IPv6 with its
 // checksum already right) as an advert from src to the VRRP group with
