@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mwgc/mwgc/runtime/netlab"
+	"github.com/mwgc/mwgc/runtime/plan"
 )
 
 // claimOutcome is what a client felt of a VIP claim attack.
@@ -16,10 +17,11 @@ type claimOutcome struct {
 	last              string        // the client's entry after the attack
 }
 
-// claimAttack has x claim vip with n gratuitous ARPs from its own MAC,
-// one every period (as arpspoof does), while client c pings vip every
-// 10 ms and its neighbour entry for vip is sampled every 10 ms; it first
-// waits until that entry points at holderMAC.
+// claimAttack has x claim vip n times from its own MAC, one every period
+// (as arpspoof does): gratuitous ARPs for IPv4, unsolicited neighbour
+// advertisements with the override flag for IPv6. Meanwhile client c
+// pings vip every 10 ms and its neighbour entry for vip is sampled every
+// 10 ms; it first waits until that entry points at holderMAC.
 func claimAttack(t *testing.T, lab *netlab.Lab, vip netip.Addr, holderMAC string, n int, period time.Duration) claimOutcome {
 	t.Helper()
 	prober := StartProber(t, lab, "c", vip, 10*time.Millisecond, 0)
@@ -34,9 +36,15 @@ func claimAttack(t *testing.T, lab *netlab.Lab, vip netip.Addr, holderMAC string
 		return s[len(s)-1].MAC == holderMAC, s[len(s)-1].MAC
 	})
 	f := lab.Forger("x", "")
+	var frame []byte
+	if vip.Is6() {
+		frame = netlab.UnsolicitedNA(f.MAC(), netip.MustParseAddr(lab.LinkLocal("x")), vip)
+	} else {
+		frame = netlab.GratuitousARP(f.MAC(), vip)
+	}
 	start := time.Now()
 	for range n {
-		if err := f.SendFrame(netlab.GratuitousARP(f.MAC(), vip)); err != nil {
+		if err := f.SendFrame(frame); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(period)
@@ -127,5 +135,45 @@ func TestClaimedVIP(t *testing.T) {
 		kc.poisoned, kc.samples, kc.longest, kc.lost, kc.pings)
 	if kc.poisoned < kc.samples/2 {
 		t.Errorf("control: under keepalived the client's entry pointed at the attacker in only %d of %d samples; the attack does not reach the client as it should", kc.poisoned, kc.samples)
+	}
+}
+
+// TestClaimedVIP6: the same for an IPv6 VIP, claimed by unsolicited
+// neighbour advertisements with the override flag: answered, alarmed,
+// nothing moves.
+func TestClaimedVIP6(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "x", "c")
+	cl := pair()
+	cl.Groups = []Group{{Name: "inside-v6", VRID: 51, Iface: "eth0", Family: plan.FamilyIPv6, VIPs: []string{"2001:db8::100/64"}}}
+	cl.SetupAddresses(lab)
+	lab.AddAddr("c", "2001:db8::50/64")
+	a := StartAgent(t, lab, cl.Plan("a"))
+	b := StartAgent(t, lab, cl.Plan("b"))
+	waitState(t, a, "Active", 5*time.Second)
+	waitState(t, b, "Backup", 5*time.Second)
+	vip6 := netip.MustParseAddr("2001:db8::100")
+	trA, trB := transitions(t, a), transitions(t, b)
+
+	const claims, every = 10, 300 * time.Millisecond
+	m := claimAttack(t, lab, vip6, lab.MAC("a"), claims, every)
+	t.Logf("mwgc, IPv6: the client's entry pointed at the attacker in %d of %d samples, at most %v at a time; %d of %d pings lost",
+		m.poisoned, m.samples, m.longest, m.lost, m.pings)
+	if m.poisoned == 0 {
+		t.Errorf("the client's entry never pointed at the attacker: the advertisements did not reach it, the test measures nothing")
+	}
+	if m.longest > 150*time.Millisecond || m.poisoned > m.samples/5 {
+		t.Errorf("the client's entry pointed at the attacker in %d of %d samples, %v at a stretch", m.poisoned, m.samples, m.longest)
+	}
+	if m.last != lab.MAC("a") {
+		t.Errorf("after the attack the client's entry points at %q, want a's", m.last)
+	}
+	if al := waitAlarm(t, a, "vip-claim", vip6, lab.MAC("x"), 4*time.Second); al.Where != "inside-v6" {
+		t.Errorf("a's vip-claim alarm: %+v", al)
+	}
+	if got := transitions(t, a); got != trA {
+		t.Errorf("a made %d transitions under the claims", got-trA)
+	}
+	if got := transitions(t, b); got != trB {
+		t.Errorf("b made %d transitions under the claims", got-trB)
 	}
 }

@@ -126,9 +126,11 @@ func (p *Prober) sendPings() {
 	if p.target.Is6() {
 		typ = ipv6.ICMPTypeEchoRequest
 	}
-	var dst unix.Sockaddr = &unix.SockaddrInet4{Addr: p.target.As4()}
+	var dst unix.Sockaddr
 	if p.target.Is6() {
 		dst = &unix.SockaddrInet6{Addr: p.target.As16()}
+	} else {
+		dst = &unix.SockaddrInet4{Addr: p.target.As4()}
 	}
 	tick := time.NewTicker(p.Period)
 	defer tick.Stop()

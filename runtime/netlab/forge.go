@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
 )
 
 // Forger sends hand-made Ethernet frames from a lab node: an attacker on
@@ -71,6 +74,33 @@ func GratuitousARP(mac net.HardwareAddr, addr netip.Addr) []byte {
 	}
 	b := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac...)
 	return append(append(b, 0x08, 0x06), body...)
+}
+
+// UnsolicitedNA is the frame by which mac claims the IPv6 address addr:
+// an unsolicited Neighbor Advertisement with the override flag and the
+// target link-layer option, from the link-local address src to all nodes,
+// hop limit 255, with its checksum.
+func UnsolicitedNA(mac net.HardwareAddr, src, addr netip.Addr) []byte {
+	body, err := ndp.MarshalMessage(&ndp.NeighborAdvertisement{Override: true, TargetAddress: addr,
+		Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}}})
+	if err != nil {
+		panic("netlab: neighbour advertisement: " + err.Error())
+	}
+	dst := netip.MustParseAddr("ff02::1")
+	// x/net's icmp writes the checksum over the IPv6 pseudo-header.
+	m := icmp.Message{Type: ipv6.ICMPTypeNeighborAdvertisement, Body: &icmp.RawBody{Data: body[4:]}}
+	if body, err = m.Marshal(icmp.IPv6PseudoHeader(src.AsSlice(), dst.AsSlice())); err != nil {
+		panic("netlab: neighbour advertisement: " + err.Error())
+	}
+	ip := make([]byte, 40)
+	ip[0], ip[6], ip[7] = 0x60, 58, 255
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(body)))
+	s16, d16 := src.As16(), dst.As16()
+	copy(ip[8:], s16[:])
+	copy(ip[24:], d16[:])
+	b := append([]byte{0x33, 0x33, 0, 0, 0, 1}, mac...)
+	b = append(b, 0x86, 0xdd)
+	return append(append(b, ip...), body...)
 }
 
 // SendVRRP sends payload (a complete VRRP message; for IPv6 with its
