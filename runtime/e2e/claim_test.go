@@ -177,3 +177,63 @@ func TestClaimedVIP6(t *testing.T) {
 		t.Errorf("b made %d transitions under the claims", got-trB)
 	}
 }
+
+// TestClaimFlood: 20,000 gratuitous ARPs per second for 2 s claiming the
+// VIP. The Active keeps its advert cadence (no advert later than the
+// Backup's Active_Down_Interval), nobody changes state, and its answers,
+// counted in the capture, stay within the bound: one per 100 ms, whatever
+// arrives — the claims cannot make it an amplifier.
+func TestClaimFlood(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "x", "c")
+	cl := pair()
+	a, b := startPair(t, lab, cl)
+	trA, trB := transitions(t, a), transitions(t, b)
+	macA := lab.MAC("a")
+	addrA := cl.Director("a").Addr4()
+	adverts := lab.Capture("ip src host " + addrA.String() + " and ip proto 112")
+	answers := lab.Capture("arp and ether src " + macA)
+	f := lab.Forger("x", "")
+	frame := netlab.GratuitousARP(f.MAC(), vip4)
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	n, err := f.FloodFrames(20000, 2*time.Second, func(int) []byte { return frame })
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	time.Sleep(300 * time.Millisecond)
+	ads, err := netlab.DecodeVRRP(adverts.Stop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var during []netlab.VRRPAdvert
+	for _, ad := range ads {
+		if !ad.Time.Before(start) && ad.Time.Before(end) {
+			during = append(during, ad)
+		}
+	}
+	gap, nAds := netlab.MaxGap(during, addrA.String())
+	arps, err := netlab.DecodeARP(answers.Stop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	garps := 0
+	for _, p := range arps {
+		if p.Gratuitous && p.SenderIP == vip4.String() && p.EthSrc == macA && !p.Time.Before(start) {
+			garps++
+		}
+	}
+	bound := int(end.Add(300*time.Millisecond).Sub(start)/(100*time.Millisecond)) + 2
+	t.Logf("%d claims in %v (%.0f/s): the Active sent %d adverts, largest gap %v; it answered with %d ARP frames (bound %d)",
+		n, end.Sub(start).Round(time.Millisecond), float64(n)/end.Sub(start).Seconds(), nAds, gap.Round(time.Microsecond), garps, bound)
+	if limit := ActiveDownInterval(100, 100*time.Millisecond); gap >= limit {
+		t.Errorf("the Active's adverts stopped for %v under the flood (Backup's Active_Down_Interval %v)", gap, limit)
+	}
+	if garps == 0 || garps > bound {
+		t.Errorf("the Active answered %d times; want at least one and at most %d (one per 100 ms)", garps, bound)
+	}
+	if got := transitions(t, a) + transitions(t, b); got != trA+trB {
+		t.Errorf("%d transitions under the flood", got-trA-trB)
+	}
+	waitAlarm(t, a, "vip-claim", vip4, f.MAC().String(), 4*time.Second)
+}

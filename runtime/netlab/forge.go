@@ -125,12 +125,22 @@ func (f *Forger) SendVRRPTo(dstMAC net.HardwareAddr, src, dst netip.Addr, ttl ui
 // at rate frames per second for d, in bursts every millisecond; it returns
 // how many frames it sent.
 func (f *Forger) Flood(src netip.Addr, rate int, d time.Duration, next func(i int) []byte) (int, error) {
+	return f.FloodFrames(rate, d, func(i int) []byte {
+		f.buf = VRRPFrame(f.buf[:0], f.mac, src, 255, next(i))
+		return f.buf
+	})
+}
+
+// FloodFrames sends the Ethernet frame next returns for frame i at rate
+// frames per second for d, in bursts every millisecond; it returns how
+// many frames it sent.
+func (f *Forger) FloodFrames(rate int, d time.Duration, next func(i int) []byte) (int, error) {
 	start := time.Now()
 	sent := 0
 	for elapsed := time.Duration(0); elapsed < d; elapsed = time.Since(start) {
 		due := int(int64(rate) * int64(elapsed) / int64(time.Second))
 		for ; sent < due; sent++ {
-			if err := f.SendVRRP(src, 255, next(sent)); err != nil {
+			if err := f.SendFrame(next(sent)); err != nil {
 				return sent, err
 			}
 		}
