@@ -87,6 +87,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		return checkPlan(*planPath, stdout, stderr)
 	}
+	// Signals are taken from here on, before anything else: a SIGHUP
+	// (systemctl reload) while the agent starts must not end it by the
+	// default action, and a SIGTERM then is a stop like any other. Stops
+	// have their own channel, so a storm of reloads cannot crowd one out.
+	stops, hups := make(chan os.Signal, 2), make(chan os.Signal, 1)
+	signal.Notify(stops, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(hups, syscall.SIGHUP)
+
 	log, err := newLogger(stdout, *logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintf(stderr, "mwgc-agent: %v\n", err)
@@ -117,22 +125,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	go func() {
-		for s := range sigs {
-			if s == syscall.SIGHUP {
+		for {
+			select {
+			case <-hups:
 				log.Info("SIGHUP: reloading the plan")
 				a.Reload()
-				continue
+			case s := <-stops:
+				log.Info("stopping", "signal", s.String())
+				cancel()
 			}
-			log.Info("stopping", "signal", s.String())
-			cancel()
 		}
 	}()
 
 	err = a.Run(ctx)
-	signal.Stop(sigs)
+	signal.Stop(stops)
+	signal.Stop(hups)
 	if srv != nil {
 		shutdownCtx, done := context.WithTimeout(context.Background(), time.Second)
 		srv.Shutdown(shutdownCtx)
