@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mwgc/mwgc/runtime/distributor"
+	"github.com/mwgc/mwgc/runtime/forward"
 	"github.com/mwgc/mwgc/runtime/mgmt"
 	"github.com/mwgc/mwgc/runtime/node"
 	"github.com/mwgc/mwgc/runtime/plan"
@@ -80,6 +81,11 @@ type Agent struct {
 	buf          []byte     // receive buffer
 	spoof        watchState // impersonation watchers (watchers.go)
 	claims       claimState // VIP claim watchers (watchers.go)
+	// ifindex, vmacs and forwarding are what the executor bound to
+	// interfaces, to bind it again when one is re-created (relink.go).
+	ifindex    map[string]int
+	vmacs      map[string]vmacSpec
+	forwarding forward.State // the last state asked for (l2: the index is filled in at apply)
 
 	running atomic.Bool
 }
@@ -176,7 +182,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopLinkWatch()
 	if err := a.net.WatchLinks(watchCtx, func(full bool, links []LinkState) {
 		ev := node.LinkReport{Full: full, Links: append([]LinkState(nil), links...)}
-		a.post(func() { a.step(ev) })
+		a.post(func() {
+			a.relink(ev.Links)
+			a.step(ev)
+		})
 	}, func(err error) { a.log.Warn("watching link state", "err", err) }); err != nil {
 		a.log.Error("cannot read link state; interfaces count as up until it can", "err", err)
 	}

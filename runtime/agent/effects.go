@@ -55,6 +55,7 @@ func (a *Agent) carryOut(effects []node.Effect) {
 				an.Close()
 				delete(a.announcers, e.Name)
 			}
+			delete(a.vmacs, e.Name)
 			if err := a.net.RemoveVMAC(e.Name); err != nil {
 				a.log.Error("cannot remove the virtual MAC interface", "group", e.Group, "interface", e.Name, "err", err)
 			}
@@ -147,6 +148,12 @@ func (a *Agent) prepare(p node.Prepare) {
 			r.Err = a.net.EnsureLinkLocal(s.Interface, s.Addr)
 		case node.EnsureVMAC:
 			r.Err = a.net.EnsureVMAC(s.Name, s.Parent, uint8(s.VRID), s.IPv6)
+			if r.Err == nil {
+				if a.vmacs == nil {
+					a.vmacs = map[string]vmacSpec{}
+				}
+				a.vmacs[s.Name] = vmacSpec{parent: s.Parent, vrid: uint8(s.VRID), ipv6: s.IPv6}
+			}
 		case node.OpenVRRP:
 			r.Err = a.openVRRP(s.Socket)
 		case node.OpenMgmt:
@@ -174,6 +181,7 @@ func (a *Agent) applyForwarding(s forward.State) node.ForwardingApplied {
 	if a.fwd == nil {
 		return node.ForwardingApplied{Err: errNoForwarder}
 	}
+	a.forwarding = s
 	// A crashed run's tables (mwgc-* of every part) go before ours are
 	// built, never after.
 	if !a.rulesCleaned {

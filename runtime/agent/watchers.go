@@ -95,8 +95,7 @@ func (a *Agent) setWatch(e node.Watch) {
 		set[ad.Unmap().WithZone("")] = true
 	}
 	a.spoof.addrs.Store(&set)
-	wn, ok := a.net.(watchNetwork)
-	if !ok {
+	if _, ok := a.net.(watchNetwork); !ok {
 		return // a Network without watchers (tests of the loop)
 	}
 	want := map[string]bool{}
@@ -110,18 +109,26 @@ func (a *Agent) setWatch(e node.Watch) {
 		}
 	}
 	for ifname := range want {
-		if a.spoof.byIf[ifname] != nil {
-			continue
+		if a.spoof.byIf[ifname] == nil {
+			a.openWatch(ifname)
 		}
-		w, err := wn.Watch(ifname)
-		if err != nil {
-			a.log.Warn("cannot watch for impersonation; alarms for adverts with our own address are off", "interface", ifname, "err", err)
-			continue
-		}
-		a.spoof.byIf[ifname] = &watcher{w: w}
-		a.spoof.wg.Add(1)
-		go a.readWatcher(ifname, w)
 	}
+}
+
+// openWatch opens and starts reading the impersonation watcher of ifname.
+func (a *Agent) openWatch(ifname string) {
+	wn, ok := a.net.(watchNetwork)
+	if !ok {
+		return
+	}
+	w, err := wn.Watch(ifname)
+	if err != nil {
+		a.log.Warn("cannot watch for impersonation; alarms for adverts with our own address are off", "interface", ifname, "err", err)
+		return
+	}
+	a.spoof.byIf[ifname] = &watcher{w: w}
+	a.spoof.wg.Add(1)
+	go a.readWatcher(ifname, w)
 }
 
 // readWatcher reads one watcher until it is closed.
@@ -200,8 +207,7 @@ func (LinuxNetwork) WatchClaims(ifname string, addrs []netip.Addr) (*vrrpwatch.C
 // setClaimWatch watches exactly the interfaces and addresses named: a
 // watcher whose addresses changed is replaced by a new one.
 func (a *Agent) setClaimWatch(e node.WatchClaims) {
-	cn, ok := a.net.(claimNetwork)
-	if !ok {
+	if _, ok := a.net.(claimNetwork); !ok {
 		return // a Network without watchers (tests of the loop)
 	}
 	if a.claims.byIf == nil {
@@ -214,18 +220,26 @@ func (a *Agent) setClaimWatch(e node.WatchClaims) {
 		}
 	}
 	for ifname, addrs := range e.ByInterface {
-		if a.claims.byIf[ifname] != nil || len(addrs) == 0 {
-			continue
+		if a.claims.byIf[ifname] == nil && len(addrs) > 0 {
+			a.openClaimWatch(ifname, addrs)
 		}
-		w, err := cn.WatchClaims(ifname, addrs)
-		if err != nil {
-			a.log.Warn("cannot watch for VIP claims; another host's ARP for a VIP goes unanswered", "interface", ifname, "err", err)
-			continue
-		}
-		a.claims.byIf[ifname] = &claimWatcher{w: w, addrs: slices.Clone(addrs)}
-		a.claims.wg.Add(1)
-		go a.readClaims(ifname, w)
 	}
+}
+
+// openClaimWatch opens and starts reading the claim watcher of ifname.
+func (a *Agent) openClaimWatch(ifname string, addrs []netip.Addr) {
+	cn, ok := a.net.(claimNetwork)
+	if !ok {
+		return
+	}
+	w, err := cn.WatchClaims(ifname, addrs)
+	if err != nil {
+		a.log.Warn("cannot watch for VIP claims; another host's ARP for a VIP goes unanswered", "interface", ifname, "err", err)
+		return
+	}
+	a.claims.byIf[ifname] = &claimWatcher{w: w, addrs: slices.Clone(addrs)}
+	a.claims.wg.Add(1)
+	go a.readClaims(ifname, w)
 }
 
 // readClaims reads one claim watcher until it is closed.

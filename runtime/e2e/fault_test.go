@@ -41,7 +41,8 @@ func expectRoles(t *testing.T, lab *netlab.Lab, timeout time.Duration, want map[
 			}
 			var held []string
 			for _, v := range allVIPs {
-				if HasAddrOn(lab, a.Node, v.iface, v.prefix) {
+				// On the interface, or on the group's virtual-MAC macvlan.
+				if HasAddrOn(lab, a.Node, v.iface, v.prefix) || HasAddrOn(lab, a.Node, "vmac4-52", v.prefix) {
 					held = append(held, v.prefix)
 				}
 			}
@@ -140,4 +141,57 @@ func TestLinkFault(t *testing.T) {
 	}
 	lab.SetLink("a", "eth1", true)
 	expectRoles(t, lab, 3*time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+}
+
+// TestInterfaceRecreated: the Active's eth1 is deleted and made again
+// under the same name, as ifdown/ifup of a VLAN or a bond does — a new
+// interface index. The agent must bind its sockets, announcers and
+// watchers to the new interface: otherwise it would rejoin deaf and mute,
+// take over beside the real Active after Active_Down_Interval and keep
+// both holding the VIPs. The Backup's eth1 first (deaf, it would take
+// over), then the Active's twice: each time the roles come back and stay.
+func TestInterfaceRecreated(t *testing.T) {
+	lab := netlab.New(t, "a", "b")
+	c := twoSegments()
+	for i := range c.Groups {
+		// eth1's group runs with its virtual MAC: the macvlan goes with
+		// its parent and must be made again.
+		c.Groups[i].VirtualMAC = c.Groups[i].Iface == "eth1"
+	}
+	c.SetupAddresses(lab)
+	c.AddSecondSegment(t, lab)
+	b := StartAgent(t, lab, c.Plan("b"))
+	a := StartAgent(t, lab, c.Plan("a"))
+	expectRoles(t, lab, 5*time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+
+	// The Backup's first: deaf, it would take over beside a; then the
+	// Active's, twice.
+	toActive := func(ag *Agent) int { return strings.Count(ag.Proc.Log(), `"to":"Active"`) }
+	for round, node := range []string{"b", "a", "a"} {
+		bActive := toActive(b)
+		c.RecreateSecondSegment(t, lab, node)
+		expectRoles(t, lab, 5*time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+		if node == "b" {
+			time.Sleep(time.Second) // several of b's Active_Down_Intervals
+			if n := toActive(b) - bActive; n > 0 {
+				t.Errorf("round %d: b took over %d times after its eth1 came back: it does not hear a there", round, n)
+			}
+		}
+		ta, tb := transitions(t, a), transitions(t, b)
+		time.Sleep(time.Second)
+		if na, nb := transitions(t, a), transitions(t, b); na != ta || nb != tb {
+			t.Errorf("round %d (%s's eth1): transitions after eth1 came back: a %d -> %d, b %d -> %d in 1 s", round, node, ta, na, tb, nb)
+		}
+		expectRoles(t, lab, time.Second, map[*Agent]string{a: "Active", b: "Backup"})
+	}
+	for _, ag := range []*Agent{a, b} {
+		log := ag.Proc.Log()
+		if !strings.Contains(log, "interface re-created under the same name") {
+			t.Errorf("%s did not log the re-binding", ag.Node)
+		}
+		// ENXIO: sent through a socket bound to the deleted interface.
+		if n := strings.Count(log, "no such device or address"); n > 0 {
+			t.Errorf("%s: %d sends to the deleted interface\n%s", ag.Node, n, log)
+		}
+	}
 }

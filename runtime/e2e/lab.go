@@ -548,13 +548,45 @@ func (c *Cluster) AddSecondSegment(t testing.TB, lab *netlab.Lab) {
 	}
 	run("-n", sw, "link", "add", "br1", "type", "bridge", "mcast_snooping", "0", "stp_state", "0", "forward_delay", "0")
 	run("-n", sw, "link", "set", "br1", "up")
-	for i, d := range c.Directors {
-		port := fmt.Sprintf("q%d", i)
-		run("-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", lab.NS(d.Node))
-		run("-n", sw, "link", "set", port, "master", "br1", "up")
-		run("-n", lab.NS(d.Node), "link", "set", "eth1", "up")
-		run("-n", lab.NS(d.Node), "addr", "add", netip.PrefixFrom(d.Addr4b(), 24).String(), "dev", "eth1")
+	for i := range c.Directors {
+		c.attachSecond(t, lab, i)
 	}
+}
+
+// attachSecond gives director i its eth1 on br1.
+func (c *Cluster) attachSecond(t testing.TB, lab *netlab.Lab, i int) {
+	t.Helper()
+	d := c.Directors[i]
+	sw, port := lab.NS("sw"), fmt.Sprintf("q%d", i)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("-n", sw, "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", lab.NS(d.Node))
+	run("-n", sw, "link", "set", port, "master", "br1", "up")
+	run("-n", lab.NS(d.Node), "link", "set", "eth1", "up")
+	run("-n", lab.NS(d.Node), "addr", "add", netip.PrefixFrom(d.Addr4b(), 24).String(), "dev", "eth1")
+}
+
+// RecreateSecondSegment deletes node's eth1 and makes it again, as ifdown
+// and ifup of a VLAN or bond do: the same name, address and segment, a
+// new interface index.
+func (c *Cluster) RecreateSecondSegment(t testing.TB, lab *netlab.Lab, node string) {
+	t.Helper()
+	for i, d := range c.Directors {
+		if d.Node != node {
+			continue
+		}
+		if out, err := exec.Command("ip", "-n", lab.NS(node), "link", "del", "eth1").CombinedOutput(); err != nil {
+			t.Fatalf("delete eth1 of %s: %v\n%s", node, err, out)
+		}
+		time.Sleep(200 * time.Millisecond) // as ifdown; ifup: the agent sees the deletion first
+		c.attachSecond(t, lab, i)
+		return
+	}
+	t.Fatalf("no director %s", node)
 }
 
 // HasAddrOn reports whether node's interface ifname carries prefix.

@@ -1,0 +1,112 @@
+package agent
+
+import "slices"
+
+// Interfaces re-created under the same name — ifdown/ifup of a VLAN or a
+// bond, a networking restart, a macvlan made again — come back with a new
+// index, and everything bound to the old one is dead without an error:
+// the VRRP and management sockets (SO_BINDTODEVICE and the multicast
+// memberships resolve the name once), the announcers and watchers (packet
+// sockets), the virtual-MAC macvlans on it (deleted with their parent),
+// and the l2 forwarding rule (it names the outgoing index). The node sees
+// only "gone, then up", leaves Fault and would run as Backup deaf and
+// mute: hearing nothing, it would take over beside the real Active.
+//
+// So the executor keeps the index it last saw for each name and, when a
+// link report shows a new one, binds everything it holds on that name
+// again before the node takes the report. This is the executor's own
+// bookkeeping of what it opened, like its socket maps, not node state.
+
+// vmacSpec is how the executor made a virtual-MAC macvlan (EnsureVMAC),
+// to make it again when its parent is re-created.
+type vmacSpec struct {
+	parent string
+	vrid   uint8
+	ipv6   bool
+}
+
+// relink notes the indexes of links and binds again what was bound to an
+// interface whose index changed.
+func (a *Agent) relink(links []LinkState) {
+	if a.ifindex == nil {
+		a.ifindex = map[string]int{}
+	}
+	for _, l := range links {
+		if l.Gone || l.Index <= 0 {
+			continue
+		}
+		old, known := a.ifindex[l.Name]
+		a.ifindex[l.Name] = l.Index
+		if known && old != l.Index {
+			a.rebind(l.Name, old, l.Index)
+		}
+	}
+}
+
+// rebind opens again, on the interface now named name, everything the
+// executor held on it.
+func (a *Agent) rebind(name string, oldIndex, newIndex int) {
+	var what []string
+	for _, spec := range a.sortedVMACs() {
+		if a.vmacs[spec].parent != name {
+			continue
+		}
+		s := a.vmacs[spec]
+		if err := a.net.EnsureVMAC(spec, s.parent, s.vrid, s.ipv6); err != nil {
+			a.log.Error("interface re-created: cannot make its virtual-MAC interface again", "interface", name, "vmac", spec, "err", err)
+			continue
+		}
+		what = append(what, "macvlan "+spec)
+	}
+	for key := range a.vrrp {
+		if key.Interface != name {
+			continue
+		}
+		if err := a.openVRRP(key); err != nil {
+			a.log.Error("interface re-created: cannot open its VRRP socket again", "interface", name, "socket", key, "err", err)
+			continue
+		}
+		what = append(what, "vrrp "+key.Family())
+	}
+	for key := range a.mgmt {
+		if key.Interface != name {
+			continue
+		}
+		if err := a.openMgmt(key); err != nil {
+			a.log.Error("interface re-created: cannot open its management socket again", "interface", name, "err", err)
+			continue
+		}
+		what = append(what, "management")
+	}
+	if an := a.announcers[name]; an != nil {
+		an.Close() // opened again at the next announcement
+		delete(a.announcers, name)
+		what = append(what, "announcer")
+	}
+	if w := a.spoof.byIf[name]; w != nil {
+		w.w.Close()
+		delete(a.spoof.byIf, name)
+		a.openWatch(name)
+		what = append(what, "impersonation watcher")
+	}
+	if w := a.claims.byIf[name]; w != nil {
+		w.w.Close()
+		delete(a.claims.byIf, name)
+		a.openClaimWatch(name, w.addrs)
+		what = append(what, "claim watcher")
+	}
+	if d := a.forwarding.Director; d != nil && d.L2 && d.OutInterface == name {
+		a.pending = append(a.pending, a.applyForwarding(a.forwarding))
+		what = append(what, "forwarding")
+	}
+	a.log.Warn("interface re-created under the same name: bound again", "interface", name, "oldIndex", oldIndex, "index", newIndex, "what", what)
+}
+
+func (a *Agent) sortedVMACs() []string {
+	names := make([]string, 0, len(a.vmacs))
+	for n := range a.vmacs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
