@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -111,7 +112,17 @@ func (a *Announcer) announce4(vip netip.Addr) error {
 	if a.closed {
 		return net.ErrClosed
 	}
-	if _, err := a.arp.WriteTo(frame, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
+	to := &packet.Addr{HardwareAddr: ethernet.Broadcast}
+	_, err = a.arp.WriteTo(frame, to)
+	if errors.Is(err, syscall.ENETDOWN) {
+		// When the interface went down, the kernel left ENETDOWN pending
+		// on this socket (packet_notifier sets sk_err); the first send
+		// since returns it and clears it, whatever the interface's state
+		// now: the first announcement after every link flap was lost.
+		// Send once more: if the interface really is down, this fails too.
+		_, err = a.arp.WriteTo(frame, to)
+	}
+	if err != nil {
 		return fmt.Errorf("announce: gratuitous ARP for %v on %s: %w", vip, a.ifi.Name, err)
 	}
 	return nil

@@ -128,3 +128,38 @@ func TestAnnounceSeenByObserver(t *testing.T) {
 		t.Error("Announce after Close succeeded")
 	}
 }
+
+// TestAnnounceAfterLinkFlap: an announcer opened while the link was up
+// sends its first announcement after the link went down and came back
+// (the kernel left ENETDOWN pending on the socket when the link went
+// down), and fails while the link is down.
+func TestAnnounceAfterLinkFlap(t *testing.T) {
+	lab := netlab.New(t, "a")
+	var an *Announcer
+	if err := lab.Do("a", func() (err error) { an, err = Open(lab.Ifname("a")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer an.Close()
+	vip := netip.MustParseAddr("192.0.2.100")
+	if err := an.Announce(vip); err != nil {
+		t.Fatal(err)
+	}
+	lab.SetLink("a", lab.Ifname("a"), false)
+	if err := an.Announce(vip); err == nil {
+		t.Error("an announcement while the link is down succeeded")
+	}
+	lab.SetLink("a", lab.Ifname("a"), true)
+	lab.SetLink("a", lab.Ifname("a"), false)
+	lab.SetLink("a", lab.Ifname("a"), true)
+	capture := lab.Capture("arp")
+	if err := an.Announce(vip); err != nil {
+		t.Errorf("the first announcement after the link came back: %v", err)
+	}
+	arps, err := netlab.DecodeARP(capture.Stop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arps) != 1 {
+		t.Errorf("observer saw %d ARP packets after the flap, want 1", len(arps))
+	}
+}
