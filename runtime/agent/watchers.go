@@ -1,10 +1,13 @@
 package agent
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -145,7 +148,7 @@ func (a *Agent) readWatcher(ifname string, w *vrrpwatch.Watcher) {
 	pending := map[key]*seen{}
 	buf := make([]byte, 128)
 	var f vrrpwatch.Frame
-	for w.Read(buf, &f) == nil {
+	for keepReading(w.Read(buf, &f)) {
 		set := a.spoof.addrs.Load()
 		if set == nil || !(*set)[f.Src] {
 			continue
@@ -168,6 +171,25 @@ func (a *Agent) readWatcher(ifname string, w *vrrpwatch.Watcher) {
 		s.last, s.count = now, 0
 		a.post(func() { a.step(ev) })
 	}
+}
+
+// keepReading tells a watcher's reader what to do after a Read: go on
+// unless the watcher was closed. A packet socket returns once the error
+// the kernel left pending on it when its interface went down (ENETDOWN):
+// stopping there would end impersonation alarms and claim answers at the
+// first link flap. Other errors are read past after a pause, so that a
+// persistent one cannot spin.
+func keepReading(err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, net.ErrClosed):
+		return false
+	case errors.Is(err, syscall.ENETDOWN):
+		return true
+	}
+	time.Sleep(watchReportEvery)
+	return true
 }
 
 func (a *Agent) closeWatchers() {
@@ -256,7 +278,7 @@ func (a *Agent) readClaims(ifname string, w *vrrpwatch.ClaimWatcher) {
 	pending := map[key]*seen{}
 	buf := make([]byte, 128)
 	var c vrrpwatch.Claim
-	for w.Read(buf, &c) == nil {
+	for keepReading(w.Read(buf, &c)) {
 		now := time.Now()
 		k := key{c.Addr, c.MAC.String()}
 		s := pending[k]

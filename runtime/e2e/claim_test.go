@@ -237,3 +237,30 @@ func TestClaimFlood(t *testing.T) {
 	}
 	waitAlarm(t, a, "vip-claim", vip4, f.MAC().String(), 4*time.Second)
 }
+
+// TestWatchersSurviveLinkFlap: the Active's link goes down and up (it
+// enters Fault, the Backup takes over, it comes back and preempts). Its
+// watchers' packet sockets then hold the ENETDOWN the kernel left pending;
+// they must keep reading: a claim of the VIP afterwards is answered and
+// alarmed, and an advert forged with its own address is alarmed.
+func TestWatchersSurviveLinkFlap(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "x", "c")
+	cl := pair()
+	a, b := startPair(t, lab, cl)
+	lab.LinkDown("a")
+	waitState(t, b, "Active", 5*time.Second)
+	lab.SetLink("a", "eth0", true)
+	waitState(t, a, "Active", 5*time.Second)
+	waitState(t, b, "Backup", 5*time.Second)
+	// Past the window in which b's last adverts as Active excuse a claim.
+	time.Sleep(2 * time.Second)
+
+	f := lab.Forger("x", "")
+	if err := f.SendFrame(netlab.GratuitousARP(f.MAC(), vip4)); err != nil {
+		t.Fatal(err)
+	}
+	waitAlarm(t, a, "vip-claim", vip4, f.MAC().String(), 4*time.Second)
+	addrA := cl.Director("a").Addr4()
+	sendN(t, f, addrA, 3, 20*time.Millisecond, func() []byte { return forgedAdvert(t, addrA, 255, 10) })
+	waitAlarm(t, a, "own-address", addrA, f.MAC().String(), 2*time.Second)
+}
