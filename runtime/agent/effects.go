@@ -303,7 +303,9 @@ func (a *Agent) announce(e node.Announce) {
 		a.log.Warn("announcement failed", "group", e.Group, "vip", e.VIP, "err", err)
 		return
 	}
-	a.group(e.Group).announced.Inc()
+	if e.Group != "" { // not an answer to a claim of an own address
+		a.group(e.Group).announced.Inc()
+	}
 }
 
 func (a *Agent) mgmtSend(e node.MgmtSend) {

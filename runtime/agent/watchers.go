@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -183,8 +184,8 @@ func keepReading(err error) bool {
 	switch {
 	case err == nil:
 		return true
-	case errors.Is(err, net.ErrClosed):
-		return false
+	case errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed), errors.Is(err, syscall.EBADF):
+		return false // closed (a read after Close gets EBADF)
 	case errors.Is(err, syscall.ENETDOWN):
 		return true
 	}

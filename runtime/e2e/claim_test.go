@@ -24,9 +24,15 @@ type claimOutcome struct {
 // 10 ms; it first waits until that entry points at holderMAC.
 func claimAttack(t *testing.T, lab *netlab.Lab, vip netip.Addr, holderMAC string, n int, period time.Duration) claimOutcome {
 	t.Helper()
-	prober := StartProber(t, lab, "c", vip, 10*time.Millisecond, 0)
+	return claimAttackSeenBy(t, lab, "c", vip, holderMAC, n, period)
+}
+
+// claimAttackSeenBy is claimAttack with observer in the client's place.
+func claimAttackSeenBy(t *testing.T, lab *netlab.Lab, observer string, vip netip.Addr, holderMAC string, n int, period time.Duration) claimOutcome {
+	t.Helper()
+	prober := StartProber(t, lab, observer, vip, 10*time.Millisecond, 0)
 	defer prober.Stop()
-	neigh := SampleNeighbour(t, lab, "c", vip)
+	neigh := SampleNeighbour(t, lab, observer, vip)
 	defer neigh.Stop()
 	Eventually(t, 5*time.Second, "the client's entry for the VIP at "+holderMAC, func() (bool, string) {
 		s := neigh.Between(time.Now().Add(-50*time.Millisecond), time.Now())
@@ -263,4 +269,36 @@ func TestWatchersSurviveLinkFlap(t *testing.T) {
 	addrA := cl.Director("a").Addr4()
 	sendN(t, f, addrA, 3, 20*time.Millisecond, func() []byte { return forgedAdvert(t, addrA, 255, 10) })
 	waitAlarm(t, a, "own-address", addrA, f.MAC().String(), 2*time.Second)
+}
+
+// TestClaimedOwnAddress: a host claims the Active director's own address
+// (arpspoof against its peer: unicast adverts and management answers to
+// the director would go to the attacker). The director answers every
+// claim with an announcement of its address and raises the own-address
+// alarm naming the claimer; the peer b, pinging the director's address
+// and sampled every 10 ms, points at the attacker only briefly.
+func TestClaimedOwnAddress(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "x", "c")
+	cl := pair()
+	a, b := startPair(t, lab, cl)
+	addrA := cl.Director("a").Addr4()
+	trA, trB := transitions(t, a), transitions(t, b)
+	o := claimAttackSeenBy(t, lab, "b", addrA, lab.MAC("a"), 10, 300*time.Millisecond)
+	t.Logf("b's entry for a's address pointed at the attacker in %d of %d samples, at most %v at a time; %d of %d pings lost",
+		o.poisoned, o.samples, o.longest, o.lost, o.pings)
+	if o.poisoned == 0 {
+		t.Errorf("b's entry never pointed at the attacker: the attack did not reach b, the test measures nothing")
+	}
+	if o.longest > 150*time.Millisecond || o.poisoned > o.samples/5 {
+		t.Errorf("b's entry pointed at the attacker in %d of %d samples, %v at a stretch", o.poisoned, o.samples, o.longest)
+	}
+	if o.last != lab.MAC("a") {
+		t.Errorf("after the attack b's entry for a points at %q, want a's", o.last)
+	}
+	if al := waitAlarm(t, a, "own-address", addrA, lab.MAC("x"), 2*time.Second); al.Reason != "arp-request" || al.Where != "eth0" {
+		t.Errorf("a's own-address alarm: %+v", al)
+	}
+	if got := transitions(t, a) + transitions(t, b); got != trA+trB {
+		t.Errorf("%d transitions under the claims", got-trA-trB)
+	}
 }

@@ -4,8 +4,9 @@
 //
 // Three kinds of evidence:
 //   - own-address: a frame arriving on an interface (runtime/vrrpwatch)
-//     carries one of this node's own addresses as its source; this node did
-//     not send it (outgoing frames are filtered out);
+//     carries one of this node's own addresses as its source, or another
+//     host's ARP or neighbour advertisement claims one; this node did not
+//     send it (outgoing frames are filtered out);
 //   - auth-failure: an advert in a listed peer's name failed
 //     authentication (the engine's auth-* drop reasons);
 //   - vip-claim: another host's ARP or Neighbor Advertisement claimed a
@@ -157,6 +158,19 @@ func (t *Tracker) Frame(now time.Time, iface string, src netip.Addr, mac net.Har
 		return nil
 	}
 	return t.raise(now, key{OwnAddress, src, iface}, "")
+}
+
+// OwnClaim records count ARP packets or neighbour advertisements that
+// claimed addr, one of this node's own addresses, on iface at mac (kind:
+// how, e.g. "arp-reply"): the own-address alarm, with the claim's kind as
+// its reason.
+func (t *Tracker) OwnClaim(now time.Time, iface string, addr netip.Addr, mac string, kind string, count uint64) *Event {
+	addr = norm(addr)
+	if !t.own[addr] {
+		return nil
+	}
+	t.macs[addr] = seenIn(t.macs[addr], now, mac, max(count, 1))
+	return t.raiseN(now, key{OwnAddress, addr, iface}, kind, max(count, 1))
 }
 
 // IsOwn reports whether addr is one of this node's own addresses.

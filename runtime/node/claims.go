@@ -50,9 +50,12 @@ type claimPart struct {
 	byVIP   map[netip.Addr]*claims
 }
 
-// claims is what is pending for one VIP.
+// claims is what is pending for one address: a VIP, or own (one of the
+// node's addresses on iface).
 type claims struct {
 	group string
+	own   bool
+	iface string
 	// answerAt: an announcement is due (zero: none).
 	answerAt, lastAnswer time.Time
 	// judgeAt: the alarm decision for the claims since first is due.
@@ -87,6 +90,11 @@ func (WatchClaims) isEffect() {}
 // when the plan changes them, and drops what was pending.
 func (n *Node) commitClaims() {
 	want := map[string][]netip.Addr{}
+	for _, in := range n.plan.Interfaces {
+		for _, p := range in.Addresses {
+			want[in.Name] = append(want[in.Name], p.Addr())
+		}
+	}
 	if n.plan.VRRP != nil {
 		for _, g := range n.plan.VRRP.Groups {
 			for _, v := range g.VIPs {
@@ -108,16 +116,22 @@ func (n *Node) commitClaims() {
 // claimFrame takes a claim: pending answer and alarm decision while this
 // node is the Active holding the VIP.
 func (n *Node) claimFrame(now time.Time, ev ClaimFrame) {
-	m := n.memberHolding(ev.Interface, ev.VIP)
-	if m == nil || isVirtualMAC(&m.group, ev.MAC) {
-		return
+	own := n.auth.alarms.IsOwn(ev.VIP)
+	var m *member
+	if !own {
+		if m = n.memberHolding(ev.Interface, ev.VIP); m == nil || isVirtualMAC(&m.group, ev.MAC) {
+			return
+		}
 	}
 	if n.claims.byVIP == nil {
 		n.claims.byVIP = map[netip.Addr]*claims{}
 	}
 	c := n.claims.byVIP[ev.VIP]
 	if c == nil {
-		c = &claims{group: m.group.Name}
+		c = &claims{own: own, iface: ev.Interface}
+		if m != nil {
+			c.group = m.group.Name
+		}
 		n.claims.byVIP[ev.VIP] = c
 	}
 	if c.answerAt.IsZero() {
@@ -127,7 +141,10 @@ func (n *Node) claimFrame(now time.Time, ev ClaimFrame) {
 		}
 	}
 	if c.judgeAt.IsZero() {
-		c.first, c.judgeAt = now, now.Add(judgeAfter(&m.group))
+		c.first, c.judgeAt = now, now.Add(claimSettle)
+		if m != nil {
+			c.judgeAt = now.Add(judgeAfter(&m.group))
+		}
 	}
 	c.count += max(ev.Count, 1)
 	c.mac, c.kind = ev.MAC.String(), ev.Kind
@@ -189,7 +206,12 @@ func (n *Node) claimsTick(now time.Time) {
 	for vip, c := range n.claims.byVIP {
 		if !c.answerAt.IsZero() && !now.Before(c.answerAt) {
 			c.answerAt = time.Time{}
-			if m := n.memberOfGroupHolding(c.group, vip); m != nil {
+			if c.own {
+				if n.stopping == nil {
+					c.lastAnswer = now
+					n.emit(Announce{Interface: c.iface, VIP: vip})
+				}
+			} else if m := n.memberOfGroupHolding(c.group, vip); m != nil {
 				c.lastAnswer = now
 				n.emit(Reannounced{Group: m.group.Name, Reason: ClaimReason},
 					Announce{Group: m.group.Name, Interface: m.vipInterface(), VIP: vip})
@@ -225,6 +247,11 @@ func (n *Node) memberOfGroupHolding(group string, vip netip.Addr) *member {
 // listed peer's advert was accepted from one decision window before the
 // first claim until now: a director acting as Active announces too.
 func (n *Node) judgeClaims(now time.Time, vip netip.Addr, c *claims) {
+	if c.own {
+		n.emit(Impersonation{Kind: impersonation.OwnAddress.String(), Count: c.count})
+		n.logClaim(n.auth.alarms.OwnClaim(now, c.iface, vip, c.mac, c.kind, c.count))
+		return
+	}
 	var m *member
 	for _, mm := range n.members {
 		if mm.group.Name == c.group {
@@ -247,6 +274,15 @@ func (n *Node) judgeClaims(now time.Time, vip netip.Addr, c *claims) {
 func (n *Node) logClaim(ev *impersonation.Event) {
 	if ev == nil || ev.Cleared {
 		n.logAlarm(ev)
+		return
+	}
+	if ev.Kind == impersonation.OwnAddress {
+		args := []any{"interface", ev.Where, "address", ev.Addr, "mac", ev.MAC, "how", ev.Reason, "count", ev.Count, "since_last_line", ev.Unlogged}
+		if ev.Raised {
+			n.log.Error("this node's own address claimed by another host: its ARP or neighbour advertisements send the peers' traffic for it there; answered with our own announcements", args...)
+			return
+		}
+		n.log.Warn("claims of this node's address continue", args...)
 		return
 	}
 	args := []any{"group", ev.Where, "vip", ev.Addr, "mac", ev.MAC, "how", ev.Reason, "count", ev.Count, "since_last_line", ev.Unlogged}

@@ -142,7 +142,8 @@ type RemoveVIP struct {
 }
 
 // Announce sends one gratuitous ARP (IPv4) or unsolicited neighbour
-// advertisement (IPv6) for a VIP.
+// advertisement (IPv6) for a VIP of Group, or, with Group empty, for one
+// of the node's own addresses (an answer to a claim of it).
 type Announce struct {
 	Group     string
 	Interface string
