@@ -173,6 +173,23 @@ func (t *Tracker) OwnClaim(now time.Time, iface string, addr netip.Addr, mac str
 	return t.raiseN(now, key{OwnAddress, addr, iface}, kind, max(count, 1))
 }
 
+// PeerWithMAC returns the peer address whose adverts came from mac within
+// ClearAfter before now, if any (the watcher's frames, before any check:
+// a forger's MAC shows there too, under the alarms of its forgeries).
+func (t *Tracker) PeerWithMAC(now time.Time, mac string) (netip.Addr, bool) {
+	for addr, list := range t.macs {
+		if t.own[addr] {
+			continue
+		}
+		for _, m := range list {
+			if m.MAC == mac && now.Sub(m.Last) < t.ClearAfter {
+				return addr, true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
 // IsOwn reports whether addr is one of this node's own addresses.
 func (t *Tracker) IsOwn(addr netip.Addr) bool { return t.own[norm(addr)] }
 

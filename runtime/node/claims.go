@@ -27,7 +27,10 @@ import (
 //   - raises a vip-claim alarm naming the claiming MAC, unless a listed
 //     peer's advert was accepted around the claim: then another director
 //     acts or acted as Active (a handover, a healed split) and its own
-//     announcements are VRRP's business, not an attack.
+//     announcements are VRRP's business, not an attack; or unless the MAC
+//     is one a peer director's adverts came from in the last minute: a
+//     director whose agent crashed or stopped and whose kernel still
+//     answers for the VIP it left (logged as such).
 //
 // The wait before answering lets a legitimate new Active's advert, which
 // it sends before its announcements but which arrives on another socket,
@@ -266,6 +269,14 @@ func (n *Node) judgeClaims(now time.Time, vip netip.Addr, c *claims) {
 		if !p.LastSeen.Before(since) {
 			return
 		}
+	}
+	if peer, ok := n.auth.alarms.PeerWithMAC(now, c.mac); ok {
+		// A director that holds the VIP without advertising: its agent
+		// crashed or stopped and its kernel still answers for the VIP.
+		// Answered all the same; worth a line, not an impersonation alarm.
+		n.log.Warn("VIP also answered by another director, which does not advertise (its agent crashed or is stopped and left the VIP)",
+			"group", c.group, "vip", vip, "director", peer, "mac", c.mac, "count", c.count)
+		return
 	}
 	n.emit(Impersonation{Kind: impersonation.VIPClaim.String(), Count: c.count})
 	n.logClaim(n.auth.alarms.Claim(now, c.group, vip, c.mac, c.kind, c.count))

@@ -66,6 +66,8 @@ import (
 // first peer; keys src prio int vrid ttl dst via, dst defaulting to the
 // group address, or the group's source for unicast; via=G: read on group
 // G's socket) | tick | stop | failed-add G VIP
+// | frame G SRC MAC (the impersonation watcher saw an advert from SRC with
+// Ethernet source MAC on group G's interface)
 // | claim G VIP MAC [KIND [COUNT]] (a watcher saw another host claim VIP
 // on group G's interface; KIND defaults to arp-reply, COUNT to 1)
 // | key PATH (the periodic re-read of a key file) | load-avg N | answer
@@ -649,6 +651,16 @@ func (w *world) event(now time.Time, name string, args []string) (Event, error) 
 		return Tick{}, nil
 	case "stop":
 		return Stop{}, nil
+	case "frame":
+		g := w.runningGroup(args[0])
+		if g == nil || len(args) < 3 {
+			return nil, fmt.Errorf("frame G SRC MAC: no running group %s or too few words", args[0])
+		}
+		mac, err := net.ParseMAC(args[2])
+		if err != nil {
+			return nil, err
+		}
+		return WatchFrame{Interface: g.Interface, Src: netip.MustParseAddr(args[1]), MAC: mac, Count: 1}, nil
 	case "claim":
 		g := w.runningGroup(args[0])
 		if g == nil || len(args) < 3 {
