@@ -220,6 +220,12 @@ func (p *mgmtPart) deadline() time.Time {
 }
 
 func (p *mgmtPart) tick(n *Node, now time.Time) {
+	// The node ticks for its adverts (every 10 ms at the shortest); this
+	// part's work is due about once a second. Once housekeeping runs,
+	// deadline() covers everything below, so a tick before it does nothing.
+	if !p.nextHouse.IsZero() && now.Before(p.deadline()) {
+		return
+	}
 	if !now.Before(p.nextHouse) {
 		p.nextHouse = now.Add(housekeeping)
 		n.emit(ReadLoad{})
