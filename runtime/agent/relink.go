@@ -96,7 +96,8 @@ func (a *Agent) rebind(name string, oldIndex, newIndex int) {
 		what = append(what, "claim watcher")
 	}
 	if d := a.forwarding.Director; d != nil && d.L2 && d.OutInterface == name {
-		a.pending = append(a.pending, a.applyForwarding(a.forwarding))
+		applied := a.applyForwarding(a.forwarding)
+		a.post(func() { a.step(applied) }) // the node hears how it went, after the link report
 		what = append(what, "forwarding")
 	}
 	a.log.Warn("interface re-created under the same name: bound again", "interface", name, "oldIndex", oldIndex, "index", newIndex, "what", what)
