@@ -424,6 +424,13 @@ func TestDistributionEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The scanning nodes answer the clients from the VIP (l2, replies do
+	// not pass the director) and the killed director's kernel kept the
+	// VIP: neither may count as someone claiming it.
+	if b, err := x.agents["db"].Get("/status"); err != nil || strings.Contains(string(b), `"kind":"vip-claim"`) {
+		t.Errorf("the Active raised a vip-claim alarm (%v): %s", err, b)
+	}
+
 	// 6. Stop (SIGTERM) removes the tables: the Active's forwarding and a
 	// node's redirect; nothing else in the ruleset is touched.
 	for _, n := range []string{"db", "s2"} {
