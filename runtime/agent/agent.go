@@ -84,6 +84,7 @@ type Agent struct {
 	// ifindex, vmacs and forwarding are what the executor bound to
 	// interfaces, to bind it again when one is re-created (relink.go).
 	ifindex    map[string]int
+	ifmac      map[string]string
 	vmacs      map[string]vmacSpec
 	forwarding forward.State // the last state asked for (l2: the index is filled in at apply)
 

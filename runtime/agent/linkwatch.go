@@ -152,5 +152,5 @@ func listLinks(ns netns.NsHandle) ([]LinkState, error) {
 func linkStateOf(a *netlink.LinkAttrs, deleted bool) LinkState {
 	up := a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0 &&
 		(a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown)
-	return LinkState{Index: a.Index, Name: a.Name, Up: up && !deleted, Gone: deleted}
+	return LinkState{Index: a.Index, Name: a.Name, Up: up && !deleted, Gone: deleted, MAC: a.HardwareAddr.String()}
 }

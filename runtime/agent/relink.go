@@ -25,22 +25,44 @@ type vmacSpec struct {
 	ipv6   bool
 }
 
-// relink notes the indexes of links and binds again what was bound to an
-// interface whose index changed.
+// relink notes the indexes and MACs of links and binds again what was
+// bound to an interface whose index changed; an interface whose MAC
+// changed under the same index (a bond with fail_over_mac, an
+// administrator) gets announcers that send from the new MAC.
 func (a *Agent) relink(links []LinkState) {
 	if a.ifindex == nil {
-		a.ifindex = map[string]int{}
+		a.ifindex, a.ifmac = map[string]int{}, map[string]string{}
 	}
 	for _, l := range links {
 		if l.Gone || l.Index <= 0 {
 			continue
 		}
 		old, known := a.ifindex[l.Name]
-		a.ifindex[l.Name] = l.Index
-		if known && old != l.Index {
+		oldMAC := a.ifmac[l.Name]
+		a.ifindex[l.Name], a.ifmac[l.Name] = l.Index, l.MAC
+		switch {
+		case known && old != l.Index:
 			a.rebind(l.Name, old, l.Index)
+		case known && oldMAC != l.MAC:
+			a.remac(l.Name, oldMAC, l.MAC)
 		}
 	}
+}
+
+// remac follows a MAC change: the announcers put the MAC into every
+// packet (opened again at the next announcement), and an l2 forwarding
+// rule writes it as the source of the frames it forwards.
+func (a *Agent) remac(name, oldMAC, newMAC string) {
+	var what []string
+	if an := a.announcers[name]; an != nil {
+		an.Close()
+		delete(a.announcers, name)
+		what = append(what, "announcer")
+	}
+	if a.reapplyForwarding(name) {
+		what = append(what, "forwarding")
+	}
+	a.log.Warn("interface MAC changed", "interface", name, "from", oldMAC, "to", newMAC, "followed", what)
 }
 
 // rebind opens again, on the interface now named name, everything the
@@ -95,12 +117,22 @@ func (a *Agent) rebind(name string, oldIndex, newIndex int) {
 		a.openClaimWatch(name, w.addrs)
 		what = append(what, "claim watcher")
 	}
-	if d := a.forwarding.Director; d != nil && d.L2 && d.OutInterface == name {
-		applied := a.applyForwarding(a.forwarding)
-		a.post(func() { a.step(applied) }) // the node hears how it went, after the link report
+	if a.reapplyForwarding(name) {
 		what = append(what, "forwarding")
 	}
 	a.log.Warn("interface re-created under the same name: bound again", "interface", name, "oldIndex", oldIndex, "index", newIndex, "what", what)
+}
+
+// reapplyForwarding programs the l2 forwarding again when it leaves by
+// name (its index and MAC are filled in anew) and says whether it did.
+func (a *Agent) reapplyForwarding(name string) bool {
+	d := a.forwarding.Director
+	if d == nil || !d.L2 || d.OutInterface != name {
+		return false
+	}
+	applied := a.applyForwarding(a.forwarding)
+	a.post(func() { a.step(applied) }) // the node hears how it went, after the link report
+	return true
 }
 
 func (a *Agent) sortedVMACs() []string {

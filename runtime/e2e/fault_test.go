@@ -195,3 +195,47 @@ func TestInterfaceRecreated(t *testing.T) {
 		}
 	}
 }
+
+// TestMACChanged: the Active's interface takes another MAC under the same
+// index (a bond with fail_over_mac, an administrator). Its announcements
+// must carry the new MAC: an announcer that kept the old one would send
+// clients to an address nobody has. Here a claim of the VIP makes the
+// Active announce; the capture shows the answer from the new MAC, and the
+// client's entry for the VIP ends at it.
+func TestMACChanged(t *testing.T) {
+	lab := netlab.New(t, "a", "b", "x", "c")
+	cl := pair()
+	a, _ := startPair(t, lab, cl)
+	const newMAC = "02:00:5e:aa:bb:01"
+	lab.Run("a", "ip", "link", "set", "dev", "eth0", "address", newMAC)
+	time.Sleep(300 * time.Millisecond) // the link report reaches the agent
+	neigh := SampleNeighbour(t, lab, "c", vip4)
+	prober := StartProber(t, lab, "c", vip4, 10*time.Millisecond, 0)
+	defer prober.Stop()
+	capture := lab.Capture("arp and ether src " + newMAC)
+	f := lab.Forger("x", "")
+	if err := f.SendFrame(netlab.GratuitousARP(f.MAC(), vip4)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	arps, err := netlab.DecodeARP(capture.Stop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := false
+	for _, p := range arps {
+		if p.Gratuitous && p.SenderIP == vip4.String() && p.SenderMAC == newMAC {
+			answered = true
+		}
+	}
+	if !answered {
+		t.Errorf("no gratuitous ARP for the VIP from the new MAC %s (captured %+v)\n%s", newMAC, arps, a.Proc.Log())
+	}
+	s := neigh.Stop()
+	if last := s[len(s)-1].MAC; last != newMAC {
+		t.Errorf("the client's entry for the VIP ends at %q, want the new MAC %s", last, newMAC)
+	}
+	if !strings.Contains(a.Proc.Log(), "interface MAC changed") {
+		t.Error("a did not log the MAC change")
+	}
+}

@@ -69,6 +69,9 @@ type LinkState struct {
 	Up bool
 	// Gone: the interface was deleted.
 	Gone bool
+	// MAC is the interface's hardware address. The node does not use it;
+	// the executor follows it with what it sends from that address.
+	MAC string
 }
 
 // VRRPPacket is one VRRP message read from a socket the node opened.
