@@ -208,7 +208,13 @@ func TestMACChanged(t *testing.T) {
 	a, _ := startPair(t, lab, cl)
 	const newMAC = "02:00:5e:aa:bb:01"
 	lab.Run("a", "ip", "link", "set", "dev", "eth0", "address", newMAC)
-	time.Sleep(300 * time.Millisecond) // the link report reaches the agent
+	// Until the agent took the link report (it logs the change; without
+	// the fix it never does, and the checks below show what follows).
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(a.Proc.Log(), "interface MAC changed") {
+			break
+		}
+	}
 	neigh := SampleNeighbour(t, lab, "c", vip4)
 	prober := StartProber(t, lab, "c", vip4, 10*time.Millisecond, 0)
 	defer prober.Stop()
