@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -211,26 +209,4 @@ func (v *linkView) down() []string {
 		}
 	}
 	return out
-}
-
-// TestKeepReading: a watcher's reader stops only when its socket is
-// closed — however the close shows (net.ErrClosed from a blocked read,
-// EBADF from a read after Close) — and reads past the ENETDOWN a link
-// flap leaves pending.
-func TestKeepReading(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
-	}{
-		{"nil", nil, true},
-		{"ENETDOWN after a link flap", fmt.Errorf("read packet: %w", os.NewSyscallError("recvfrom", syscall.ENETDOWN)), true},
-		{"net.ErrClosed", fmt.Errorf("read: %w", net.ErrClosed), false},
-		{"os.ErrClosed", os.ErrClosed, false},
-		{"EBADF after Close", os.NewSyscallError("recvfrom", syscall.EBADF), false},
-	} {
-		if got := keepReading(tc.err); got != tc.want {
-			t.Errorf("%s: keepReading = %v, want %v", tc.name, got, tc.want)
-		}
-	}
 }

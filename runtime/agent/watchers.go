@@ -138,15 +138,7 @@ func (a *Agent) openWatch(ifname string) {
 // readWatcher reads one watcher until it is closed.
 func (a *Agent) readWatcher(ifname string, w *vrrpwatch.Watcher) {
 	defer a.spoof.wg.Done()
-	type key struct {
-		src netip.Addr
-		mac string
-	}
-	type seen struct {
-		last  time.Time
-		count uint64
-	}
-	pending := map[key]*seen{}
+	var seen coalescer
 	buf := make([]byte, 128)
 	var f vrrpwatch.Frame
 	for keepReading(w.Read(buf, &f)) {
@@ -154,24 +146,53 @@ func (a *Agent) readWatcher(ifname string, w *vrrpwatch.Watcher) {
 		if set == nil || !(*set)[f.Src] {
 			continue
 		}
-		now := time.Now()
-		k := key{f.Src, f.MAC.String()}
-		s := pending[k]
-		if s == nil {
-			if len(pending) > 64 { // a forger rotating MACs: start over
-				clear(pending)
-			}
-			s = &seen{}
-			pending[k] = s
-		}
-		s.count++
-		if !s.last.IsZero() && now.Sub(s.last) < watchReportEvery {
+		count, due := seen.add(f.Src, f.MAC, time.Now())
+		if !due {
 			continue
 		}
-		ev := node.WatchFrame{Interface: ifname, Src: f.Src, MAC: append([]byte(nil), f.MAC...), Count: s.count}
-		s.last, s.count = now, 0
+		ev := node.WatchFrame{Interface: ifname, Src: f.Src, MAC: append([]byte(nil), f.MAC...), Count: count}
 		a.post(func() { a.step(ev) })
 	}
+}
+
+// coalescer turns a watcher's frames into reports: per address and MAC at
+// most one every watchReportEvery, carrying how many frames came since
+// the last. One per reader goroutine.
+type coalescer struct {
+	pending map[coalesceKey]*coalesced
+}
+
+type coalesceKey struct {
+	addr netip.Addr
+	mac  string
+}
+
+type coalesced struct {
+	last  time.Time
+	count uint64
+}
+
+// add counts a frame from addr and mac; due says a report is to be made
+// now, with count frames.
+func (c *coalescer) add(addr netip.Addr, mac net.HardwareAddr, now time.Time) (count uint64, due bool) {
+	if c.pending == nil {
+		c.pending = map[coalesceKey]*coalesced{}
+	}
+	k := coalesceKey{addr, mac.String()}
+	s := c.pending[k]
+	if s == nil {
+		if len(c.pending) > 64 { // a forger rotating MACs: start over
+			clear(c.pending)
+		}
+		s = &coalesced{}
+		c.pending[k] = s
+	}
+	s.count++
+	if !s.last.IsZero() && now.Sub(s.last) < watchReportEvery {
+		return 0, false
+	}
+	count, s.last, s.count = s.count, now, 0
+	return count, true
 }
 
 // keepReading tells a watcher's reader what to do after a Read: go on
@@ -268,34 +289,15 @@ func (a *Agent) openClaimWatch(ifname string, addrs []netip.Addr) {
 // readClaims reads one claim watcher until it is closed.
 func (a *Agent) readClaims(ifname string, w *vrrpwatch.ClaimWatcher) {
 	defer a.claims.wg.Done()
-	type key struct {
-		vip netip.Addr
-		mac string
-	}
-	type seen struct {
-		last  time.Time
-		count uint64
-	}
-	pending := map[key]*seen{}
+	var seen coalescer
 	buf := make([]byte, 128)
 	var c vrrpwatch.Claim
 	for keepReading(w.Read(buf, &c)) {
-		now := time.Now()
-		k := key{c.Addr, c.MAC.String()}
-		s := pending[k]
-		if s == nil {
-			if len(pending) > 64 { // a forger rotating MACs: start over
-				clear(pending)
-			}
-			s = &seen{}
-			pending[k] = s
-		}
-		s.count++
-		if !s.last.IsZero() && now.Sub(s.last) < watchReportEvery {
+		count, due := seen.add(c.Addr, c.MAC, time.Now())
+		if !due {
 			continue
 		}
-		ev := node.ClaimFrame{Interface: ifname, VIP: c.Addr, MAC: append([]byte(nil), c.MAC...), Kind: c.Kind, Count: s.count}
-		s.last, s.count = now, 0
+		ev := node.ClaimFrame{Interface: ifname, VIP: c.Addr, MAC: append([]byte(nil), c.MAC...), Kind: c.Kind, Count: count}
 		a.post(func() { a.step(ev) })
 	}
 }
