@@ -20,15 +20,70 @@ type HolderSample struct {
 	MAC string
 }
 
-// HolderSampler asks for an IPv4 VIP by ARP every 10 ms from a client
-// namespace, as the clients of the cluster learn it: an observer outside
-// the agents.
-type HolderSampler struct {
+// sampler takes a HolderSample every 10 ms until Stop: the observers of
+// the tests, outside the agents.
+type sampler struct {
 	mu      sync.Mutex
 	samples []HolderSample
 	stop    chan struct{}
 	done    chan struct{}
 }
+
+// startSampler calls take every 10 ms in a goroutine of its own, then
+// release once it stopped (Stop, or the test's cleanup).
+func startSampler(t testing.TB, take func(at time.Time) HolderSample, release func()) *sampler {
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		defer release()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			x := take(time.Now())
+			s.mu.Lock()
+			s.samples = append(s.samples, x)
+			s.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// Stop ends the sampling and returns every sample.
+func (s *sampler) Stop() []HolderSample {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.samples
+}
+
+// Between returns the samples taken in [from, to).
+func (s *sampler) Between(from, to time.Time) []HolderSample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []HolderSample
+	for _, x := range s.samples {
+		if !x.At.Before(from) && x.At.Before(to) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// HolderSampler asks for an IPv4 VIP by ARP every 10 ms from a client
+// namespace, as the clients of the cluster learn it: an observer outside
+// the agents.
+type HolderSampler struct{ *sampler }
 
 // SampleHolder starts sampling from node (which needs an IPv4 address on
 // eth0 in the VIP's prefix).
@@ -45,58 +100,19 @@ func SampleHolder(t testing.TB, lab *netlab.Lab, node string, vip netip.Addr) *H
 	}); err != nil {
 		t.Fatalf("ARP client in %s: %v", node, err)
 	}
-	h := &HolderSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		defer c.Close()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-h.stop:
-				return
-			case <-tick.C:
-			}
-			at := time.Now()
-			c.SetDeadline(at.Add(8 * time.Millisecond))
-			mac, err := c.Resolve(vip)
-			s := HolderSample{At: at}
-			if err == nil {
-				s.MAC = mac.String()
-			}
-			h.mu.Lock()
-			h.samples = append(h.samples, s)
-			h.mu.Unlock()
+	return &HolderSampler{startSampler(t, func(at time.Time) HolderSample {
+		c.SetDeadline(at.Add(8 * time.Millisecond))
+		s := HolderSample{At: at}
+		if mac, err := c.Resolve(vip); err == nil {
+			s.MAC = mac.String()
 		}
-	}()
-	t.Cleanup(func() { h.Stop() })
-	return h
-}
-
-// Stop ends the sampling and returns every sample.
-func (h *HolderSampler) Stop() []HolderSample {
-	select {
-	case <-h.stop:
-	default:
-		close(h.stop)
-	}
-	<-h.done
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.samples
+		return s
+	}, func() { c.Close() })}
 }
 
 // Since returns the samples taken at or after from.
 func (h *HolderSampler) Since(from time.Time) []HolderSample {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []HolderSample
-	for _, s := range h.samples {
-		if !s.At.Before(from) {
-			out = append(out, s)
-		}
-	}
-	return out
+	return h.Between(from, time.Now().Add(time.Hour))
 }
 
 // HeldOnlyBy checks that every sample was answered by mac, allowing at

@@ -3,7 +3,6 @@ package e2e
 import (
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,13 +15,9 @@ import (
 // neighbour table holds for an address: where the client's next packet to
 // the VIP goes. It sees what an ARP or neighbour-advertisement spoofer
 // changes, which asking "who has the VIP?" does not (the spoofer need not
-// answer). An observer outside the agents.
-type NeighbourSampler struct {
-	mu      sync.Mutex
-	samples []HolderSample // MAC "" when there is no usable entry
-	stop    chan struct{}
-	done    chan struct{}
-}
+// answer). An observer outside the agents. MAC "" when there is no usable
+// entry.
+type NeighbourSampler struct{ *sampler }
 
 // SampleNeighbour starts sampling node's neighbour entry for addr on eth0.
 func SampleNeighbour(t testing.TB, lab *netlab.Lab, node string, addr netip.Addr) *NeighbourSampler {
@@ -42,60 +37,18 @@ func SampleNeighbour(t testing.TB, lab *netlab.Lab, node string, addr netip.Addr
 	if addr.Is6() {
 		family = netlink.FAMILY_V6
 	}
-	s := &NeighbourSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		defer h.Close()
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-			sample := HolderSample{At: time.Now()}
-			if list, err := h.NeighList(link.Attrs().Index, family); err == nil {
-				for _, n := range list {
-					ip, _ := netip.AddrFromSlice(n.IP)
-					if ip.Unmap() == addr && n.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) == 0 && len(n.HardwareAddr) == 6 {
-						sample.MAC = net.HardwareAddr(n.HardwareAddr).String()
-					}
+	return &NeighbourSampler{startSampler(t, func(at time.Time) HolderSample {
+		sample := HolderSample{At: at}
+		if list, err := h.NeighList(link.Attrs().Index, family); err == nil {
+			for _, n := range list {
+				ip, _ := netip.AddrFromSlice(n.IP)
+				if ip.Unmap() == addr && n.State&(netlink.NUD_FAILED|netlink.NUD_INCOMPLETE) == 0 && len(n.HardwareAddr) == 6 {
+					sample.MAC = net.HardwareAddr(n.HardwareAddr).String()
 				}
 			}
-			s.mu.Lock()
-			s.samples = append(s.samples, sample)
-			s.mu.Unlock()
 		}
-	}()
-	t.Cleanup(func() { s.Stop() })
-	return s
-}
-
-// Stop ends the sampling and returns every sample.
-func (s *NeighbourSampler) Stop() []HolderSample {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.samples
-}
-
-// Between returns the samples taken in [from, to).
-func (s *NeighbourSampler) Between(from, to time.Time) []HolderSample {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []HolderSample
-	for _, x := range s.samples {
-		if !x.At.Before(from) && x.At.Before(to) {
-			out = append(out, x)
-		}
-	}
-	return out
+		return sample
+	}, h.Close)}
 }
 
 // Stretches sums up the samples showing mac: how many, and the longest
