@@ -101,16 +101,7 @@ func TestClaimFilter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		prog, ok := bpf.Disassemble(raw)
-		if !ok {
-			t.Fatal("filter does not disassemble")
-		}
-		prog[0] = bpf.LoadConstant{Dst: bpf.RegA, Val: pkttype}
-		vm, err := bpf.NewVM(prog)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return vm
+		return vmWithPacketType(t, raw, pkttype)
 	}
 	frames := []struct {
 		name  string

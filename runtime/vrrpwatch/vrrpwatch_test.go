@@ -59,18 +59,7 @@ func TestParseFrame(t *testing.T) {
 // emulate the packet-type extension, so the first instruction is replaced
 // by the type as a constant: incoming (0) here, outgoing (4) below.
 func TestFilter(t *testing.T) {
-	vmFor := func(pkttype uint32) *bpf.VM {
-		prog, ok := bpf.Disassemble(filter)
-		if !ok {
-			t.Fatal("filter does not disassemble")
-		}
-		prog[0] = bpf.LoadConstant{Dst: bpf.RegA, Val: pkttype}
-		vm, err := bpf.NewVM(prog)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return vm
-	}
+	vmFor := func(pkttype uint32) *bpf.VM { return vmWithPacketType(t, filter, pkttype) }
 	vm := vmFor(0)
 	if n, _ := vmFor(packetOutgoing).Run(frame4([4]byte{192, 0, 2, 11}, 112, 255, 0x31, 51, 200, 1)); n != 0 {
 		t.Fatalf("an outgoing advert was kept (%d)", n)
@@ -94,6 +83,23 @@ func TestFilter(t *testing.T) {
 			t.Errorf("%s: filter returned %d", tc.name, n)
 		}
 	}
+}
+
+// vmWithPacketType runs a filter whose first instruction loads the packet
+// type in x/net's BPF VM, which does not emulate that extension: the
+// instruction becomes the type as a constant (0 incoming, packetOutgoing).
+func vmWithPacketType(t *testing.T, raw []bpf.RawInstruction, pkttype uint32) *bpf.VM {
+	t.Helper()
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		t.Fatal("filter does not disassemble")
+	}
+	prog[0] = bpf.LoadConstant{Dst: bpf.RegA, Val: pkttype}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vm
 }
 
 // FuzzParseFrame: any bytes decode or are refused without panicking; what
