@@ -53,11 +53,11 @@ type claimPart struct {
 	byVIP   map[netip.Addr]*claims
 }
 
-// claims is what is pending for one address: a VIP, or own (one of the
-// node's addresses on iface).
+// claims is what is pending for one address: a VIP of m's group, or,
+// with m nil, one of the node's own addresses on iface. commitClaims drops
+// every pending claim, so m is always a running member.
 type claims struct {
-	group string
-	own   bool
+	m     *member
 	iface string
 	// answerAt: an announcement is due (zero: none).
 	answerAt, lastAnswer time.Time
@@ -119,9 +119,8 @@ func (n *Node) commitClaims() {
 // claimFrame takes a claim: pending answer and alarm decision while this
 // node is the Active holding the VIP.
 func (n *Node) claimFrame(now time.Time, ev ClaimFrame) {
-	own := n.auth.alarms.IsOwn(ev.VIP)
 	var m *member
-	if !own {
+	if !n.auth.alarms.IsOwn(ev.VIP) {
 		if m = n.memberHolding(ev.Interface, ev.VIP); m == nil || isVirtualMAC(&m.group, ev.MAC) {
 			return
 		}
@@ -131,10 +130,7 @@ func (n *Node) claimFrame(now time.Time, ev ClaimFrame) {
 	}
 	c := n.claims.byVIP[ev.VIP]
 	if c == nil {
-		c = &claims{own: own, iface: ev.Interface}
-		if m != nil {
-			c.group = m.group.Name
-		}
+		c = &claims{m: m, iface: ev.Interface}
 		n.claims.byVIP[ev.VIP] = c
 	}
 	if c.answerAt.IsZero() {
@@ -144,7 +140,7 @@ func (n *Node) claimFrame(now time.Time, ev ClaimFrame) {
 		}
 	}
 	if c.judgeAt.IsZero() {
-		c.first, c.judgeAt = now, now.Add(claimSettle)
+		c.first, c.judgeAt = now, now.Add(claimSettle) // own addresses: at once
 		if m != nil {
 			c.judgeAt = now.Add(judgeAfter(&m.group))
 		}
@@ -209,12 +205,11 @@ func (n *Node) claimsTick(now time.Time) {
 	for vip, c := range n.claims.byVIP {
 		if !c.answerAt.IsZero() && !now.Before(c.answerAt) {
 			c.answerAt = time.Time{}
-			if c.own {
-				if n.stopping == nil {
-					c.lastAnswer = now
-					n.emit(Announce{Interface: c.iface, VIP: vip})
-				}
-			} else if m := n.memberOfGroupHolding(c.group, vip); m != nil {
+			switch m := c.m; {
+			case m == nil && n.stopping == nil:
+				c.lastAnswer = now
+				n.emit(Announce{Interface: c.iface, VIP: vip})
+			case m != nil && n.memberHolding(m.group.Interface, vip) == m:
 				c.lastAnswer = now
 				n.emit(Reannounced{Group: m.group.Name, Reason: ClaimReason},
 					Announce{Group: m.group.Name, Interface: m.vipInterface(), VIP: vip})
@@ -233,35 +228,14 @@ func (n *Node) claimsTick(now time.Time) {
 	}
 }
 
-// memberOfGroupHolding is group's member if it still holds vip as Active.
-func (n *Node) memberOfGroupHolding(group string, vip netip.Addr) *member {
-	for _, m := range n.members {
-		if m.group.Name == group {
-			if n.memberHolding(m.group.Interface, vip) == m {
-				return m
-			}
-			return nil
-		}
-	}
-	return nil
-}
-
 // judgeClaims raises the alarm for the claims since c.first, unless a
 // listed peer's advert was accepted from one decision window before the
 // first claim until now: a director acting as Active announces too.
 func (n *Node) judgeClaims(now time.Time, vip netip.Addr, c *claims) {
-	if c.own {
+	m := c.m
+	if m == nil {
 		n.emit(Impersonation{Kind: impersonation.OwnAddress.String(), Count: c.count})
 		n.logClaim(n.auth.alarms.OwnClaim(now, c.iface, vip, c.mac, c.kind, c.count))
-		return
-	}
-	var m *member
-	for _, mm := range n.members {
-		if mm.group.Name == c.group {
-			m = mm
-		}
-	}
-	if m == nil {
 		return
 	}
 	since := c.first.Add(-judgeAfter(&m.group))
@@ -275,16 +249,17 @@ func (n *Node) judgeClaims(now time.Time, vip netip.Addr, c *claims) {
 		// crashed or stopped and its kernel still answers for the VIP.
 		// Answered all the same; worth a line, not an impersonation alarm.
 		n.log.Warn("VIP also answered by another director, which does not advertise (its agent crashed or is stopped and left the VIP)",
-			"group", c.group, "vip", vip, "director", peer, "mac", c.mac, "count", c.count)
+			"group", m.group.Name, "vip", vip, "director", peer, "mac", c.mac, "count", c.count)
 		return
 	}
 	n.emit(Impersonation{Kind: impersonation.VIPClaim.String(), Count: c.count})
-	n.logClaim(n.auth.alarms.Claim(now, c.group, vip, c.mac, c.kind, c.count))
+	n.logClaim(n.auth.alarms.Claim(now, m.group.Name, vip, c.mac, c.kind, c.count))
 }
 
+// logClaim logs a claim's alarm event (Claim and OwnClaim raise or go on;
+// clearing is Expire's, logged with the other alarms).
 func (n *Node) logClaim(ev *impersonation.Event) {
-	if ev == nil || ev.Cleared {
-		n.logAlarm(ev)
+	if ev == nil {
 		return
 	}
 	if ev.Kind == impersonation.OwnAddress {
