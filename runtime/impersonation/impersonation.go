@@ -170,7 +170,7 @@ func (t *Tracker) OwnClaim(now time.Time, iface string, addr netip.Addr, mac str
 		return nil
 	}
 	t.macs[addr] = seenIn(t.macs[addr], now, mac, max(count, 1))
-	return t.raiseN(now, key{OwnAddress, addr, iface}, kind, max(count, 1))
+	return t.raiseN(now, key{OwnAddress, addr, iface}, kind, max(count, 1), "")
 }
 
 // PeerWithMAC returns the peer address whose adverts came from mac within
@@ -202,31 +202,24 @@ func (t *Tracker) AuthFailure(now time.Time, group string, src netip.Addr, reaso
 // Claim records count frames that claimed vip, held by this node as the
 // Active of group, at mac (kind: how, e.g. "arp-reply").
 func (t *Tracker) Claim(now time.Time, group string, vip netip.Addr, mac string, kind string, count uint64) *Event {
-	k := key{VIPClaim, norm(vip), group}
-	s := t.alarms[k]
-	var claimed []MACSeen
-	if s != nil {
-		claimed = s.claimed
-	}
-	claimed = seenIn(claimed, now, mac, max(count, 1))
-	ev := t.raiseN(now, k, kind, max(count, 1))
-	t.alarms[k].claimed = claimed
-	if ev != nil {
-		ev.Alarm = t.view(t.alarms[k])
-	}
-	return ev
+	return t.raiseN(now, key{VIPClaim, norm(vip), group}, kind, max(count, 1), mac)
 }
 
 func (t *Tracker) raise(now time.Time, k key, reason string) *Event {
-	return t.raiseN(now, k, reason, 1)
+	return t.raiseN(now, k, reason, 1, "")
 }
 
-func (t *Tracker) raiseN(now time.Time, k key, reason string, n uint64) *Event {
+// raiseN records n pieces of evidence for alarm k; claimedBy, when set, is
+// the MAC a VIP was claimed at, kept with the alarm.
+func (t *Tracker) raiseN(now time.Time, k key, reason string, n uint64, claimedBy string) *Event {
 	s := t.alarms[k]
 	raised := s == nil
 	if raised {
 		s = &state{Alarm: Alarm{Kind: k.kind, Addr: k.addr, Where: k.where, Since: now}}
 		t.alarms[k] = s
+	}
+	if claimedBy != "" {
+		s.claimed = seenIn(s.claimed, now, claimedBy, n)
 	}
 	s.Last, s.Reason = now, reason
 	s.Count += n
