@@ -51,10 +51,7 @@ func (a *Agent) carryOut(effects []node.Effect) {
 				a.log.Error("cannot set the virtual MAC interface", "group", e.Group, "interface", e.Name, "up", e.Active, "err", err)
 			}
 		case node.RemoveVMAC:
-			if an := a.announcers[e.Name]; an != nil { // bound to the interface's index
-				an.Close()
-				delete(a.announcers, e.Name)
-			}
+			a.dropAnnouncer(e.Name)
 			delete(a.vmacs, e.Name)
 			if err := a.net.RemoveVMAC(e.Name); err != nil {
 				a.log.Error("cannot remove the virtual MAC interface", "group", e.Group, "interface", e.Name, "err", err)

@@ -1,6 +1,9 @@
 package agent
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Interfaces re-created under the same name — ifdown/ifup of a VLAN or a
 // bond, a networking restart, a macvlan made again — come back with a new
@@ -54,9 +57,7 @@ func (a *Agent) relink(links []LinkState) {
 // rule writes it as the source of the frames it forwards.
 func (a *Agent) remac(name, oldMAC, newMAC string) {
 	var what []string
-	if an := a.announcers[name]; an != nil {
-		an.Close()
-		delete(a.announcers, name)
+	if a.dropAnnouncer(name) {
 		what = append(what, "announcer")
 	}
 	if a.reapplyForwarding(name) {
@@ -69,11 +70,11 @@ func (a *Agent) remac(name, oldMAC, newMAC string) {
 // executor held on it.
 func (a *Agent) rebind(name string, oldIndex, newIndex int) {
 	var what []string
-	for _, spec := range a.sortedVMACs() {
-		if a.vmacs[spec].parent != name {
+	for _, spec := range slices.Sorted(maps.Keys(a.vmacs)) {
+		s := a.vmacs[spec]
+		if s.parent != name {
 			continue
 		}
-		s := a.vmacs[spec]
 		if err := a.net.EnsureVMAC(spec, s.parent, s.vrid, s.ipv6); err != nil {
 			a.log.Error("interface re-created: cannot make its virtual-MAC interface again", "interface", name, "vmac", spec, "err", err)
 			continue
@@ -100,9 +101,7 @@ func (a *Agent) rebind(name string, oldIndex, newIndex int) {
 		}
 		what = append(what, "management")
 	}
-	if an := a.announcers[name]; an != nil {
-		an.Close() // opened again at the next announcement
-		delete(a.announcers, name)
+	if a.dropAnnouncer(name) {
 		what = append(what, "announcer")
 	}
 	if w := a.spoof.byIf[name]; w != nil {
@@ -123,6 +122,19 @@ func (a *Agent) rebind(name string, oldIndex, newIndex int) {
 	a.log.Warn("interface re-created under the same name: bound again", "interface", name, "oldIndex", oldIndex, "index", newIndex, "what", what)
 }
 
+// dropAnnouncer closes the announcer of name, bound to its index and
+// carrying its MAC; the next announcement opens one anew. It says whether
+// there was one.
+func (a *Agent) dropAnnouncer(name string) bool {
+	an := a.announcers[name]
+	if an == nil {
+		return false
+	}
+	an.Close()
+	delete(a.announcers, name)
+	return true
+}
+
 // reapplyForwarding programs the l2 forwarding again when it leaves by
 // name (its index and MAC are filled in anew) and says whether it did.
 func (a *Agent) reapplyForwarding(name string) bool {
@@ -133,13 +145,4 @@ func (a *Agent) reapplyForwarding(name string) bool {
 	applied := a.applyForwarding(a.forwarding)
 	a.post(func() { a.step(applied) }) // the node hears how it went, after the link report
 	return true
-}
-
-func (a *Agent) sortedVMACs() []string {
-	names := make([]string, 0, len(a.vmacs))
-	for n := range a.vmacs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }
