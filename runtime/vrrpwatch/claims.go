@@ -112,19 +112,14 @@ type ClaimWatcher struct {
 // other hosts send claiming one of addrs, the filter attached before any
 // frame is queued. It needs CAP_NET_RAW.
 func ListenClaims(ifname string, addrs []netip.Addr) (*ClaimWatcher, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return nil, fmt.Errorf("vrrpwatch: interface %q: %w", ifname, err)
-	}
 	filter, err := claimFilter(addrs)
 	if err != nil {
 		return nil, fmt.Errorf("vrrpwatch: claim filter: %w", err)
 	}
-	c, err := packet.Listen(ifi, packet.Raw, ethPAll, &packet.Config{Filter: filter})
+	c, _, err := listen(ifname, filter)
 	if err != nil {
-		return nil, fmt.Errorf("vrrpwatch: packet socket on %s: %w", ifname, err)
+		return nil, err
 	}
-	ignoreOutgoing(c)
 	set := make(map[netip.Addr]bool, len(addrs))
 	for _, a := range addrs {
 		set[a.Unmap()] = true
@@ -134,7 +129,7 @@ func ListenClaims(ifname string, addrs []netip.Addr) (*ClaimWatcher, error) {
 
 // Read blocks until a frame claiming one of the addresses arrives and
 // decodes it into c; anything else is skipped. buf must hold snapLen
-// bytes. After Close it returns an error matching net.ErrClosed.
+// bytes. Errors as Watcher.Read's.
 func (w *ClaimWatcher) Read(buf []byte, c *Claim) error {
 	for {
 		n, _, err := w.conn.ReadFrom(buf)

@@ -74,16 +74,26 @@ type Watcher struct {
 // Listen opens a packet socket on ifname with the filter attached before
 // any frame is queued. It needs CAP_NET_RAW.
 func Listen(ifname string) (*Watcher, error) {
+	c, ifi, err := listen(ifname, filter)
+	if err != nil {
+		return nil, err
+	}
+	return &Watcher{conn: c, ifi: ifi}, nil
+}
+
+// listen opens a packet socket on ifname with filter attached before any
+// frame is queued, not handed the host's own frames.
+func listen(ifname string, filter []bpf.RawInstruction) (*packet.Conn, *net.Interface, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
-		return nil, fmt.Errorf("vrrpwatch: interface %q: %w", ifname, err)
+		return nil, nil, fmt.Errorf("vrrpwatch: interface %q: %w", ifname, err)
 	}
 	c, err := packet.Listen(ifi, packet.Raw, ethPAll, &packet.Config{Filter: filter})
 	if err != nil {
-		return nil, fmt.Errorf("vrrpwatch: packet socket on %s: %w", ifname, err)
+		return nil, nil, fmt.Errorf("vrrpwatch: packet socket on %s: %w", ifname, err)
 	}
 	ignoreOutgoing(c)
-	return &Watcher{conn: c, ifi: ifi}, nil
+	return c, ifi, nil
 }
 
 // ignoreOutgoing asks the kernel not to hand the socket the frames the
@@ -105,8 +115,10 @@ func (w *Watcher) Interface() *net.Interface { return w.ifi }
 
 // Read blocks until a well-formed advert arrives (anything else the filter
 // let through is skipped) and decodes it into f, whose MAC reuses its
-// storage. buf must hold snapLen bytes. After Close it returns an error
-// matching net.ErrClosed.
+// storage. buf must hold snapLen bytes. After Close it returns an error:
+// os.ErrClosed for a Read that was waiting, EBADF for one after. Once
+// after the interface went down it returns ENETDOWN (the kernel's pending
+// error); reading on is right.
 func (w *Watcher) Read(buf []byte, f *Frame) error {
 	for {
 		n, _, err := w.conn.ReadFrom(buf)
