@@ -39,16 +39,10 @@ func (o claimOutcome) answered(t *testing.T, observer, holderMAC string) {
 
 // claimAttack has x claim vip n times from its own MAC, one every period
 // (as arpspoof does): gratuitous ARPs for IPv4, unsolicited neighbour
-// advertisements with the override flag for IPv6. Meanwhile client c
+// advertisements with the override flag for IPv6. Meanwhile observer
 // pings vip every 10 ms and its neighbour entry for vip is sampled every
 // 10 ms; it first waits until that entry points at holderMAC.
-func claimAttack(t *testing.T, lab *netlab.Lab, vip netip.Addr, holderMAC string, n int, period time.Duration) claimOutcome {
-	t.Helper()
-	return claimAttackSeenBy(t, lab, "c", vip, holderMAC, n, period)
-}
-
-// claimAttackSeenBy is claimAttack with observer in the client's place.
-func claimAttackSeenBy(t *testing.T, lab *netlab.Lab, observer string, vip netip.Addr, holderMAC string, n int, period time.Duration) claimOutcome {
+func claimAttack(t *testing.T, lab *netlab.Lab, observer string, vip netip.Addr, holderMAC string, n int, period time.Duration) claimOutcome {
 	t.Helper()
 	prober := StartProber(t, lab, observer, vip, 10*time.Millisecond, 0)
 	defer prober.Stop()
@@ -109,7 +103,7 @@ func TestClaimedVIP(t *testing.T) {
 	trA, trB := transitions(t, a), transitions(t, b)
 
 	const claims, every = 10, 300 * time.Millisecond
-	claimAttack(t, lab, vip4, macA, claims, every).answered(t, "the client (mwgc)", macA)
+	claimAttack(t, lab, "c", vip4, macA, claims, every).answered(t, "the client (mwgc)", macA)
 	al := waitAlarm(t, a, "vip-claim", vip4, macX, 4*time.Second)
 	if al.Where != "inside-v4" || al.Count < claims/2 {
 		t.Errorf("a's vip-claim alarm: %+v", al)
@@ -145,7 +139,7 @@ func TestClaimedVIP(t *testing.T) {
 	if !k.WaitState("VI_51", "MASTER", 1, 5*time.Second) {
 		t.Fatalf("keepalived did not become MASTER:\n%s", k.Log())
 	}
-	kc := claimAttack(t, lab, vip4, macA, claims, every)
+	kc := claimAttack(t, lab, "c", vip4, macA, claims, every)
 	t.Logf("keepalived 2.2.7: the client's entry pointed at the attacker in %d of %d samples, at most %v at a time; %d of %d pings lost",
 		kc.poisoned, kc.samples, kc.longest, kc.lost, kc.pings)
 	if kc.poisoned < kc.samples/2 {
@@ -170,7 +164,7 @@ func TestClaimedVIP6(t *testing.T) {
 	trA, trB := transitions(t, a), transitions(t, b)
 
 	const claims, every = 10, 300 * time.Millisecond
-	claimAttack(t, lab, vip6, lab.MAC("a"), claims, every).answered(t, "the client (IPv6)", lab.MAC("a"))
+	claimAttack(t, lab, "c", vip6, lab.MAC("a"), claims, every).answered(t, "the client (IPv6)", lab.MAC("a"))
 	if al := waitAlarm(t, a, "vip-claim", vip6, lab.MAC("x"), 4*time.Second); al.Where != "inside-v6" {
 		t.Errorf("a's vip-claim alarm: %+v", al)
 	}
@@ -281,7 +275,7 @@ func TestClaimedOwnAddress(t *testing.T) {
 	a, b := startPair(t, lab, cl)
 	addrA := cl.Director("a").Addr4()
 	trA, trB := transitions(t, a), transitions(t, b)
-	claimAttackSeenBy(t, lab, "b", addrA, lab.MAC("a"), 10, 300*time.Millisecond).answered(t, "b", lab.MAC("a"))
+	claimAttack(t, lab, "b", addrA, lab.MAC("a"), 10, 300*time.Millisecond).answered(t, "b", lab.MAC("a"))
 	if al := waitAlarm(t, a, "own-address", addrA, lab.MAC("x"), 2*time.Second); al.Reason != "arp-request" || al.Where != "eth0" {
 		t.Errorf("a's own-address alarm: %+v", al)
 	}
